@@ -1,0 +1,205 @@
+"""Gaussian mixtures with exact noising, score and Tweedie moments (DESIGN.md §1).
+
+Example:
+    >>> import torch
+    >>> from samplerlab import GaussianMixture
+    >>> gm = GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], [1.0, 1.0])
+    >>> round(gm.log_prob(torch.zeros(1, 1)).item(), 4)
+    -2.9189
+    >>> gm.noised(1.0, 1.0).covariance_matrices().flatten().tolist()
+    [2.0, 2.0]
+    >>> gm.denoise(torch.tensor([[3.0]]), 1.0, 1.0).item()  # shrinks towards the nearer mode
+    2.4...
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from samplerlab.covariance import Covariance, CoordinateCovariance, make_covariance
+from samplerlab.tweedie import DEFAULT_MAX_ELEMENTS, TweedieKernel
+
+__all__ = ["GaussianMixture"]
+
+
+def _validate_weights(weights, device, dtype) -> Tensor:
+    w = torch.as_tensor(weights, device=device, dtype=dtype)
+    if w.dim() != 1 or w.numel() == 0:
+        raise ValueError(f"weights: expected a non-empty 1-D array, got shape {tuple(w.shape)}")
+    if not torch.isfinite(w).all():
+        raise ValueError("weights: contains NaN or Inf")
+    if (w < 0).any():
+        raise ValueError(f"weights: must be non-negative, got min {w.min().item():.3g}")
+    if w.sum() <= 0:
+        raise ValueError("weights: all weights are zero")
+    return w / w.sum()
+
+
+class GaussianMixture:
+    """``Σ_k w_k N(m_k, S_k)`` in ``R^d`` with factored covariances.
+
+    Args:
+        weights: ``(K,)`` non-negative, normalised internally.
+        means: ``(K, d)``.
+        covariances: isotropic variances ``(K,)``, diagonal ``(K, d)`` or full ``(K, d, d)``.
+        device, dtype: where and in what precision to compute (float64 by default).
+        max_elements: memory bound (in tensor elements) for any ``N×K×d`` intermediate.
+    """
+
+    def __init__(self, weights, means, covariances, *, device=None, dtype=torch.float64,
+                 max_elements: int = DEFAULT_MAX_ELEMENTS):
+        w = _validate_weights(weights, device, dtype)
+        m = torch.as_tensor(means, device=device, dtype=dtype)
+        if m.dim() != 2 or m.shape[0] != w.shape[0]:
+            raise ValueError(f"means: expected shape ({w.shape[0]}, d), got {tuple(m.shape)}")
+        if not torch.isfinite(m).all():
+            raise ValueError("means: contains NaN or Inf")
+        cov = make_covariance(covariances, w.shape[0], m.shape[1], device=device, dtype=dtype)
+        self._init(w.log(), m, cov, max_elements)
+
+    def _init(self, log_weights: Tensor, means: Tensor, cov: Covariance, max_elements: int) -> None:
+        self.log_weights = log_weights
+        self.means = means
+        self.cov_factors = cov
+        self.max_elements = max_elements
+        self._kernel = TweedieKernel(log_weights, means, cov, max_elements)
+
+    @classmethod
+    def from_factored(cls, log_weights: Tensor, means: Tensor, cov: Covariance,
+                      max_elements: int = DEFAULT_MAX_ELEMENTS) -> "GaussianMixture":
+        """Build from already-validated factored parts (used by conditioning and noising)."""
+        gm = cls.__new__(cls)
+        gm._init(log_weights - torch.logsumexp(log_weights, 0), means, cov, max_elements)
+        return gm
+
+    @classmethod
+    def from_samples(cls, samples, bandwidth: float, *, device=None, dtype=torch.float64,
+                     max_elements: int = DEFAULT_MAX_ELEMENTS) -> "GaussianMixture":
+        """Finite-sample prior ``Σ_i (1/n) N(x_i, h² I)``: one isotropic component per row."""
+        x = torch.as_tensor(samples, device=device, dtype=dtype)
+        if x.dim() != 2 or x.shape[0] == 0:
+            raise ValueError(f"samples: expected a non-empty (n, d) array, got shape {tuple(x.shape)}")
+        if not (bandwidth > 0 and math.isfinite(bandwidth)):
+            raise ValueError(f"bandwidth: must be a positive finite number, got {bandwidth}")
+        n = x.shape[0]
+        lam = torch.full((n, 1), float(bandwidth) ** 2, device=x.device, dtype=dtype)
+        log_w = torch.full((n,), -math.log(n), device=x.device, dtype=dtype)
+        return cls.from_factored(log_w, x.clone(), CoordinateCovariance(lam, x.shape[1]), max_elements)
+
+    # -- basic properties ------------------------------------------------------------------
+    @property
+    def weights(self) -> Tensor:
+        return self.log_weights.exp()
+
+    @property
+    def n_components(self) -> int:
+        return self.means.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.means.shape[1]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.means.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.means.device
+
+    def __repr__(self) -> str:
+        return (f"GaussianMixture(K={self.n_components}, d={self.dim}, "
+                f"covariance={self.cov_factors.kind}, dtype={self.dtype}, device={self.device})")
+
+    def to(self, device=None, dtype=None) -> "GaussianMixture":
+        return GaussianMixture.from_factored(
+            self.log_weights.to(device=device, dtype=dtype), self.means.to(device=device, dtype=dtype),
+            self.cov_factors.to(device=device, dtype=dtype), self.max_elements)
+
+    def covariance_matrices(self) -> Tensor:
+        """Dense component covariances ``(K, d, d)``."""
+        return self.cov_factors.dense()
+
+    def mean(self) -> Tensor:
+        """Mixture mean ``Σ w_k m_k``."""
+        return self.weights @ self.means
+
+    def covariance(self) -> Tensor:
+        """Mixture covariance ``Σ w_k (S_k + m_k m_kᵀ) − m mᵀ``."""
+        w, m = self.weights, self.means
+        mu = w @ m
+        second = torch.einsum("k,kij->ij", w, self.covariance_matrices()) + (m.T * w) @ m
+        return second - torch.outer(mu, mu)
+
+    # -- densities -------------------------------------------------------------------------
+    def _rows(self, x) -> Tensor:
+        x = torch.as_tensor(x, device=self.device, dtype=self.dtype)
+        if x.shape[-1] != self.dim:
+            raise ValueError(f"x: last dimension is {x.shape[-1]}, expected d = {self.dim}")
+        return x.reshape(-1, self.dim)
+
+    def component_log_prob(self, x) -> Tensor:
+        """``log w_k + log N(x; m_k, S_k)``, shape ``(..., K)``."""
+        x = torch.as_tensor(x, device=self.device, dtype=self.dtype)
+        out = self._kernel.logits(self._rows(x), 1.0, 0.0)
+        return out.reshape(*x.shape[:-1], self.n_components)
+
+    def log_prob(self, x) -> Tensor:
+        """``log p(x)`` (log-sum-exp over components), shape ``(...)``."""
+        return torch.logsumexp(self.component_log_prob(x), -1)
+
+    def responsibilities(self, x) -> Tensor:
+        """``π_k(x) = p(k | x)``, shape ``(..., K)``."""
+        return torch.softmax(self.component_log_prob(x), -1)
+
+    def score(self, x) -> Tensor:
+        """``∇ log p(x) = Σ π_k S_k⁻¹ (m_k − x)`` (exact)."""
+        x = torch.as_tensor(x, device=self.device, dtype=self.dtype)
+        return self._kernel.score(self._rows(x), 1.0, 0.0).reshape(x.shape)
+
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               return_labels: bool = False):
+        """``n`` exact draws (and their component labels if asked)."""
+        if n < 0:
+            raise ValueError(f"n: must be non-negative, got {n}")
+        labels = torch.multinomial(self.weights, n, replacement=True, generator=generator) if n else \
+            torch.zeros(0, dtype=torch.long, device=self.device)
+        z = torch.randn(n, self.dim, generator=generator, device=self.device, dtype=self.dtype)
+        x = self.means[labels] + self.cov_factors.sqrt_apply(z, labels)
+        return (x, labels) if return_labels else x
+
+    # -- diffusion -------------------------------------------------------------------------
+    def noised(self, alpha, sigma) -> "GaussianMixture":
+        """Law of ``x_t = a x0 + s ε``: ``Σ w_k N(a m_k, a² S_k + s² I)`` (no refactorisation)."""
+        return GaussianMixture.from_factored(self.log_weights, alpha * self.means,
+                                             self.cov_factors.noised(alpha, sigma), self.max_elements)
+
+    def denoise(self, x_t, alpha, sigma) -> Tensor:
+        """Tweedie mean ``E[x0 | x_t]`` (differentiable by autograd)."""
+        x = torch.as_tensor(x_t, device=self.device, dtype=self.dtype)
+        return self._kernel.mean(self._rows(x), alpha, sigma)[0].reshape(x.shape)
+
+    def noised_log_prob(self, x_t, alpha, sigma) -> Tensor:
+        """``log p_t(x_t)`` without building the noised mixture."""
+        x = torch.as_tensor(x_t, device=self.device, dtype=self.dtype)
+        return self._kernel.mean(self._rows(x), alpha, sigma)[1].reshape(x.shape[:-1])
+
+    def denoise_cov(self, x_t, alpha, sigma) -> Tensor:
+        """Second-order Tweedie ``Cov[x0 | x_t]``, shape ``(N, d, d)``."""
+        x = self._rows(x_t)
+        pi, mu, p = self._kernel.components(x, alpha, sigma)
+        post = self.cov_factors.with_eigenvalues(p[:, : self.cov_factors.lam.shape[1]]).dense()
+        e = torch.einsum("nk,nkd->nd", pi, mu)
+        second = torch.einsum("nk,kij->nij", pi, post) + torch.einsum("nk,nki,nkj->nij", pi, mu, mu)
+        return second - e[:, :, None] * e[:, None, :]
+
+    def denoise_cov_vec(self, x_t, g, alpha, sigma) -> Tensor:
+        """``Cov[x0 | x_t] g`` row by row without forming ``d×d`` matrices."""
+        return self._kernel.cov_vec(self._rows(x_t), self._rows(g), alpha, sigma)
+
+    def tweedie_components(self, x_t, alpha, sigma):
+        """``(π, μ, p)``: responsibilities, per-component means ``μ_k(x_t)`` and eigenvalues of ``P_k``."""
+        return self._kernel.components(self._rows(x_t), alpha, sigma)

@@ -1,0 +1,20 @@
+"""Reference diffusion posterior samplers and the registry (``get``, ``available``).
+
+Every sampler module registers itself on import; adding a sampler means adding its module
+name to ``_MODULES``.
+"""
+
+from importlib import import_module
+
+from samplerlab.samplers._registry import Sampler, SamplerSpec, available, describe, get, register
+
+__all__ = ["Sampler", "SamplerSpec", "available", "describe", "get", "register"]
+
+_MODULES = ["oracle", "prior", "dps", "pigdm", "ddrm", "tmpd", "mcgdiff", "daps", "fps"]
+
+for _name in _MODULES:
+    try:
+        import_module(f"samplerlab.samplers.{_name}")
+    except ModuleNotFoundError as exc:  # a module not written yet must not break the package
+        if exc.name != f"samplerlab.samplers.{_name}":
+            raise

@@ -1,0 +1,134 @@
+"""What a sampler may see: a differentiable prior denoiser, the schedule and grid, ``A``, ``y``.
+
+The prior's parameters and the posterior are not reachable from a :class:`Task`: the denoiser
+is a closure, as a trained network would be. Its backward pass is the exact Jacobian-vector
+product ``(a/s²) Cov[x0|x_t] g`` (second-order Tweedie), so guidance through the denoiser
+costs a few GEMMs rather than a second autograd pass through the mixture density.
+
+Example:
+    >>> import torch
+    >>> from samplerlab import GaussianMixture, InverseProblem
+    >>> from samplerlab.operators import Identity
+    >>> prior = GaussianMixture([1.0], [[0.0, 0.0]], [1.0])
+    >>> task = InverseProblem(prior, Identity(2), 0.5, [1.0, 0.0]).task(steps=10)
+    >>> x0 = task.denoise(torch.zeros(3, 2), task.timesteps[0])
+    >>> x0.shape, len(task.timesteps), hasattr(task, "prior")
+    (torch.Size([3, 2]), 11, False)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor
+
+from samplerlab.operators import LinearOperator
+from samplerlab.schedules import Schedule
+
+__all__ = ["Task", "Observer"]
+
+Observer = Callable[[Tensor, Tensor, Tensor], None]
+
+
+class _ExactDenoise(torch.autograd.Function):
+    """``E[x0|x_t]`` with the analytic vector-Jacobian product."""
+
+    @staticmethod
+    def forward(ctx, x, a, s, mixture):
+        ctx.save_for_backward(x)
+        ctx.a, ctx.s, ctx.mixture = a, s, mixture
+        return mixture.denoise(x, a, s)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        a, s = ctx.a, ctx.s
+        jvp = ctx.mixture.denoise_cov_vec(x, grad, a, s) * (a / s**2)
+        return jvp.reshape(x.shape), None, None, None
+
+
+def _make_denoiser(mixture, schedule: Schedule) -> Callable[[Tensor, Tensor], Tensor]:
+    def denoise(x_t: Tensor, t) -> Tensor:
+        a = schedule.alpha(t).to(x_t.device, x_t.dtype)
+        s = schedule.sigma(t).to(x_t.device, x_t.dtype)
+        if float(s) == 0.0:
+            return x_t
+        x = x_t.to(mixture.dtype)
+        if x.requires_grad:
+            out = _ExactDenoise.apply(x, a.to(mixture.dtype), s.to(mixture.dtype), mixture)
+        else:
+            out = mixture.denoise(x, a.to(mixture.dtype), s.to(mixture.dtype))
+        return out.to(x_t.dtype)
+
+    return denoise
+
+
+@dataclass(frozen=True)
+class Task:
+    """Everything a sampler may use, nothing more.
+
+    Attributes:
+        denoise: ``denoise(x_t, t) -> E[x0|x_t]`` under the prior, differentiable in ``x_t``.
+        schedule: gives ``alpha(t)`` and ``sigma(t)`` (see :mod:`samplerlab.schedules`).
+        timesteps: decreasing grid; when it ends above 0, return the last denoised estimate.
+        operator: the forward operator ``A`` (with ``svd()``).
+        y: observation ``(m,)``; sigma_y: its noise standard deviation.
+        observe: optional ``observe(t, x_t, x0_hat)`` to call once per step.
+    """
+
+    denoise: Callable[[Tensor, Tensor], Tensor]
+    schedule: Schedule
+    timesteps: Tensor
+    operator: LinearOperator
+    y: Tensor
+    sigma_y: float
+    observe: Optional[Observer] = None
+
+    @classmethod
+    def from_prior(cls, prior, schedule, timesteps, operator, y, sigma_y, observe=None) -> "Task":
+        return cls(_make_denoiser(prior, schedule), schedule, timesteps, operator, y, sigma_y, observe)
+
+    @property
+    def dim(self) -> int:
+        return self.operator.in_dim
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.y.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.y.device
+
+    def alpha(self, t) -> Tensor:
+        return self.schedule.alpha(t).to(self.device, self.dtype)
+
+    def sigma(self, t) -> Tensor:
+        return self.schedule.sigma(t).to(self.device, self.dtype)
+
+    def score(self, x_t: Tensor, t) -> Tensor:
+        """Prior score from the denoiser: ``(a E[x0|x_t] − x_t) / s²``."""
+        a, s = self.alpha(t), self.sigma(t)
+        return (a * self.denoise(x_t, t) - x_t) / s**2
+
+    def initial_noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``x_1 ~ N(0, σ_ref² I)``, the reference law samplers start from."""
+        z = torch.randn(n, self.dim, generator=generator, device=self.device, dtype=self.dtype)
+        return self.schedule.reference_std() * z
+
+    def notify(self, t, x_t: Tensor, x0_hat: Tensor) -> None:
+        """Call the observer, if any (samplers call this once per step)."""
+        if self.observe is not None:
+            self.observe(t, x_t, x0_hat)
+
+    @property
+    def finishes_at_zero(self) -> bool:
+        return float(self.timesteps[-1]) == 0.0
+
+    def with_timesteps(self, timesteps: Tensor) -> "Task":
+        return replace(self, timesteps=timesteps)
+
+    def with_observer(self, observe: Optional[Observer]) -> "Task":
+        return replace(self, observe=observe)

@@ -1,0 +1,185 @@
+"""Exact Tweedie kernels of a Gaussian mixture under noise ``x_t = a x0 + s ε``.
+
+For component ``k`` with eigen-factored ``S_k = B diag(λ_k) Bᵀ`` and ``C_k = a² S_k + s² I``
+(DESIGN.md §1), with ``z = Bᵀ x``:
+
+* responsibilities ``π_k(x) ∝ w_k N(x; a m_k, C_k)``;
+* ``μ_k = m_k + B diag(f_k) Bᵀ (x − a m_k)`` with ``f_k = a λ_k / (a² λ_k + s²)``;
+* ``P_k = B diag(p_k) Bᵀ`` with ``p_k = λ_k s² / (a² λ_k + s²)``;
+* ``E[x0|x] = Σ π_k μ_k`` and ``Cov[x0|x] · g = Σ π_k (P_k g + μ_k (μ_k·g)) − E (E·g)``.
+
+All products are GEMMs of shape ``N×d`` by ``d×K`` (coordinate family) or ``N×d`` by
+``d×Kd`` (per-component bases); rows are processed in chunks so that no ``N×K×d`` tensor
+larger than ``max_elements`` is ever formed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from samplerlab.covariance import ComponentCovariance, CoordinateCovariance, Covariance
+
+__all__ = ["TweedieKernel"]
+
+DEFAULT_MAX_ELEMENTS = 2**26
+
+
+def _as_scalar(v, like: Tensor) -> Tensor:
+    return torch.as_tensor(v, dtype=like.dtype, device=like.device)
+
+
+class TweedieKernel:
+    """Pre-rotated parameters of one mixture and the exact Tweedie computations on them."""
+
+    def __init__(self, log_weights: Tensor, means: Tensor, cov: Covariance,
+                 max_elements: int = DEFAULT_MAX_ELEMENTS):
+        self.log_w = log_weights
+        self.means = means
+        self.cov = cov
+        self.max_elements = max_elements
+        self.dim = means.shape[1]
+        if isinstance(cov, CoordinateCovariance):
+            self.rot_means = cov.rotate(means)  # m̃_k = Qᵀ m_k
+            self.stacked = None
+        else:
+            assert isinstance(cov, ComponentCovariance)
+            self.stacked = cov.stacked_basis()  # (d, K d)
+            self.rot_means = torch.einsum("kd,kde->ke", means, cov.basis)  # U_kᵀ m_k
+        self.rot_means_sq = self.rot_means.square()
+
+    # -- spectral coefficients -------------------------------------------------------------
+    def _coeffs(self, a: Tensor, s: Tensor):
+        lam = self.cov.lam
+        c = a**2 * lam + s**2
+        return c, a * lam / c, lam * s**2 / c  # C eigenvalues, f, p
+
+    def _row_chunk(self, n: int) -> int:
+        per_row = self.log_w.shape[0] * (self.dim if self.stacked is not None or self.cov.lam.shape[1] > 1 else 1)
+        return max(1, min(n, self.max_elements // max(per_row, 1)))
+
+    # -- logits ----------------------------------------------------------------------------
+    def _logits_coord(self, z: Tensor, a: Tensor, c: Tensor) -> Tensor:
+        """log w_k + log N(x; a m_k, C_k) from rotated rows ``z``."""
+        m, msq = self.rot_means, self.rot_means_sq
+        if c.shape[1] == 1:  # isotropic: one GEMM
+            inv = 1.0 / c[:, 0]
+            maha = (z.square().sum(-1, keepdim=True) - 2 * a * (z @ m.T) + a**2 * msq.sum(-1)) * inv
+            logdet = self.dim * c[:, 0].log()
+        else:
+            inv = 1.0 / c
+            maha = z.square() @ inv.T - 2 * a * (z @ (m * inv).T) + a**2 * (msq * inv).sum(-1)
+            logdet = c.log().sum(-1)
+        maha = maha.clamp_min(0.0)
+        return self.log_w - 0.5 * (maha + logdet + self.dim * math.log(2 * math.pi))
+
+    def _z_full(self, x: Tensor, a: Tensor) -> Tensor:
+        """``U_kᵀ (x − a m_k)`` for all k: one GEMM, shape (N, K, d)."""
+        k = self.log_w.shape[0]
+        return (x @ self.stacked).view(x.shape[0], k, self.dim) - a * self.rot_means
+
+    def _logits_full(self, z: Tensor, c: Tensor) -> Tensor:
+        maha = torch.einsum("nkd,nkd,kd->nk", z, z, 1.0 / c)
+        return self.log_w - 0.5 * (maha + c.log().sum(-1) + self.dim * math.log(2 * math.pi))
+
+    def logits(self, x: Tensor, alpha, sigma) -> Tensor:
+        """``log w_k + log N(x; a m_k, C_k)``, shape (N, K)."""
+        a, s = _as_scalar(alpha, x), _as_scalar(sigma, x)
+        c, _, _ = self._coeffs(a, s)
+        out = []
+        for xc in x.split(self._row_chunk(x.shape[0])):
+            if self.stacked is None:
+                out.append(self._logits_coord(self.cov.rotate(xc), a, c))
+            else:
+                out.append(self._logits_full(self._z_full(xc, a), c))
+        return torch.cat(out)
+
+    # -- Tweedie mean ----------------------------------------------------------------------
+    def mean(self, x: Tensor, alpha, sigma) -> tuple[Tensor, Tensor]:
+        """``E[x0|x_t]`` (N, d) and ``log p_t(x_t)`` (N,)."""
+        a, s = _as_scalar(alpha, x), _as_scalar(sigma, x)
+        c, f, _ = self._coeffs(a, s)
+        means, logps = [], []
+        for xc in x.split(self._row_chunk(x.shape[0])):
+            if self.stacked is None:
+                z = self.cov.rotate(xc)
+                lg = self._logits_coord(z, a, c)
+                lp = torch.logsumexp(lg, -1)
+                pi = (lg - lp[:, None]).exp()
+                e = pi @ ((1 - a * f) * self.rot_means) + z * (pi @ f)
+                means.append(self.cov.unrotate(e))
+            else:
+                z = self._z_full(xc, a)
+                lg = self._logits_full(z, c)
+                lp = torch.logsumexp(lg, -1)
+                pi = (lg - lp[:, None]).exp()
+                w = (z * f * pi[:, :, None]).view(xc.shape[0], -1)
+                means.append(pi @ self.means + w @ self.stacked.T)
+            logps.append(lp)
+        return torch.cat(means), torch.cat(logps)
+
+    # -- score ---------------------------------------------------------------------------
+    def score(self, x: Tensor, alpha, sigma) -> Tensor:
+        """``∇ log p_t(x) = Σ π_k C_k⁻¹ (a m_k − x)``, (N, d)."""
+        a, s = _as_scalar(alpha, x), _as_scalar(sigma, x)
+        c, _, _ = self._coeffs(a, s)
+        out = []
+        for xc in x.split(self._row_chunk(x.shape[0])):
+            if self.stacked is None:
+                z = self.cov.rotate(xc)
+                pi = torch.softmax(self._logits_coord(z, a, c), -1)
+                out.append(self.cov.unrotate(pi @ (a * self.rot_means / c) - z * (pi @ (1.0 / c))))
+            else:
+                z = self._z_full(xc, a)
+                pi = torch.softmax(self._logits_full(z, c), -1)
+                out.append(-((z / c) * pi[:, :, None]).view(xc.shape[0], -1) @ self.stacked.T)
+        return torch.cat(out)
+
+    # -- Tweedie covariance applied to vectors ---------------------------------------------
+    def cov_vec(self, x: Tensor, g: Tensor, alpha, sigma) -> Tensor:
+        """``Cov[x0|x_t] g`` row by row, (N, d): the denoiser's Jacobian is ``(a/s²) Cov``."""
+        a, s = _as_scalar(alpha, x), _as_scalar(sigma, x)
+        c, f, p = self._coeffs(a, s)
+        out = []
+        step = self._row_chunk(x.shape[0])
+        for xc, gc in zip(x.split(step), g.split(step)):
+            if self.stacked is None:
+                z, gz = self.cov.rotate(xc), self.cov.rotate(gc)
+                lg = self._logits_coord(z, a, c)
+                pi = torch.softmax(lg, -1)
+                mbar = (1 - a * f) * self.rot_means  # μ̃_k = mbar_k + f_k ⊙ z
+                dots = gz @ mbar.T + (z * gz) @ f.T if f.shape[1] > 1 else gz @ mbar.T + (z * gz).sum(-1, keepdim=True) * f.T
+                e = pi @ mbar + z * (pi @ f)
+                pc = pi * dots
+                res = gz * (pi @ p) + pc @ mbar + z * (pc @ f) - e * (e * gz).sum(-1, keepdim=True)
+                out.append(self.cov.unrotate(res))
+            else:
+                z = self._z_full(xc, a)
+                pi = torch.softmax(self._logits_full(z, c), -1)
+                gz = (gc @ self.stacked).view(xc.shape[0], -1, self.dim)
+                fz = z * f
+                dots = gc @ self.means.T + (fz * gz).sum(-1)  # μ_k · g
+                e = pi @ self.means + (fz * pi[:, :, None]).view(xc.shape[0], -1) @ self.stacked.T
+                pc = pi * dots
+                w = (gz * p).mul_(pi[:, :, None]).add_(fz.mul_(pc[:, :, None]))
+                res = pc @ self.means + w.view(xc.shape[0], -1) @ self.stacked.T
+                out.append(res - e * (e * gc).sum(-1, keepdim=True))
+        return torch.cat(out)
+
+    # -- per-component quantities (small problems, tests, exact likelihoods) ---------------
+    def components(self, x: Tensor, alpha, sigma) -> tuple[Tensor, Tensor, Tensor]:
+        """``(π (N, K), μ (N, K, d), p (K, d) eigenvalues of P_k)``."""
+        a, s = _as_scalar(alpha, x), _as_scalar(sigma, x)
+        c, f, p = self._coeffs(a, s)
+        if self.stacked is None:
+            z = self.cov.rotate(x)
+            pi = torch.softmax(self._logits_coord(z, a, c), -1)
+            mu = (1 - a * f) * self.rot_means + f[None] * z[:, None, :]
+            mu = self.cov.unrotate(mu)
+        else:
+            z = self._z_full(x, a)
+            pi = torch.softmax(self._logits_full(z, c), -1)
+            mu = self.means + torch.einsum("kij,nkj->nki", self.cov.basis, z * f)
+        return pi, mu, p.expand(-1, self.dim)

@@ -1,0 +1,3 @@
+"""Shared pytest configuration: the pytester plugin for end-to-end plugin tests."""
+
+pytest_plugins = ["pytester"]
