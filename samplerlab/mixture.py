@@ -180,7 +180,7 @@ class GaussianMixture:
     def denoise(self, x_t, alpha, sigma) -> Tensor:
         """Tweedie mean ``E[x0 | x_t]`` (differentiable by autograd)."""
         x = torch.as_tensor(x_t, device=self.device, dtype=self.dtype)
-        return self._kernel.mean(self._rows(x), alpha, sigma)[0].reshape(x.shape)
+        return self._kernel.mean(self._rows(x), alpha, sigma, need_logp=False)[0].reshape(x.shape)
 
     def noised_log_prob(self, x_t, alpha, sigma) -> Tensor:
         """``log p_t(x_t)`` without building the noised mixture."""

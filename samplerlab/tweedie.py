@@ -31,6 +31,11 @@ def _as_scalar(v, like: Tensor) -> Tensor:
     return torch.as_tensor(v, dtype=like.dtype, device=like.device)
 
 
+def _cat(parts: list[Tensor]) -> Tensor:
+    """Concatenate row chunks without copying the common single-chunk case."""
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
 class TweedieKernel:
     """Pre-rotated parameters of one mixture and the exact Tweedie computations on them."""
 
@@ -49,6 +54,7 @@ class TweedieKernel:
             self.stacked = cov.stacked_basis()  # (d, K d)
             self.rot_means = torch.einsum("kd,kde->ke", means, cov.basis)  # U_kᵀ m_k
         self.rot_means_sq = self.rot_means.square()
+        self.equal_variances = cov.lam.shape[1] == 1 and bool((cov.lam == cov.lam[:1]).all())
 
     # -- spectral coefficients -------------------------------------------------------------
     def _coeffs(self, a: Tensor, s: Tensor):
@@ -94,31 +100,59 @@ class TweedieKernel:
                 out.append(self._logits_coord(self.cov.rotate(xc), a, c))
             else:
                 out.append(self._logits_full(self._z_full(xc, a), c))
-        return torch.cat(out)
+        return _cat(out)
 
     # -- Tweedie mean ----------------------------------------------------------------------
-    def mean(self, x: Tensor, alpha, sigma) -> tuple[Tensor, Tensor]:
-        """``E[x0|x_t]`` (N, d) and ``log p_t(x_t)`` (N,)."""
+    def _mean_coord(self, x: Tensor, a: Tensor, c: Tensor, f: Tensor, need_logp: bool) -> tuple[Tensor, Tensor]:
+        z = self.cov.rotate(x)
+        m, msq = self.rot_means, self.rot_means_sq
+        inv = 1.0 / c  # (K, 1) or (K, d)
+        # log w_k − ½ (a² m̃ᵀC⁻¹m̃ + log det C + d log 2π) + a zᵀC⁻¹m̃ − ½ zᵀC⁻¹z, the first two by one GEMM
+        logdet = self.dim * c[:, 0].log() if c.shape[1] == 1 else c.log().sum(-1)
+        bias = self.log_w - 0.5 * (a**2 * (msq * inv).sum(-1) + logdet + self.dim * math.log(2 * math.pi))
+        lg = torch.addmm(bias, z, (a * m * inv).T)
+        if c.shape[1] > 1:
+            lg = lg - 0.5 * (z.square() @ inv.T)
+        elif need_logp or not self.equal_variances:  # equal c_k: ‖z‖²/c cancels in π
+            lg = lg - 0.5 * torch.linalg.vector_norm(z, dim=-1, keepdim=True).square() * inv[:, 0]
+        pi = torch.softmax(lg, -1)
+        lp = torch.logsumexp(lg, -1) if need_logp else lg[:, 0]
+        # Σ π_k ((1 − a f_k) m̃_k + f_k z): the GEMM accumulates into the rescaled z (BLAS beta = 1)
+        if self.equal_variances:  # f is one number: Σ π_k f = f, folded into the GEMM's beta
+            e = torch.addmm(z, pi, (1 - a * f) * m, beta=f[0, 0])
+        else:
+            e = torch.addmm(z * (pi @ f), pi, (1 - a * f) * m)
+        return self.cov.unrotate(e), lp
+
+    def _mean_full(self, x: Tensor, a: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        """Whitened rotation ``y'_k = c_k^{-1/2} U_kᵀ x`` by one GEMM; offsets by small GEMMs."""
+        k, d, n = self.log_w.shape[0], self.dim, x.shape[0]
+        u, lam = self.cov.basis, self.cov.lam
+        rc = c.rsqrt()  # (K, d)
+        whiten = (u * rc[:, None, :]).permute(1, 0, 2).reshape(d, k * d)  # U_k diag(c^{-1/2})
+        b = a * self.rot_means * rc  # b'_k = c^{-1/2} U_kᵀ (a m_k)
+        yp = (x @ whiten).view(n, k, d)
+        cross = x @ torch.einsum("kde,ke->dk", u, b * rc)  # y'_k · b'_k
+        maha = torch.linalg.vector_norm(yp, dim=-1).square() - 2 * cross + b.square().sum(-1)
+        lg = self.log_w - 0.5 * (maha.clamp_min(0) + c.log().sum(-1) + d * math.log(2 * math.pi))
+        lp = torch.logsumexp(lg, -1)
+        pi = (lg - lp[:, None]).exp()
+        h = a * lam * rc  # f_k c_k^{1/2}: μ_k = m_k + U_k (h_k ⊙ (y'_k − b'_k))
+        offset = self.means - torch.einsum("kde,ke->kd", u, h * b)
+        scale = pi[:, :, None] * h
+        w = yp.mul_(scale) if not (yp.requires_grad or torch.is_grad_enabled() and x.requires_grad) else yp * scale
+        return pi @ offset + w.view(n, k * d) @ self.cov.stacked_basis().T, lp
+
+    def mean(self, x: Tensor, alpha, sigma, need_logp: bool = True) -> tuple[Tensor, Tensor]:
+        """``E[x0|x_t]`` (N, d) and ``log p_t(x_t)`` (N,; meaningless if ``need_logp`` is False)."""
         a, s = _as_scalar(alpha, x), _as_scalar(sigma, x)
         c, f, _ = self._coeffs(a, s)
         means, logps = [], []
         for xc in x.split(self._row_chunk(x.shape[0])):
-            if self.stacked is None:
-                z = self.cov.rotate(xc)
-                lg = self._logits_coord(z, a, c)
-                lp = torch.logsumexp(lg, -1)
-                pi = (lg - lp[:, None]).exp()
-                e = pi @ ((1 - a * f) * self.rot_means) + z * (pi @ f)
-                means.append(self.cov.unrotate(e))
-            else:
-                z = self._z_full(xc, a)
-                lg = self._logits_full(z, c)
-                lp = torch.logsumexp(lg, -1)
-                pi = (lg - lp[:, None]).exp()
-                w = (z * f * pi[:, :, None]).view(xc.shape[0], -1)
-                means.append(pi @ self.means + w @ self.stacked.T)
+            e, lp = self._mean_coord(xc, a, c, f, need_logp) if self.stacked is None else self._mean_full(xc, a, c)
+            means.append(e)
             logps.append(lp)
-        return torch.cat(means), torch.cat(logps)
+        return _cat(means), _cat(logps)
 
     # -- score ---------------------------------------------------------------------------
     def score(self, x: Tensor, alpha, sigma) -> Tensor:
@@ -135,7 +169,7 @@ class TweedieKernel:
                 z = self._z_full(xc, a)
                 pi = torch.softmax(self._logits_full(z, c), -1)
                 out.append(-((z / c) * pi[:, :, None]).view(xc.shape[0], -1) @ self.stacked.T)
-        return torch.cat(out)
+        return _cat(out)
 
     # -- Tweedie covariance applied to vectors ---------------------------------------------
     def cov_vec(self, x: Tensor, g: Tensor, alpha, sigma) -> Tensor:
@@ -166,7 +200,7 @@ class TweedieKernel:
                 w = (gz * p).mul_(pi[:, :, None]).add_(fz.mul_(pc[:, :, None]))
                 res = pc @ self.means + w.view(xc.shape[0], -1) @ self.stacked.T
                 out.append(res - e * (e * gc).sum(-1, keepdim=True))
-        return torch.cat(out)
+        return _cat(out)
 
     # -- per-component quantities (small problems, tests, exact likelihoods) ---------------
     def components(self, x: Tensor, alpha, sigma) -> tuple[Tensor, Tensor, Tensor]:
