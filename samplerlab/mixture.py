@@ -119,6 +119,12 @@ class GaussianMixture:
             self.log_weights.to(device=device, dtype=dtype), self.means.to(device=device, dtype=dtype),
             self.cov_factors.to(device=device, dtype=dtype), self.max_elements)
 
+    def with_max_elements(self, max_elements: int) -> "GaussianMixture":
+        """The same mixture with another memory bound for ``N×K×d`` / ``N×K`` intermediates."""
+        if max_elements < 1:
+            raise ValueError(f"max_elements: expected a positive integer, got {max_elements}")
+        return GaussianMixture.from_factored(self.log_weights, self.means, self.cov_factors, max_elements)
+
     def covariance_matrices(self) -> Tensor:
         """Dense component covariances ``(K, d, d)``."""
         return self.cov_factors.dense()

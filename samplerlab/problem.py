@@ -31,6 +31,14 @@ __all__ = ["InverseProblem"]
 _LOG2PI = math.log(2 * math.pi)
 
 
+def _selected_coordinates(v: Tensor) -> Tensor | None:
+    """Column ``i`` of ``V`` is ``±e_{j_i}`` for every ``i``: return the ``j_i``, else ``None``."""
+    nonzero = v != 0
+    if not bool((nonzero.sum(0) == 1).all()) or not bool((v.abs()[nonzero] == 1).all()):
+        return None
+    return nonzero.to(torch.int8).argmax(0)
+
+
 class InverseProblem:
     """Prior, operator, noise level and observation; every exact quantity derives from them."""
 
@@ -95,10 +103,15 @@ class InverseProblem:
         logdet = g.log().sum(-1) + (m - r) * math.log(s2)
         log_w = prior.log_weights - 0.5 * (maha + logdet + m * _LOG2PI)
         means = prior.means + v[:, None] * op.adjoint(ginv_r)
-        basis = torch.linalg.qr(svd.V, mode="complete")[0]  # first r columns span range(V)
         lam = v[:, None].expand(-1, prior.dim).clone()
-        lam[:, :r] = v[:, None] * s2 / g
-        cov = CoordinateCovariance(lam, prior.dim, basis)
+        coords = _selected_coordinates(svd.V)
+        if coords is not None:  # V selects coordinates (mask, identity): the posterior is diagonal
+            lam[:, coords] = v[:, None] * s2 / g
+            cov = CoordinateCovariance(lam, prior.dim)
+        else:
+            basis = torch.linalg.qr(svd.V, mode="complete")[0]  # first r columns span range(V)
+            lam[:, :r] = v[:, None] * s2 / g
+            cov = CoordinateCovariance(lam, prior.dim, basis)
         return GaussianMixture.from_factored(log_w, means, cov, prior.max_elements)
 
     def _posterior_dense(self) -> GaussianMixture:

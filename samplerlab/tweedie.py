@@ -25,6 +25,7 @@ from samplerlab.covariance import ComponentCovariance, CoordinateCovariance, Cov
 __all__ = ["TweedieKernel"]
 
 DEFAULT_MAX_ELEMENTS = 2**26
+REFINE_TOP = 32  # logits recomputed in difference form per row below float64
 
 
 def _as_scalar(v, like: Tensor) -> Tensor:
@@ -55,6 +56,7 @@ class TweedieKernel:
             self.rot_means = torch.einsum("kd,kde->ke", means, cov.basis)  # U_kᵀ m_k
         self.rot_means_sq = self.rot_means.square()
         self.equal_variances = cov.lam.shape[1] == 1 and bool((cov.lam == cov.lam[:1]).all())
+        self.refine_top = REFINE_TOP
 
     # -- spectral coefficients -------------------------------------------------------------
     def _coeffs(self, a: Tensor, s: Tensor):
@@ -63,23 +65,47 @@ class TweedieKernel:
         return c, a * lam / c, lam * s**2 / c  # C eigenvalues, f, p
 
     def _row_chunk(self, n: int) -> int:
-        per_row = self.log_w.shape[0] * (self.dim if self.stacked is not None or self.cov.lam.shape[1] > 1 else 1)
+        k = self.log_w.shape[0]
+        per_row = k * (self.dim if self.stacked is not None or self.cov.lam.shape[1] > 1 else 1)
+        per_row = max(per_row, min(k, self.refine_top) * self.dim)  # float32 refinement gathers
         return max(1, min(n, self.max_elements // max(per_row, 1)))
 
     # -- logits ----------------------------------------------------------------------------
-    def _logits_coord(self, z: Tensor, a: Tensor, c: Tensor) -> Tensor:
-        """log w_k + log N(x; a m_k, C_k) from rotated rows ``z``."""
+    def _logits_coord(self, z: Tensor, a: Tensor, c: Tensor, with_norm: bool = True) -> Tensor:
+        """``log w_k + log N(x; a m_k, C_k)`` from rotated rows ``z``.
+
+        ``log w_k − ½ (a² m̃ᵀC⁻¹m̃ + log det C + d log 2π) + a zᵀC⁻¹m̃`` is one GEMM with a bias;
+        ``− ½ zᵀC⁻¹z`` is added unless ``with_norm`` is False, allowed only when every ``c_k`` is
+        equal (it then cancels in the responsibilities). Below float64 the leading candidates are
+        recomputed in difference form (see :meth:`_refine`).
+        """
         m, msq = self.rot_means, self.rot_means_sq
-        if c.shape[1] == 1:  # isotropic: one GEMM
-            inv = 1.0 / c[:, 0]
-            maha = (z.square().sum(-1, keepdim=True) - 2 * a * (z @ m.T) + a**2 * msq.sum(-1)) * inv
-            logdet = self.dim * c[:, 0].log()
-        else:
-            inv = 1.0 / c
-            maha = z.square() @ inv.T - 2 * a * (z @ (m * inv).T) + a**2 * (msq * inv).sum(-1)
-            logdet = c.log().sum(-1)
-        maha = maha.clamp_min(0.0)
-        return self.log_w - 0.5 * (maha + logdet + self.dim * math.log(2 * math.pi))
+        inv = 1.0 / c  # (K, 1) or (K, d)
+        logdet = self.dim * c[:, 0].log() if c.shape[1] == 1 else c.log().sum(-1)
+        bias = self.log_w - 0.5 * (a**2 * (msq * inv).sum(-1) + logdet + self.dim * math.log(2 * math.pi))
+        lg = torch.addmm(bias, z, (a * m * inv).T)
+        refine = z.dtype != torch.float64 and c.shape[1] == 1 and self.refine_top < lg.shape[1]
+        if c.shape[1] > 1:
+            lg = lg - 0.5 * (z.square() @ inv.T)
+        elif with_norm or refine or not self.equal_variances:
+            lg = lg - 0.5 * torch.linalg.vector_norm(z, dim=-1, keepdim=True).square() * inv[:, 0]
+        return self._refine(lg, z, a, c) if refine else lg
+
+    def _refine(self, lg: Tensor, z: Tensor, a: Tensor, c: Tensor) -> Tensor:
+        """Precision strategy for float32 (isotropic components, large K).
+
+        The GEMM expansion ``‖z‖² − 2a z·m + a²‖m‖²`` cancels catastrophically when ``z`` is near
+        ``a m_k`` and the norms are large; its absolute error is ``O(d ε ‖z‖‖m‖ / c)``. Only the
+        largest logits matter to the log-sum-exp, so the ``refine_top`` largest per row are
+        recomputed from the difference ``z − a m_k`` (relative error ``O(ε)``), in ``(rows, top, d)``
+        chunks that the row chunking keeps within ``max_elements``.
+        """
+        idx = lg.topk(self.refine_top, dim=-1).indices  # (n, top)
+        diff = z[:, None, :] - a * self.rot_means[idx]
+        ck = c[idx, 0]
+        exact = self.log_w[idx] - 0.5 * (diff.square().sum(-1) / ck
+                                         + self.dim * (ck.log() + math.log(2 * math.pi)))
+        return lg.scatter(1, idx, exact)
 
     def _z_full(self, x: Tensor, a: Tensor) -> Tensor:
         """``U_kᵀ (x − a m_k)`` for all k: one GEMM, shape (N, K, d)."""
@@ -105,16 +131,8 @@ class TweedieKernel:
     # -- Tweedie mean ----------------------------------------------------------------------
     def _mean_coord(self, x: Tensor, a: Tensor, c: Tensor, f: Tensor, need_logp: bool) -> tuple[Tensor, Tensor]:
         z = self.cov.rotate(x)
-        m, msq = self.rot_means, self.rot_means_sq
-        inv = 1.0 / c  # (K, 1) or (K, d)
-        # log w_k − ½ (a² m̃ᵀC⁻¹m̃ + log det C + d log 2π) + a zᵀC⁻¹m̃ − ½ zᵀC⁻¹z, the first two by one GEMM
-        logdet = self.dim * c[:, 0].log() if c.shape[1] == 1 else c.log().sum(-1)
-        bias = self.log_w - 0.5 * (a**2 * (msq * inv).sum(-1) + logdet + self.dim * math.log(2 * math.pi))
-        lg = torch.addmm(bias, z, (a * m * inv).T)
-        if c.shape[1] > 1:
-            lg = lg - 0.5 * (z.square() @ inv.T)
-        elif need_logp or not self.equal_variances:  # equal c_k: ‖z‖²/c cancels in π
-            lg = lg - 0.5 * torch.linalg.vector_norm(z, dim=-1, keepdim=True).square() * inv[:, 0]
+        m = self.rot_means
+        lg = self._logits_coord(z, a, c, with_norm=need_logp)
         pi = torch.softmax(lg, -1)
         lp = torch.logsumexp(lg, -1) if need_logp else lg[:, 0]
         # Σ π_k ((1 − a f_k) m̃_k + f_k z): the GEMM accumulates into the rescaled z (BLAS beta = 1)

@@ -154,3 +154,17 @@ def test_simulate_is_reproducible():
 def test_bad_problem_input_names_field(operator, sigma_y, y, match):
     with pytest.raises(ValueError, match=match):
         InverseProblem(random_mixture(0, 2, 3, "isotropic"), operator, sigma_y, y)
+
+
+@pytest.mark.parametrize("operator", [Mask(5, [4, 1, 2]), Identity(5), random_dense(3, 2, 5)],
+                         ids=["mask", "identity", "dense"])
+def test_isotropic_fast_posterior_matches_the_dense_update(operator):
+    iso = random_mixture(8, 4, 5, "isotropic")
+    full = GaussianMixture(iso.weights, iso.means, iso.covariance_matrices())
+    y = operator.forward(torch.linspace(-1, 1, 5, dtype=torch.float64))
+    fast, dense = InverseProblem(iso, operator, 0.3, y).posterior(), InverseProblem(full, operator, 0.3, y).posterior()
+    expected_kind = "shared" if isinstance(operator, Dense) else "diagonal"
+    assert fast.cov_factors.kind == expected_kind
+    torch.testing.assert_close(fast.weights, dense.weights)
+    torch.testing.assert_close(fast.means, dense.means)
+    torch.testing.assert_close(fast.covariance_matrices(), dense.covariance_matrices())
