@@ -54,7 +54,7 @@ class TweedieKernel:
             assert isinstance(cov, ComponentCovariance)
             self.stacked = cov.stacked_basis()  # (d, K d)
             self.rot_means = torch.einsum("kd,kde->ke", means, cov.basis)  # U_kᵀ m_k
-        self.rot_means_sq = self.rot_means.square()
+        self.rot_means_sqnorm = self.rot_means.square().sum(-1)  # (K,)
         self.equal_variances = cov.lam.shape[1] == 1 and bool((cov.lam == cov.lam[:1]).all())
         self.refine_top = REFINE_TOP
 
@@ -79,16 +79,25 @@ class TweedieKernel:
         equal (it then cancels in the responsibilities). Below float64 the leading candidates are
         recomputed in difference form (see :meth:`_refine`).
         """
-        m, msq = self.rot_means, self.rot_means_sq
-        inv = 1.0 / c  # (K, 1) or (K, d)
-        logdet = self.dim * c[:, 0].log() if c.shape[1] == 1 else c.log().sum(-1)
-        bias = self.log_w - 0.5 * (a**2 * (msq * inv).sum(-1) + logdet + self.dim * math.log(2 * math.pi))
-        lg = torch.addmm(bias, z, (a * m * inv).T)
+        m = self.rot_means
+        if c.shape[1] == 1:  # isotropic: per-component scalars scale the N×K result, not the K×d means
+            inv = 1.0 / c[:, 0]
+            bias = self.log_w - 0.5 * (a**2 * self.rot_means_sqnorm * inv
+                                       + self.dim * (c[:, 0].log() + math.log(2 * math.pi)))
+            if self.equal_variances:
+                lg = torch.addmm(bias, z, m.T, alpha=float(a * inv[0]))
+            else:
+                lg = torch.addcmul(bias, z @ m.T, a * inv)
+        else:
+            inv = 1.0 / c
+            bias = self.log_w - 0.5 * (a**2 * (self.rot_means.square() * inv).sum(-1) + c.log().sum(-1)
+                                       + self.dim * math.log(2 * math.pi))
+            lg = torch.addmm(bias, z, (a * m * inv).T)
         refine = z.dtype != torch.float64 and c.shape[1] == 1 and self.refine_top < lg.shape[1]
         if c.shape[1] > 1:
             lg = lg - 0.5 * (z.square() @ inv.T)
         elif with_norm or refine or not self.equal_variances:
-            lg = lg - 0.5 * torch.linalg.vector_norm(z, dim=-1, keepdim=True).square() * inv[:, 0]
+            lg = lg - 0.5 * torch.linalg.vector_norm(z, dim=-1, keepdim=True).square() * inv
         return self._refine(lg, z, a, c) if refine else lg
 
     def _refine(self, lg: Tensor, z: Tensor, a: Tensor, c: Tensor) -> Tensor:
@@ -136,8 +145,11 @@ class TweedieKernel:
         pi = torch.softmax(lg, -1)
         lp = torch.logsumexp(lg, -1) if need_logp else lg[:, 0]
         # Σ π_k ((1 − a f_k) m̃_k + f_k z): the GEMM accumulates into the rescaled z (BLAS beta = 1)
-        if self.equal_variances:  # f is one number: Σ π_k f = f, folded into the GEMM's beta
-            e = torch.addmm(z, pi, (1 - a * f) * m, beta=f[0, 0])
+        if self.equal_variances:  # f is one number: Σ π_k f = f, folded into the GEMM's alpha and beta
+            f0 = float(f[0, 0])
+            e = torch.addmm(z, pi, m, beta=f0, alpha=1 - float(a) * f0)
+        elif f.shape[1] == 1:
+            e = torch.addmm(z * (pi @ f), pi * (1 - a * f[:, 0]), m)
         else:
             e = torch.addmm(z * (pi @ f), pi, (1 - a * f) * m)
         return self.cov.unrotate(e), lp
