@@ -206,6 +206,16 @@ class GaussianMixture:
         """``Cov[x0 | x_t] g`` row by row without forming ``d×d`` matrices."""
         return self._kernel.cov_vec(self._rows(x_t), self._rows(g), alpha, sigma)
 
+    def denoise_with_state(self, x_t, alpha, sigma) -> tuple[Tensor, tuple]:
+        """``E[x0|x_t]`` and an opaque state for :meth:`denoise_cov_vec_from_state` (autograd)."""
+        x = torch.as_tensor(x_t, device=self.device, dtype=self.dtype)
+        e, state = self._kernel.mean_with_state(self._rows(x), alpha, sigma)
+        return e.reshape(x.shape), state
+
+    def denoise_cov_vec_from_state(self, state: tuple, g: Tensor) -> Tensor:
+        """``Cov[x0|x_t] g`` reusing the forward pass's responsibilities where possible."""
+        return self._kernel.cov_vec_from_state(state, self._rows(g))
+
     def tweedie_components(self, x_t, alpha, sigma):
         """``(π, μ, p)``: responsibilities, per-component means ``μ_k(x_t)`` and eigenvalues of ``P_k``."""
         return self._kernel.components(self._rows(x_t), alpha, sigma)

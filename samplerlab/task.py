@@ -37,16 +37,14 @@ class _ExactDenoise(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, a, s, mixture):
-        ctx.save_for_backward(x)
-        ctx.a, ctx.s, ctx.mixture = a, s, mixture
-        return mixture.denoise(x, a, s)
+        x0, state = mixture.denoise_with_state(x, a, s)
+        ctx.state, ctx.scale, ctx.mixture, ctx.shape = state, a / s**2, mixture, x.shape
+        return x0
 
     @staticmethod
     def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        a, s = ctx.a, ctx.s
-        jvp = ctx.mixture.denoise_cov_vec(x, grad, a, s) * (a / s**2)
-        return jvp.reshape(x.shape), None, None, None
+        jvp = ctx.mixture.denoise_cov_vec_from_state(ctx.state, grad.reshape(-1, grad.shape[-1]))
+        return (jvp * ctx.scale).reshape(ctx.shape), None, None, None
 
 
 def _make_denoiser(mixture, schedule: Schedule) -> Callable[[Tensor, Tensor], Tensor]:

@@ -184,6 +184,35 @@ class TweedieKernel:
             logps.append(lp)
         return _cat(means), _cat(logps)
 
+    # -- forward/backward pair for autograd ----------------------------------------------
+    def mean_with_state(self, x: Tensor, alpha, sigma) -> tuple[Tensor, tuple]:
+        """``E[x0|x_t]`` and what :meth:`cov_vec_from_state` needs to apply the Jacobian.
+
+        For equal isotropic variances (finite-sample priors, the grid benchmark) the state keeps
+        the responsibilities, so the backward pass costs two GEMMs: with ``μ_k = κ m_k + f z``,
+        ``Cov g = p g + κ² (π ⊙ g mᵀ) m − ē (ē·g)`` where ``ē = E − f z``.
+        """
+        a, s = _as_scalar(alpha, x), _as_scalar(sigma, x)
+        if not (self.equal_variances and self.stacked is None and self.cov.basis is None
+                and self._row_chunk(x.shape[0]) >= x.shape[0]):
+            return self.mean(x, a, s, need_logp=False)[0], ("generic", x, a, s)
+        c, f, p = self._coeffs(a, s)
+        lg = self._logits_coord(x, a, c, with_norm=False)
+        pi = torch.softmax(lg, -1)
+        f0, p0 = float(f[0, 0]), float(p[0, 0])
+        kappa = 1 - float(a) * f0
+        e = torch.addmm(x, pi, self.means, beta=f0, alpha=kappa)
+        return e, ("equal", pi, e - f0 * x, kappa, p0)
+
+    def cov_vec_from_state(self, state: tuple, g: Tensor) -> Tensor:
+        """``Cov[x0|x_t] g`` from the state of :meth:`mean_with_state`."""
+        if state[0] == "generic":
+            _, x, a, s = state
+            return self.cov_vec(x, g, a, s)
+        _, pi, ebar, kappa, p0 = state
+        h = torch.addmm(g, pi * (g @ self.means.T), self.means, beta=p0, alpha=kappa**2)
+        return h - ebar * (ebar * g).sum(-1, keepdim=True)
+
     # -- score ---------------------------------------------------------------------------
     def score(self, x: Tensor, alpha, sigma) -> Tensor:
         """``∇ log p_t(x) = Σ π_k C_k⁻¹ (a m_k − x)``, (N, d)."""

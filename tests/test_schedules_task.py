@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from samplerlab import InverseProblem
+from samplerlab import GaussianMixture, InverseProblem
 from samplerlab.schedules import SCHEDULES, VPLinear, get_schedule
 from tests.strategies import random_dense, random_mixture
 
@@ -61,8 +61,15 @@ def test_task_hides_the_prior_and_posterior(problem):
     assert not public & {"prior", "posterior", "problem", "noised_posterior", "log_likelihood"}
 
 
-def test_task_denoiser_gradient_is_the_exact_autograd_gradient(problem):
+EQUAL_ISOTROPIC = GaussianMixture(torch.ones(4), 2 * torch.arange(12.0).reshape(4, 3) / 5, torch.full((4,), 0.6))
+
+
+@pytest.mark.parametrize("prior", [random_mixture(2, 4, 3, "full"), random_mixture(2, 4, 3, "isotropic"),
+                                   random_mixture(2, 4, 3, "diagonal"), EQUAL_ISOTROPIC],
+                         ids=["full", "isotropic", "diagonal", "equal-isotropic"])
+def test_task_denoiser_gradient_is_the_exact_autograd_gradient(prior):
     """The analytic backward (a/s²)·Cov equals plain autograd through the mixture."""
+    problem = InverseProblem.simulate(prior, random_dense(1, 2, 3), 0.4, torch.Generator().manual_seed(0))
     task = problem.task(steps=10)
     t = task.timesteps[4]
     a, s = task.alpha(t), task.sigma(t)
