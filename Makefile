@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test bench audit plots validation slow clean
+.PHONY: test bench audit plots validation slow gpu clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pytest -q tests/benchmarks --benchmark-enable --benchmark-only -p no:cacheprovider
+
+validation: $(STAMP)
+	$(PY) -m samplerlab.validation --seeds 100 --out results
 
 slow: $(STAMP)
 	$(PY) -m pytest -q -m slow

@@ -9,10 +9,13 @@ Example:
     [0.018, 0.982]
 """
 
+from samplerlab.audit import audit
+from samplerlab.errors import SamplerError
 from samplerlab.mixture import GaussianMixture
 from samplerlab.problem import InverseProblem
 from samplerlab.schedules import EDM, VE, VPCosine, VPLinear, get_schedule
+from samplerlab.report import Report
 from samplerlab.task import Task
 
-__all__ = ["GaussianMixture", "InverseProblem", "Task", "VPLinear", "VPCosine", "VE", "EDM", "get_schedule"]
+__all__ = ["audit", "Report", "SamplerError", "GaussianMixture", "InverseProblem", "Task", "VPLinear", "VPCosine", "VE", "EDM", "get_schedule"]
 __version__ = "0.1.0"

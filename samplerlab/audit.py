@@ -1,0 +1,186 @@
+"""``audit``: run a sampler on an inverse problem and judge its samples against the exact truth.
+
+Flow (DESIGN.md §2): run the sampler once (recording ``x_t`` through the observer when the
+time-resolved check is selected), validate its output, evaluate the shared exact quantities
+once, run the selected diagnostics (each a pure function of samples and truth), re-run the
+sampler on truncated grids for the stop-time sweep, and set verdicts by Holm at family-wise
+``alpha``. Every random choice is seeded from ``seed``: the same seed gives the same report
+(up to the wall-clock costs). A sampler that raises or returns non-finite values, the wrong
+shape, dtype or device stops the audit with :class:`~samplerlab.errors.SamplerError`, whose
+``partial_report`` keeps the checks already computed.
+
+Example:
+    >>> import torch
+    >>> from samplerlab import GaussianMixture, InverseProblem
+    >>> from samplerlab.operators import Identity
+    >>> problem = InverseProblem(GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], [0.5, 0.5]), Identity(1), 1.0, [1.0])
+    >>> exact = lambda task, n, g: problem.posterior().sample(n, generator=g)
+    >>> report = audit(exact, problem, n=500, checks=["spread", "mode_weights"], name="exact")
+    >>> report.passed, report.to_frame().shape[0]
+    (True, 4)
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from samplerlab.diagnostics import (distribution_checks, hallucination_checks, holm, mode_weight_checks,
+                                    spread_checks, sweep_check, trajectory_check)
+from samplerlab.diagnostics.result import CheckResult
+from samplerlab.diagnostics.truth import Truth, generator
+from samplerlab.errors import SamplerError
+from samplerlab.problem import InverseProblem
+from samplerlab.report import Report
+from samplerlab.schedules import VPLinear
+
+__all__ = ["audit", "CHECKS"]
+
+CHECKS = ("spread", "mode_weights", "hallucination", "distribution", "early_stopping_sweep",
+          "early_stopping_trajectory")
+_ALIASES = {"prior_hallucination": ("hallucination",), "likelihood_hallucination": ("hallucination",),
+            "early_stopping": ("early_stopping_sweep", "early_stopping_trajectory")}
+_OUTPUT_CHECKS = {"spread": spread_checks, "mode_weights": mode_weight_checks,
+                  "hallucination": hallucination_checks}
+
+
+def _select(checks) -> list[str]:
+    if checks is None:
+        return list(CHECKS)
+    if isinstance(checks, str):
+        checks = [checks]
+    out = []
+    for c in checks:
+        if c not in CHECKS and c not in _ALIASES:
+            raise ValueError(f"checks: unknown check {c!r}, expected some of {CHECKS + tuple(_ALIASES)}")
+        out += _ALIASES.get(c, (c,))
+    return [c for c in CHECKS if c in out]
+
+
+def _sampler_name(sampler, name) -> str:
+    if name is not None:
+        return str(name)
+    for attr in ("name", "__name__"):
+        if isinstance(getattr(sampler, attr, None), str):
+            return getattr(sampler, attr)
+    return type(sampler).__name__.lower()
+
+
+def _on_device(problem: InverseProblem, device) -> InverseProblem:
+    if device is None or torch.device(device) == problem.y.device:
+        return problem
+    moved = InverseProblem(problem.prior.to(device=device), problem.operator, problem.sigma_y,
+                           problem.y.to(device))
+    moved.x_star = None if problem.x_star is None else problem.x_star.to(device)
+    return moved
+
+
+class _Recorder:
+    """Observer keeping ``x_t`` at a few chosen grid times."""
+
+    def __init__(self, times: set[float]):
+        self.times, self.records = times, {}
+
+    def __call__(self, t, x_t, x0_hat) -> None:
+        if float(t) in self.times:
+            self.records[float(t)] = x_t.detach().clone()
+
+
+def _run(sampler, task, n: int, seed: int, name: str, where: str, partial: Report):
+    """Run the sampler once and validate what it returns; ``(samples, seconds)``."""
+    start = time.perf_counter()
+    try:
+        x = sampler(task, n, generator(seed, "sampler", task.device))
+    except Exception as exc:
+        raise SamplerError(f"sampler {name!r} raised {type(exc).__name__} on {where}: {exc}", partial) from exc
+    seconds = time.perf_counter() - start
+    d = task.dim
+    if not isinstance(x, torch.Tensor):
+        raise SamplerError(f"sampler {name!r} returned {type(x).__name__}, expected a Tensor, on {where}", partial)
+    if tuple(x.shape) != (n, d):
+        raise SamplerError(f"sampler {name!r} returned shape {tuple(x.shape)}, expected ({n}, {d}), on {where}",
+                           partial)
+    if x.dtype != task.dtype:
+        raise SamplerError(f"sampler {name!r} returned dtype {x.dtype}, expected {task.dtype}, on {where}", partial)
+    if x.device != task.device:
+        raise SamplerError(f"sampler {name!r} returned device {x.device}, expected {task.device}, on {where}",
+                           partial)
+    bad = int((~torch.isfinite(x)).sum())
+    if bad:
+        raise SamplerError(f"sampler {name!r} returned {bad} non-finite values in {n}×{d} samples on {where}",
+                           partial)
+    return x.detach(), seconds
+
+
+def _timed(fn, *args) -> tuple[list[CheckResult], float]:
+    start = time.perf_counter()
+    out = fn(*args)
+    out = out if isinstance(out, list) else [out]
+    seconds = time.perf_counter() - start
+    for c in out:
+        c.cost_s = seconds / len(out)
+    return out, seconds
+
+
+def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha: float = 1e-3, checks=None,
+          schedule=None, steps: int = 1000, name: str | None = None, scenario: str | None = None, device=None,
+          t_stops=(0.01, 0.02, 0.05), record: int = 10) -> Report:
+    """Audit ``sampler(task, n, generator)`` on ``problem``; see the module doc.
+
+    Args:
+        checks: subset of :data:`CHECKS` (aliases: ``"early_stopping"``, ``"prior_hallucination"``,
+            ``"likelihood_hallucination"``); ``None`` runs all. The sweep re-runs the sampler
+            ``len(t_stops)`` times.
+        schedule, steps: the task's noise schedule (``VPLinear`` by default) and grid size.
+        scenario: a name recorded in the report's metadata.
+        t_stops: stop times of the sweep (each snapped down to the grid).
+        record: number of grid times at which the time-resolved check records ``x_t``.
+    """
+    if not (isinstance(n, int) and n >= 20):
+        raise ValueError(f"n: expected an integer >= 20, got {n!r}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha: expected 0 < alpha < 1, got {alpha!r}")
+    selected = _select(checks)
+    problem = _on_device(problem, device)
+    schedule = schedule or VPLinear()
+    name = _sampler_name(sampler, name)
+    where = f"scenario {scenario!r}" if scenario else f"problem d={problem.dim}, m={problem.operator.out_dim}"
+    meta = {"sampler": name, "scenario": scenario, "n": n, "seed": seed, "alpha": alpha, "dim": problem.dim,
+            "m": problem.operator.out_dim, "steps": steps, "schedule": repr(schedule), "checks": selected,
+            "device": str(problem.y.device)}
+    report = Report(meta, [])
+    task = problem.task(schedule=schedule, steps=steps)
+    recorder = None
+    if "early_stopping_trajectory" in selected:
+        idx = torch.linspace(0, steps - 1, max(record, 1)).round().long().unique()
+        recorder = _Recorder({float(task.timesteps[i]) for i in idx.tolist()})
+        task = task.with_observer(recorder)
+    x, meta["sampler_s"] = _run(sampler, task, n, seed, name, where, report)
+
+    start = time.perf_counter()
+    truth = Truth.get(problem, n, seed)
+    ev = truth.evaluate(x)
+    meta["truth_s"] = time.perf_counter() - start
+    for group in selected:
+        if group in _OUTPUT_CHECKS:
+            report.checks += _timed(_OUTPUT_CHECKS[group], x, truth, ev)[0]
+        elif group == "distribution":
+            report.checks += _timed(distribution_checks, x, truth)[0]
+        elif group == "early_stopping_trajectory":
+            report.checks += _timed(trajectory_check, recorder.records, truth, schedule, alpha)[0]
+    if "early_stopping_sweep" in selected:
+        holm(report.checks, alpha)  # a partial report, should a truncated run fail, has verdicts
+        outputs, sampler_s = {0.0: x}, 0.0
+        for t_stop in t_stops:
+            grid = task.timesteps[task.timesteps >= t_stop - 1e-12]
+            sub = task.with_timesteps(grid).with_observer(None)
+            outputs[float(grid[-1])], seconds = _run(sampler, sub, n, seed, name, f"{where} (t_stop {t_stop:g})",
+                                                     report)
+            sampler_s += seconds
+        result = _timed(sweep_check, outputs, truth, schedule)[0]
+        result[0].sampler_s = sampler_s
+        report.checks += result
+    meta["diagnostics_s"] = meta["truth_s"] + sum(c.cost_s for c in report.checks)
+    holm(report.checks, alpha)
+    return report

@@ -1,0 +1,71 @@
+"""The outcome of one diagnostic check: a statistic, a readable effect size and a p-value.
+
+Example:
+    >>> r = CheckResult("spread_radius", "spread", statistic=0.5, effect=0.71, p_value=3e-9,
+    ...                 detail="under-dispersed: within-mode spread 0.71× exact (p = 3e-09)")
+    >>> r.passed, CheckResult.from_dict(r.to_dict()) == r
+    (True, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Optional
+
+__all__ = ["CheckResult", "FAILURE_MODES", "not_applicable", "fmt_p"]
+
+FAILURE_MODES = ("spread", "mode_weights", "prior_hallucination", "likelihood_hallucination",
+                 "early_stopping", "distribution")
+
+
+def fmt_p(p: Optional[float]) -> str:
+    """``p`` to two significant digits (``3e-09``, ``0.042``)."""
+    if p is None:
+        return "n/a"
+    return f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}"
+
+
+@dataclass
+class CheckResult:
+    """One check. ``role`` is ``"verdict"`` (enters Holm and ``passed``) or ``"info"`` (reported only).
+
+    ``passed`` is set by the Holm step of :func:`samplerlab.diagnostics.verdicts.holm`; a check
+    that is not applicable is never a failure. ``data`` holds JSON-serialisable plot material.
+    """
+
+    check: str
+    failure_mode: str
+    statistic: Optional[float] = None
+    effect: Optional[float] = None
+    p_value: Optional[float] = None
+    detail: str = ""
+    passed: bool = True
+    applicable: bool = True
+    role: str = "verdict"
+    p_holm: Optional[float] = None
+    cost_s: float = 0.0
+    sampler_s: float = 0.0
+    data: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.failure_mode not in FAILURE_MODES:
+            raise ValueError(f"failure_mode: expected one of {FAILURE_MODES}, got {self.failure_mode!r}")
+        if self.role not in ("verdict", "info"):
+            raise ValueError(f"role: expected 'verdict' or 'info', got {self.role!r}")
+        for name in ("statistic", "effect", "p_value"):
+            v = getattr(self, name)
+            if v is not None:
+                setattr(self, name, float(v))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CheckResult":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def not_applicable(check: str, failure_mode: str, reason: str, **kw) -> CheckResult:
+    """A check that cannot judge this sampler (never a failure)."""
+    return CheckResult(check, failure_mode, detail=f"not applicable: {reason}", applicable=False, **kw)

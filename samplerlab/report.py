@@ -1,0 +1,103 @@
+"""The audit report: checks with Holm verdicts, metadata, and renderings that compute nothing.
+
+Example:
+    >>> from samplerlab.diagnostics.result import CheckResult
+    >>> c = CheckResult("spread_radius", "spread", statistic=0.5, effect=0.71, p_value=3e-9, passed=False,
+    ...                 detail="under-dispersed: within-mode spread 0.71× exact (p = 3.0e-09)")
+    >>> r = Report({"sampler": "dps", "scenario": "grid", "n": 2000, "seed": 0, "alpha": 1e-3}, [c])
+    >>> r.passed, sorted(r.failure_modes)
+    (False, ['spread'])
+    >>> print(r.summary().splitlines()[1])
+      ✗ spread: under-dispersed: within-mode spread 0.71× exact (p = 3.0e-09)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from samplerlab.diagnostics.result import CheckResult, fmt_p
+
+__all__ = ["Report"]
+
+COLUMNS = ["check", "failure_mode", "statistic", "effect", "p_value", "p_holm", "passed", "applicable",
+           "role", "cost_s", "sampler_s", "detail"]
+
+
+@dataclass
+class Report:
+    """Outcome of :func:`samplerlab.audit`: ``meta`` (sampler, scenario, n, seed, alpha, dim, steps, …)
+    and one :class:`CheckResult` per check (``data`` on each holds what plots need)."""
+
+    meta: dict
+    checks: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failure_modes(self) -> set[str]:
+        return {c.failure_mode for c in self.checks if not c.passed}
+
+    def failing(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.passed]
+
+    def __getitem__(self, check: str) -> CheckResult:
+        for c in self.checks:
+            if c.check == check:
+                return c
+        raise KeyError(check)
+
+    # -- renderings ------------------------------------------------------------------------
+    def to_frame(self):
+        """pandas DataFrame, one row per check."""
+        import pandas as pd
+
+        return pd.DataFrame([{k: getattr(c, k) for k in COLUMNS} for c in self.checks], columns=COLUMNS)
+
+    def to_dict(self) -> dict:
+        return {"meta": self.meta, "checks": [c.to_dict() for c in self.checks]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Report":
+        return cls(dict(d["meta"]), [CheckResult.from_dict(c) for c in d["checks"]])
+
+    def to_json(self, path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+
+    @classmethod
+    def from_json(cls, path) -> "Report":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def without_timings(self) -> "Report":
+        """The same report with wall-clock costs zeroed (the only fields a fixed seed does not fix)."""
+        meta = {k: v for k, v in self.meta.items() if not k.endswith("_s")}
+        return Report(meta, [replace(c, cost_s=0.0, sampler_s=0.0) for c in self.checks])
+
+    def _title(self) -> str:
+        m = self.meta
+        where = f" on {m['scenario']!r}" if m.get("scenario") else ""
+        return (f"sampler {m.get('sampler')!r}{where} (n = {m.get('n')}, seed = {m.get('seed')}, "
+                f"α = {m.get('alpha')})")
+
+    def summary(self) -> str:
+        """Plain text a person reads in ten seconds: verdict, then one line per failure."""
+        modes = ", ".join(sorted(self.failure_modes))
+        lines = [("PASSED " if self.passed else f"FAILED [{modes}] ") + self._title()]
+        lines += [f"  ✗ {c.failure_mode}: {c.detail}" for c in self.failing()]
+        ok = [c for c in self.checks if c.passed and c.applicable and c.role == "verdict"]
+        if ok:
+            lines.append(f"  ✓ {len(ok)} checks passed: " + ", ".join(c.check for c in ok))
+        lines += [f"  · {c.check}: {c.detail}" for c in self.checks if c.role == "info" and c.applicable]
+        lines += [f"  – {c.check}: {c.detail}" for c in self.checks if not c.applicable]
+        return "\n".join(lines)
+
+    def assert_ok(self) -> None:
+        """Raise ``AssertionError`` naming each failing failure mode with effect size and p-value."""
+        if self.passed:
+            return
+        parts = [f"{c.failure_mode} ({c.check}: effect {c.effect:.3g}, p = {fmt_p(c.p_value)}, "
+                 f"Holm p = {fmt_p(c.p_holm)}): {c.detail}" for c in self.failing()]
+        raise AssertionError(f"{self._title()} failed: " + "; ".join(parts))

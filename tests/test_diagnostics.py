@@ -1,0 +1,110 @@
+"""Diagnostics as pure functions: exact nulls are calibrated, each fault moves its own check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from samplerlab import GaussianMixture, InverseProblem
+from samplerlab.diagnostics import (CheckResult, Truth, distribution_checks, hallucination_checks, holm,
+                                    mode_weight_checks, spread_checks, sweep_check, trajectory_check)
+from samplerlab.diagnostics.spread import radius_test
+from samplerlab.diagnostics.truth import evaluate
+from samplerlab.faults import FAULTS
+from samplerlab.operators import Identity
+from samplerlab.schedules import VPLinear
+from samplerlab.validation import grid_problem
+
+N = 2000
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return grid_problem()
+
+
+@pytest.fixture(scope="module")
+def truth(problem):
+    return Truth.get(problem, N, 0)
+
+
+def fault_output(problem, fault, seed=0):
+    return FAULTS[fault](problem)(problem.task(steps=10), N, torch.Generator().manual_seed(seed))
+
+
+def test_holm_adjusts_and_rejects_step_down():
+    rs = [CheckResult(f"c{i}", "spread", p_value=p) for i, p in enumerate([0.004, 1e-5, 0.03])]
+    holm(rs, alpha=0.01)
+    assert [r.p_holm for r in rs] == pytest.approx([0.008, 3e-5, 0.03])
+    assert [r.passed for r in rs] == [False, False, True]
+
+
+def test_not_applicable_and_info_checks_never_fail():
+    rs = [CheckResult("a", "spread", p_value=1e-9, role="info"),
+          CheckResult("b", "early_stopping", p_value=None, applicable=False)]
+    assert all(r.passed for r in holm(rs, alpha=0.5))
+
+
+def test_sampled_labels_keep_radius_test_calibrated_when_modes_overlap():
+    # Overlapping 1-D modes: argmax labels would bias radii; sampled labels make r² ~ χ²_1 exactly.
+    # The sign test is exact (discrete, so P(p < 0.1) <= 0.1); over 300 seeds the count of p < 0.1
+    # is at most Binomial(300, 0.1): mean 30, sd 5.2; P(count >= 48) < 1e-3.
+    gm = GaussianMixture([0.5, 0.5], [[-1.0], [1.0]], [1.0, 1.0])
+    small = 0
+    for seed in range(300):
+        g = torch.Generator().manual_seed(seed)
+        ev = evaluate(gm, gm.sample(200, generator=g), g)
+        small += radius_test(ev.r2, 1)[1] < 0.1
+    assert small < 48
+
+
+def test_spread_effect_is_the_shrink_factor(problem, truth):
+    # Shrink ×0.8: the median of r² at n = 2000, d = 8 has sd ≈ 1 / (2 f(med) sqrt(n)) ≈ 0.11 on 7.34,
+    # i.e. 0.8 % on the ratio; 0.05 is > 6 sd.
+    radius, directions, pit = spread_checks(fault_output(problem, "shrink"), truth)
+    assert radius.effect == pytest.approx(0.8, abs=0.05)
+    assert radius.p_value < 1e-12 and pit.p_value < 1e-12 and pit.effect < 0.5
+
+
+@pytest.mark.parametrize("check", [spread_checks, mode_weight_checks, hallucination_checks, distribution_checks])
+def test_exact_draws_are_not_flagged(truth, check):
+    # Seeded exact draws; at the Holm level 1e-3/10 a false flag of one check has probability <= 1e-4.
+    x = truth.draws(N, "test-exact")
+    assert all(r.p_value > 1e-4 for r in check(x, truth))
+
+
+@pytest.mark.parametrize("fault,check,name", [
+    ("shrink", spread_checks, "spread_radius"), ("inflate", spread_checks, "spread_radius"),
+    ("reweight", mode_weight_checks, "mode_weights"),
+    ("prior_mode", hallucination_checks, "prior_hallucination"),
+    ("likelihood_mode", hallucination_checks, "likelihood_hallucination")])
+def test_fault_moves_its_own_check(problem, truth, fault, check, name):
+    result = {r.check: r for r in check(fault_output(problem, fault), truth)}[name]
+    assert result.p_value < 1e-6
+
+
+def test_reweight_effect_is_its_total_variation(problem, truth):
+    # Mean responsibilities: sd of the TV estimate ~ sqrt(w(1-w)/n) ≈ 0.011 per moved mode; 0.04 is > 3.5 sd.
+    (r,) = mode_weight_checks(fault_output(problem, "reweight"), truth)
+    assert r.effect == pytest.approx(0.1, abs=0.04)
+
+
+def test_sweep_not_applicable_when_output_ignores_the_grid(truth):
+    x = truth.draws(N, "test-sweep")
+    r = sweep_check({0.0: x, 0.02: x.clone()}, truth, VPLinear())
+    assert not r.applicable and r.passed and "ignores the grid" in r.detail
+
+
+def test_trajectory_not_applicable_without_observer_calls(truth):
+    r = trajectory_check({}, truth, VPLinear(), 1e-3)
+    assert not r.applicable and r.passed and "observer" in r.detail
+
+
+def test_truth_is_cached_and_reproducible():
+    problem = InverseProblem(GaussianMixture([1.0], [[0.0]], [1.0]), Identity(1), 1.0, [0.5])
+    a, b = Truth.get(problem, 100, 1), Truth.get(problem, 100, 2)
+    assert Truth.get(problem, 100, 1) is a
+    assert torch.equal(a.reference_logp, Truth(problem, 100, 1).reference_logp)
+    assert not torch.equal(a.reference_logp, b.reference_logp)
+    assert np.isfinite(a.q_post)
