@@ -18,6 +18,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pytest -q tests/benchmarks --benchmark-enable --benchmark-only -p no:cacheprovider
 
+audit: $(STAMP)
+	$(PY) -m samplerlab.cli suite --out results
+
+plots: $(STAMP)
+	test -n "$$(ls results/reports/*.json 2>/dev/null)" || $(PY) -m samplerlab.cli suite --out results
+	$(PY) -m samplerlab.cli plot results/reports/*.json -o results/figures
+
 validation: $(STAMP)
 	$(PY) -m samplerlab.validation --seeds 100 --out results
 

@@ -1,5 +1,8 @@
 """samplerlab: calibrated audits of diffusion posterior samplers against exact ground truth.
 
+Attributes load on first use (PEP 562), so importing ``samplerlab.pytest_plugin`` or
+``samplerlab.options`` — as pytest does at start-up — does not import torch.
+
 Example:
     >>> import torch, samplerlab
     >>> from samplerlab.operators import Identity
@@ -9,13 +12,33 @@ Example:
     [0.018, 0.982]
 """
 
-from samplerlab.audit import audit
-from samplerlab.errors import SamplerError
-from samplerlab.mixture import GaussianMixture
-from samplerlab.problem import InverseProblem
-from samplerlab.schedules import EDM, VE, VPCosine, VPLinear, get_schedule
-from samplerlab.report import Report
-from samplerlab.task import Task
+from importlib import import_module
 
-__all__ = ["audit", "Report", "SamplerError", "GaussianMixture", "InverseProblem", "Task", "VPLinear", "VPCosine", "VE", "EDM", "get_schedule"]
+_EXPORTS = {
+    "audit": "samplerlab.auditing",
+    "Report": "samplerlab.report",
+    "SamplerError": "samplerlab.errors",
+    "GaussianMixture": "samplerlab.mixture",
+    "InverseProblem": "samplerlab.problem",
+    "Task": "samplerlab.task",
+    "VPLinear": "samplerlab.schedules",
+    "VPCosine": "samplerlab.schedules",
+    "VE": "samplerlab.schedules",
+    "EDM": "samplerlab.schedules",
+    "get_schedule": "samplerlab.schedules",
+}
+
+__all__ = list(_EXPORTS)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'samplerlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

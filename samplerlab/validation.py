@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from samplerlab.audit import audit
+from samplerlab.auditing import audit
 from samplerlab.diagnostics.result import FAILURE_MODES
 from samplerlab.faults import FAULTS
 from samplerlab.mixture import GaussianMixture

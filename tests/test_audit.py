@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from samplerlab.audit import audit
+from samplerlab.auditing import audit
 from samplerlab.errors import SamplerError
 from samplerlab.faults import Spread
 from samplerlab.report import COLUMNS, Report

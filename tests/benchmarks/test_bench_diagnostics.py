@@ -16,7 +16,7 @@ import time
 import torch
 
 from samplerlab import samplers
-from samplerlab.audit import audit
+from samplerlab.auditing import audit
 from samplerlab.validation import exact_sampler, grid_problem
 
 D, M, N, STEPS, TARGET = 80, 2, 2000, 20, 0.2

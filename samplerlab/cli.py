@@ -1,0 +1,225 @@
+"""The ``samplerlab`` command line.
+
+Examples::
+
+    samplerlab list                       # scenarios and samplers
+    samplerlab score dps --scenario bimodal_1d --n 1000 --steps 100 --json dps.json
+    samplerlab score my_sampler.py:build --scenario scenarios/my_problem.toml --param scale=0.5
+    samplerlab plot dps.json -o results/figures
+    samplerlab compare dps.json tmpd.json
+    samplerlab suite --out results
+
+``score`` exits 0 when every check passes, 1 when a failure mode is found, 2 on bad input
+(unknown sampler or scenario, a sampler that raises or returns NaN/Inf, the wrong shape, dtype
+or device): one line on stderr, no traceback unless ``--debug``. Progress goes to stderr when
+it is a terminal and ``CI`` is not set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from samplerlab.options import add_cli_options, in_ci
+
+__all__ = ["main", "build_parser"]
+
+
+class InputError(Exception):
+    """Bad input: exit code 2 with a one-line message."""
+
+
+def _progress_enabled() -> bool:
+    return sys.stderr.isatty() and not in_ci()
+
+
+def _progress(message: str) -> None:
+    if _progress_enabled():
+        print(message, file=sys.stderr, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="samplerlab", description="Audit diffusion posterior samplers against "
+                                     "exact Gaussian-mixture posteriors.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list scenarios and/or samplers")
+    p.add_argument("what", nargs="?", choices=["scenarios", "samplers"], help="what to list (default: both)")
+
+    p = sub.add_parser("score", help="audit one sampler on one scenario")
+    p.add_argument("sampler", help="zoo name (see `samplerlab list samplers`), module:attr or file.py:attr")
+    p.add_argument("--scenario", required=True, help="scenario name (see `samplerlab list scenarios`) or .toml path")
+    add_cli_options(p, ["n", "seed", "alpha", "steps", "device", "json"])
+    p.add_argument("--checks", nargs="+", metavar="CHECK", help="run only these checks (default: all)")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE", help="sampler parameter (repeatable)")
+    p.add_argument("--save-samples", metavar="PATH", help="save the samples (and, in 2-D, the exact posterior "
+                   "density on a grid) as .npz for `samplerlab plot --samples`")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    p = sub.add_parser("plot", help="render the figures of JSON reports")
+    p.add_argument("reports", nargs="+", metavar="REPORT", help="reports written by `score --json` or `suite`")
+    p.add_argument("-o", "--out", default="results/figures", help="output folder (default results/figures)")
+    p.add_argument("--samples", metavar="NPZ", help="samples saved by `score --save-samples` for a single "
+                   "report (2-D contour plot); by default REPORT.npz next to each report is used if present")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    p = sub.add_parser("compare", help="two JSON reports side by side")
+    p.add_argument("a", help="first report (JSON)")
+    p.add_argument("b", help="second report (JSON)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    p = sub.add_parser("suite", help="score the sampler zoo on the default scenario suite")
+    p.add_argument("--out", default="results", help="folder for summary.csv and reports/ (default results)")
+    p.add_argument("--scenarios", nargs="+", metavar="NAME", help="scenarios (default: the suite's)")
+    p.add_argument("--samplers", nargs="+", metavar="NAME", help="samplers (default: the whole zoo)")
+    p.add_argument("--checks", nargs="+", metavar="CHECK", help="run only these checks (default: all)")
+    add_cli_options(p, ["n", "steps", "seed", "alpha", "device"])
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser
+
+
+def _cmd_list(args) -> int:
+    from samplerlab.tables import format_table
+
+    if args.what in (None, "scenarios"):
+        from samplerlab.scenarios import list_scenarios, read_header
+
+        rows = []
+        for name in list_scenarios():
+            head = read_header(name)
+            rows.append([name, str(head.get("n", "")), str(head.get("schedule", {}).get("steps", "")),
+                         str(head.get("description", ""))])
+        print(format_table(["scenario", "n", "steps", "description"], rows))
+    if args.what is None:
+        print()
+    if args.what in (None, "samplers"):
+        from samplerlab import samplers
+
+        rows = [[name, "control" if samplers.describe(name).control else "", samplers.describe(name).summary]
+                for name in samplers.available()]
+        print(format_table(["sampler", "", "summary"], rows))
+    return 0
+
+
+def _cmd_score(args) -> int:
+    from samplerlab.errors import SamplerError
+    from samplerlab.sampler_ref import SamplerRefError, parse_params, resolve_sampler
+    from samplerlab.scenarios import ScenarioError, audit_scenario, load_scenario
+    from samplerlab.tables import report_table
+
+    try:
+        scenario = load_scenario(args.scenario, device=args.device)
+        sampler, name = resolve_sampler(args.sampler, problem=scenario.problem, params=parse_params(args.param))
+    except (ScenarioError, SamplerRefError) as exc:
+        raise InputError(str(exc)) from exc
+    n, steps = args.n or scenario.n, args.steps or scenario.steps
+    _progress(f"auditing {name} on {scenario.name} (d = {scenario.problem.dim}, n = {n}, steps = {steps}) …")
+    from samplerlab.suite import Capture, save_samples
+
+    sampler = Capture(sampler)
+    try:
+        report = audit_scenario(sampler, scenario, n=n, steps=steps, seed=args.seed, alpha=args.alpha,
+                                device=args.device, checks=args.checks, name=name)
+    except SamplerError as exc:
+        raise InputError(str(exc)) from exc
+    except ValueError as exc:  # bad audit arguments (e.g. an unknown check)
+        raise InputError(str(exc)) from exc
+    print(report_table(report))
+    print()
+    print(report.summary())
+    if args.json:
+        report.to_json(args.json)
+        _progress(f"report written to {args.json}")
+    if args.save_samples:
+        save_samples(args.save_samples, sampler.samples, scenario)
+        _progress(f"samples written to {args.save_samples}")
+    return 0 if report.passed else 1
+
+
+def _load_report(path: str):
+    import json
+
+    from samplerlab.report import Report
+
+    try:
+        return Report.from_json(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such report file") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: not a samplerlab JSON report ({type(exc).__name__}: {exc})") from exc
+
+
+def _cmd_plot(args) -> int:
+    import numpy as np
+
+    from samplerlab.plots import plot_report
+
+    if args.samples and len(args.reports) > 1:
+        raise InputError("--samples: give one report with it, or let each REPORT.npz be found next to its report")
+    for path in args.reports:
+        report = _load_report(path)
+        npz = Path(args.samples) if args.samples else Path(path).with_suffix(".npz")
+        if args.samples and not npz.is_file():
+            raise InputError(f"{args.samples}: no such samples file")
+        samples = dict(np.load(npz)) if npz.is_file() else None
+        for written in plot_report(report, args.out, samples=samples):
+            print(written)
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from samplerlab.tables import compare_table
+
+    print(compare_table(_load_report(args.a), _load_report(args.b)))
+    return 0
+
+
+def _cmd_suite(args) -> int:
+    from samplerlab.scenarios import ScenarioError
+    from samplerlab.suite import run_suite, suite_table
+
+    try:
+        frame = run_suite(args.out, scenarios=args.scenarios, samplers=args.samplers, n=args.n, steps=args.steps,
+                          seed=args.seed, alpha=args.alpha, device=args.device, checks=args.checks,
+                          progress=_progress)
+    except ScenarioError as exc:
+        raise InputError(str(exc)) from exc
+    print(suite_table(frame))
+    print(f"\nwrote {Path(args.out) / 'summary.csv'} and {len(frame) - int(frame['error'].astype(bool).sum())} "
+          f"reports in {Path(args.out) / 'reports'}")
+    return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+_COMMANDS = {"list": _cmd_list, "score": _cmd_score, "plot": _cmd_plot, "compare": _cmd_compare,
+             "suite": _cmd_suite}
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit code (0 pass, 1 failure mode found, 2 bad input)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    try:
+        return _COMMANDS[args.command](args)
+    except InputError as exc:
+        if getattr(args, "debug", False):
+            raise
+        print(f"samplerlab {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # an unexpected failure: still one line unless --debug
+        if getattr(args, "debug", False):
+            raise
+        print(f"samplerlab {args.command}: error: {type(exc).__name__}: {_one_line(exc)} (rerun with --debug "
+              "for the traceback)", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

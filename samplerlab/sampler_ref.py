@@ -1,0 +1,138 @@
+"""Turn a sampler reference into a sampler: a zoo name, ``module:attr`` or ``file.py:attr``.
+
+``attr`` (dotted names allowed) is either a sampler — any callable ``sampler(task, n,
+generator)`` — or a factory returning one: a class, or a function whose parameters all have
+defaults. Factories receive ``params`` and, when they accept it, ``problem`` (controls such as
+the oracle need the exact problem). Every failure is a :class:`SamplerRefError` with a one-line
+message.
+
+Example:
+    >>> sampler, name = resolve_sampler("dps", params={"zeta": 0.5})
+    >>> name, sampler.zeta
+    ('dps', 0.5)
+    >>> resolve_sampler("math:pi")
+    Traceback (most recent call last):
+    ...
+    samplerlab.sampler_ref.SamplerRefError: math:pi: 'pi' is a float, not callable (expected a sampler or a factory)
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+
+__all__ = ["SamplerRefError", "resolve_sampler", "parse_params"]
+
+
+class SamplerRefError(ValueError):
+    """The sampler reference cannot be turned into a sampler (one-line message)."""
+
+
+def parse_params(items) -> dict:
+    """``["zeta=0.5", "variant='ode'"]`` → ``{"zeta": 0.5, "variant": "ode"}`` (Python literals, else strings)."""
+    import ast
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise SamplerRefError(f"--param: expected NAME=VALUE, got {item!r}")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
+
+
+def _load_module(ref: str, target: str):
+    if target.endswith(".py") or "/" in target:
+        path = Path(target)
+        if not path.is_file():
+            raise SamplerRefError(f"{ref}: no such file {target!r}")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules.setdefault(path.stem, module)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise SamplerRefError(f"{ref}: importing {target!r} raised {type(exc).__name__}: {exc}") from exc
+        return module
+    try:
+        return importlib.import_module(target)
+    except ModuleNotFoundError as exc:
+        raise SamplerRefError(f"{ref}: module {exc.name!r} not found") from exc
+    except Exception as exc:
+        raise SamplerRefError(f"{ref}: importing {target!r} raised {type(exc).__name__}: {exc}") from exc
+
+
+def _is_factory(obj) -> bool:
+    """A class, or a function every parameter of which has a default (or is keyword-only)."""
+    if inspect.isclass(obj):
+        return True
+    if not (inspect.isfunction(obj) or inspect.ismethod(obj)):
+        return False
+    required = [p for p in inspect.signature(obj).parameters.values()
+                if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return not required
+
+
+def _accepts(fn, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+
+
+def _zoo(ref: str, problem, params: dict):
+    from samplerlab import samplers
+
+    spec = samplers.describe(ref)
+    if "problem" in spec.params and "problem" not in params:
+        if problem is None:
+            raise SamplerRefError(f"{ref}: this control needs the exact problem (give a scenario)")
+        params = {**params, "problem": problem}
+    try:
+        return samplers.get(ref, **params)
+    except ValueError as exc:
+        raise SamplerRefError(str(exc)) from exc
+
+
+def resolve_sampler(ref, problem=None, params: dict | None = None):
+    """``(sampler, name)`` for a zoo name, ``module:attr``, ``path.py:attr`` or a callable."""
+    params = dict(params or {})
+    if callable(ref) and not isinstance(ref, str):
+        return ref, getattr(ref, "__name__", type(ref).__name__.lower())
+    ref = str(ref)
+    if ":" not in ref:
+        from samplerlab import samplers
+
+        if ref not in samplers.available():
+            raise SamplerRefError(f"{ref}: unknown sampler, expected one of {', '.join(samplers.available())} "
+                                  "or module:attr / file.py:attr")
+        return _zoo(ref, problem, params), ref
+    target, _, attr = ref.rpartition(":")
+    if not target or not attr:
+        raise SamplerRefError(f"{ref}: expected module:attr or file.py:attr")
+    obj = _load_module(ref, target)
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise SamplerRefError(f"{ref}: {target!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise SamplerRefError(f"{ref}: {attr!r} is a {type(obj).__name__}, not callable "
+                              "(expected a sampler or a factory)")
+    if _is_factory(obj):
+        kw = {**params, **({"problem": problem} if problem is not None and _accepts(obj, "problem") else {})}
+        try:
+            obj = obj(**kw)
+        except Exception as exc:
+            raise SamplerRefError(f"{ref}: the factory raised {type(exc).__name__}: {exc}") from exc
+        if not callable(obj):
+            raise SamplerRefError(f"{ref}: the factory returned a {type(obj).__name__}, not a callable sampler")
+    elif params:
+        raise SamplerRefError(f"{ref}: parameters {sorted(params)} given, but {attr!r} is a sampler, not a factory")
+    return obj, attr.split(".")[-1]

@@ -1,0 +1,204 @@
+"""MCGdiff: Monte Carlo guided diffusion (Cardoso, Janati, Le Corff & Moulines, ICLR 2024,
+"Monte Carlo guided Diffusion for Bayesian linear inverse problems", arXiv:2308.07983).
+
+MCGdiff is a particle filter on the prior's reverse chain, run in the operator's spectral
+basis. With the thin SVD ``A = U diag(S) Vᵀ``, the observed coordinates are ``x̄ = Vᵀ x`` and
+``ȳ_i = (Uᵀ y)_i / s_i = x̄0_i + σ̄_i n_i`` with ``σ̄_i = σ_y / s_i``; the directions orthogonal to
+``V`` are never observed. Because the forward noise is isotropic, a chain ``x_t = a_t x0 + s_t ε``
+noises every spectral coordinate independently.
+
+**Time matching (paper §3, noisy case).** ``a_t ȳ_i`` has the law of the noised coordinate
+``x_{t,i}`` at the time ``τ_i`` where ``s_τ / a_τ = σ̄_i``: the observation *is* a noiseless
+observation of the chain at ``τ_i``, and from then on the prior's reverse chain alone carries
+the information down to ``t = 0``. Each observed coordinate carries the potential
+
+    g_{t,i}(x_t) = N(x_{t,i}; a_t ȳ_i, v_{t,i}),   v_{t,i} = |s_t² − a_t² σ̄_i²|,
+
+for ``t ≥ T_i``, where ``T_i`` is the first grid time at or below ``τ_i``. Above ``T_i`` it is the
+paper's forward-transition twisting function ``q_{t|τ_i}(x_{t,i} | a_τ ȳ_i)`` (VP:
+``v = 1 − ᾱ_t/ᾱ_τ``, the official ``1 − (1 − κ) ᾱ_t/ᾱ_τ`` with ``κ = 0``). At ``T_i`` it is the
+exact likelihood of ``ȳ_i`` given ``x_{T_i}``: since ``s_T/a_T ≤ σ̄_i``, ``(x0, ȳ_i)`` has the law
+of ``(x0, x_{T,i}/a_T + N(0, σ̄_i² − s_T²/a_T²))``. Below ``T_i`` the coordinate is free. When
+``τ_i`` is a grid time this is the paper's construction exactly; otherwise it replaces the
+official code's rounding of ``τ_i`` to the nearest grid time (``get_taus_from_singular_values``,
+which perturbs the effective ``σ_y``) by an exact attachment, so the final target is the
+posterior of the discretised reverse chain for every grid.
+
+**Algorithm (paper Alg. 1, fully adapted auxiliary particle filter).** Per output sample, an
+independent filter of ``particles`` particles; every step ``t → t'`` of ``task.timesteps``:
+
+1. predict: ``x̂0 = E[x0|x_t]``, DDPM kernel ``p(x_{t'}|x_t) = N(m, c² I)`` (``ddim_update``, η = 1);
+2. weight: ``w ∝ ∏_{i active at t'} N(a_{t'} ȳ_i; m̄_i, c² + v_{t',i}) / g_{t,i}(x_t)`` — the
+   mass of the next potential under the kernel over the current one;
+3. resample multinomially with the accumulated weights when their effective sample size falls
+   below ``ess · particles`` (the official code resamples at every step, ``ess = 1``; adaptive
+   resampling is the standard SMC remedy for path degeneracy and keeps the target unchanged —
+   measured: with 16 particles, every-step resampling got *worse* as the grid was refined,
+   50 → 800 steps, while ``ess = 0.5`` did not);
+4. propagate with the optimal proposal ``∝ p(x_{t'}|x_t) g_{t'}(x_{t'})``: observed coordinates
+   ``N(K a_{t'} ȳ + (1 − K) m̄, K v)`` with ``K = c² / (c² + v)``, all others ``N(m, c²)``.
+
+The start is the exact product ``N(0, σ_ref² I) g_{t_0}``. A coordinate dropped at ``T_i`` keeps
+its likelihood in the path target, so (unlike the official code) its potential is not divided
+out of the weight when it is freed. The output is one particle per filter drawn with the
+final weights (one draw from the filter's approximation of the posterior); MCGdiff is asymptotically exact as ``particles → ∞`` for the
+posterior of the discretised reverse chain. ``particles = 64`` is the official code's default
+(``scripts/configs/mcg_diff/default.yaml``: ``N_particles: 64``). If ``σ_y = 0`` the paper's
+``κ = 1e-4`` (official ``gaussian_var``) is added to ``v`` so that the last, deterministic step
+keeps finite weights; ``InverseProblem`` always has ``σ_y > 0``.
+
+The observer sees one weighted draw per filter (its ancestor index from step 3), ``(n, d)``; a grid ending above 0 returns the prior
+Tweedie estimate of those particles. Cost: ``n × particles`` denoiser rows per step, computed
+in chunks of filters.
+
+Example:
+    >>> import torch
+    >>> from samplerlab import GaussianMixture, InverseProblem
+    >>> from samplerlab.operators import Mask
+    >>> prior = GaussianMixture([0.5, 0.5], [[-2.0, 0.0], [2.0, 0.0]], [0.25, 0.25])
+    >>> task = InverseProblem(prior, Mask(2, [0]), 0.5, [1.0]).task(steps=20)
+    >>> x = MCGdiff(particles=8)(task, 5, torch.Generator().manual_seed(0))
+    >>> x.shape, bool(torch.isfinite(x).all())
+    (torch.Size([5, 2]), True)
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import torch
+from torch import Tensor
+
+from samplerlab.samplers._registry import register
+
+__all__ = ["MCGdiff"]
+
+KAPPA = 1e-4  # official `gaussian_var` (paper's κ); used only when σ_y = 0
+CHUNK_ELEMENTS = 2**22  # particles × d handled per batch of filters (bounds the temporaries)
+
+
+def resample(log_w: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Multinomial ancestor indices ``(B, N)`` for each row of log-weights ``(B, N)``.
+
+    A row whose weights are not finite (every particle impossible) falls back to uniform.
+    """
+    w = torch.softmax(log_w, dim=-1)
+    bad = ~torch.isfinite(w).all(dim=-1, keepdim=True)
+    w = torch.where(bad, torch.full_like(w, 1.0 / w.shape[-1]), w)
+    return torch.multinomial(w, w.shape[-1], replacement=True, generator=generator)
+
+
+def _spectral(task) -> tuple[Tensor, Tensor, Tensor]:
+    """``V (d, r)``, ``ȳ = Σ⁻¹ Uᵀ y (r,)`` and ``σ̄² = σ_y² / s² (r,)`` on the task's device."""
+    U, S, V = (M.to(task.device, task.dtype) for M in task.operator.svd())
+    return V, (task.y @ U) / S, (task.sigma_y / S) ** 2
+
+
+@register(
+    "mcgdiff",
+    summary="MCGdiff: particle filter in the SVD basis with time-matched observations (asymptotically exact)",
+    paper="Cardoso et al. 2024, Monte Carlo guided Diffusion for Bayesian linear inverse problems, §3 & Alg. 1",
+    params={
+        "particles": (64, "particles per output sample (official code default N_particles = 64)"),
+        "ess": (0.5, "resample when ESS < ess · particles; 1.0 resamples every step as the official code"),
+    },
+)
+class MCGdiff:
+    """MCGdiff (Cardoso et al. 2024, Alg. 1): one particle filter per output sample."""
+
+    def __init__(self, particles: int = 64, ess: float = 0.5):
+        if isinstance(particles, bool) or not isinstance(particles, Integral) or particles < 1:
+            raise ValueError(f"mcgdiff: particles must be a positive integer, got {particles!r}")
+        if isinstance(ess, bool) or not isinstance(ess, (int, float)) or not 0.0 <= ess <= 1.0:
+            raise ValueError(f"mcgdiff: ess must be a number in [0, 1], got {ess!r}")
+        self.particles, self.ess = int(particles), float(ess)
+
+    def __call__(self, task, n: int, generator: torch.Generator | None = None) -> Tensor:
+        N, d, grid = self.particles, task.dim, task.timesteps
+        V, y_bar, sig2 = _spectral(task)
+        kappa = KAPPA if task.sigma_y == 0 else 0.0
+        tiny = torch.finfo(task.dtype).tiny
+        a_all = torch.stack([task.alpha(t) for t in grid])
+        s_all = torch.stack([task.sigma(t) for t in grid])
+        # T_i: first grid index whose noise-to-signal s²/a² is at most σ̄_i² (len(grid) if none).
+        below = s_all[:, None] ** 2 <= a_all[:, None] ** 2 * sig2  # (L+1, r)
+        first = torch.where(below.any(0), below.int().argmax(0), torch.full_like(sig2, len(grid), dtype=torch.long))
+        # Potential variances v_{t,i} = |s_t² − a_t² σ̄_i²| (+ κ a_t² when σ_y = 0), (L+1, r).
+        var_g = (s_all[:, None] ** 2 - a_all[:, None] ** 2 * sig2).abs() + kappa * a_all[:, None] ** 2
+
+        def active(k: int) -> Tensor:  # coordinates whose potential is in force at grid index k
+            return k <= first
+
+        # Start: x_{t_0} from N(0, σ_ref² I) g_{t_0} (every observed coordinate is active at t_0).
+        z = torch.randn(n, N, d, generator=generator, device=task.device, dtype=task.dtype)
+        ref = torch.as_tensor(task.schedule.reference_std(), device=task.device, dtype=task.dtype)
+        x = self._propose(ref * z, z, ref, a_all[0], y_bar, var_g[0], active(0), V)
+
+        chunk = max(1, CHUNK_ELEMENTS // (N * d))
+        log_W = torch.zeros(n, N, device=task.device, dtype=task.dtype)  # weights carried since last resampling
+        keep = torch.arange(N, device=task.device)
+        for k in range(len(grid) - 1):
+            t = grid[k]
+            a, s, a_next, s_next = a_all[k], s_all[k], a_all[k + 1], s_all[k + 1]
+            on = active(k + 1)
+            c = _ddpm_std(a, s, a_next, s_next)
+            x_new, seen = torch.empty_like(x), []
+            for lo in range(0, n, chunk):
+                xc = x[lo:lo + chunk]
+                B = xc.shape[0]
+                # 1. Predict: prior Tweedie x̂0 and the DDPM kernel N(m, c² I) to t'.
+                x0 = task.denoise(xc.reshape(B * N, d), t).reshape(B, N, d)
+                m = a_next * x0 + (s_next**2 - c**2).clamp_min(0).sqrt() * (xc - a * x0) / s
+                m_bar, x_bar = m @ V, xc @ V
+                # 2. Weight: ∫ p(x_{t'}|x_t) g_{t'} dx_{t'} / g_t(x_t) over coordinates active at t'
+                #    (per-filter constants dropped).
+                log_w = -0.5 * (a_next * y_bar - m_bar) ** 2 / (c**2 + var_g[k + 1]).clamp_min(tiny)
+                log_w = log_w + 0.5 * (x_bar - a * y_bar) ** 2 / var_g[k].clamp_min(tiny)
+                lw = log_W[lo:lo + chunk] + (log_w * on).sum(-1)
+                # 3. Resample (multinomial) the filters whose ESS fell below ess · particles.
+                idx = resample(lw, generator)
+                seen.append((xc[torch.arange(B), idx[:, 0]], x0[torch.arange(B), idx[:, 0]]))
+                due = _ess(lw) < self.ess * N
+                idx = torch.where(due, idx, keep.expand(B, N))
+                log_W[lo:lo + chunk] = torch.where(due, torch.zeros_like(lw), lw)
+                m = torch.gather(m, 1, idx[..., None].expand(B, N, d))
+                # 4. Propagate with the optimal proposal ∝ N(m, c² I) g_{t'}.
+                zc = torch.randn(B, N, d, generator=generator, device=x.device, dtype=x.dtype)
+                x_new[lo:lo + chunk] = self._propose(m, zc, c, a_next, y_bar, var_g[k + 1], on, V)
+            # Observer: one weighted draw per filter (the ancestor idx[:, 0] of step 3).
+            task.notify(t, torch.cat([u for u, _ in seen]), torch.cat([v for _, v in seen]))
+            x = x_new
+
+        # Output: one particle per filter, drawn with the final weights.
+        out = x[torch.arange(n, device=x.device), resample(log_W, generator)[:, 0]]
+        if task.finishes_at_zero:
+            return out
+        return task.denoise(out, grid[-1]).detach()
+
+    @staticmethod
+    def _propose(m: Tensor, z: Tensor, c: Tensor, a: Tensor, y_bar: Tensor, var_g: Tensor, on: Tensor,
+                 V: Tensor) -> Tensor:
+        """Draw from ``N(m, c² I) · ∏_{i on} N(x̄_i; a ȳ_i, v_i)`` using the noise ``z``.
+
+        Unobserved directions keep ``m + c z``; each active observed coordinate gets the Gaussian
+        product ``N(K a ȳ + (1 − K) m̄, K v)``, ``K = c² / (c² + v)``, driven by ``(Vᵀ z)_i``.
+        """
+        m_bar, z_bar = m @ V, z @ V
+        gain = torch.where(on, c**2 / (c**2 + var_g).clamp_min(torch.finfo(m.dtype).tiny), torch.zeros_like(var_g))
+        std = torch.where(on, (gain * var_g).sqrt(), c.expand_as(var_g))
+        obs = gain * a * y_bar + (1 - gain) * m_bar + std * z_bar
+        return m + c * z + (obs - m_bar - c * z_bar) @ V.mT
+
+
+def _ess(log_w: Tensor) -> Tensor:
+    """Effective sample size ``1 / Σ w²`` of each row of log-weights, shape ``(B, 1)``."""
+    w = torch.softmax(log_w, dim=-1)
+    return 1.0 / (w**2).sum(-1, keepdim=True)
+
+
+def _ddpm_std(a: Tensor, s: Tensor, a_next: Tensor, s_next: Tensor) -> Tensor:
+    """Standard deviation ``c`` of the DDPM (η = 1) kernel from ``t`` to ``t'`` (see ``ddim_update``)."""
+    if float(s_next) == 0.0:
+        return torch.zeros_like(s_next)
+    ratio = (a * s_next) / (a_next * s)
+    return s_next * (1 - ratio**2).clamp_min(0).sqrt()

@@ -1,0 +1,137 @@
+"""The audit suite: score the reference zoo on a default set of small scenarios.
+
+Writes one JSON report per (scenario, sampler) run and ``summary.csv`` (one row per run) to
+``out``, and returns the summary as a pandas DataFrame. A sampler that breaks on a scenario is
+recorded as an ``error`` row; the suite goes on.
+
+Defaults are sized to finish in a few minutes on two CPU cores (``make audit``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from samplerlab.diagnostics.result import FAILURE_MODES
+
+__all__ = ["DEFAULT_SCENARIOS", "DEFAULT_N", "run_suite", "suite_table", "save_samples", "Capture"]
+
+# Small problems on which the oracle control passes at their default 200 steps: two modes,
+# unequal mode weights, an outlier observation (likelihood-hallucination bait). n = 500 keeps the
+# whole zoo (MCGdiff runs 64 particles per sample) within minutes on two cores.
+DEFAULT_SCENARIOS = ("bimodal_1d", "unequal_weights_2d", "outlier_2d")
+DEFAULT_N = 500
+
+
+class Capture:
+    """Wraps a sampler and keeps the output of its first call (the audit's main run) for plots."""
+
+    def __init__(self, sampler):
+        self.sampler, self.samples = sampler, None
+
+    def __call__(self, task, n, generator=None):
+        x = self.sampler(task, n, generator)
+        if self.samples is None and isinstance(x, torch.Tensor):
+            self.samples = x.detach()
+        return x
+
+
+def save_samples(path, samples, scenario) -> None:
+    """Save samples as ``.npz``; in 2-D also the exact posterior log-density on a grid covering
+    them and the posterior means (for the contour plot of ``samplerlab plot``)."""
+    import numpy as np
+
+    x = samples.detach().cpu().double().numpy()
+    extra = {}
+    if scenario.problem.dim == 2:
+        post = scenario.problem.posterior().to(device="cpu")
+        pts = np.concatenate([x, post.means.numpy()])
+        lo, hi = np.quantile(pts, 0.005, 0), np.quantile(pts, 0.995, 0)
+        pad = 0.15 * (hi - lo) + 1e-3
+        gx, gy = (np.linspace(lo[i] - pad[i], hi[i] + pad[i], 160) for i in range(2))
+        grid = torch.tensor(np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2), dtype=post.dtype)
+        extra = {"grid_x": gx, "grid_y": gy, "log_density": post.log_prob(grid).reshape(len(gy), len(gx)).numpy()}
+    np.savez(path, samples=x, scenario=scenario.name, **extra)
+
+
+def _row(scenario: str, sampler: str, report=None, error: str = "", seconds: float = 0.0) -> dict:
+    row = {"scenario": scenario, "sampler": sampler, "passed": None, "failure_modes": "", "error": error,
+           "n": None, "steps": None, "seconds": round(seconds, 2)}
+    for mode in FAILURE_MODES:
+        row[mode] = "error" if error else ""
+    if report is not None:
+        row.update(passed=report.passed, failure_modes=" ".join(sorted(report.failure_modes)),
+                   n=report.meta.get("n"), steps=report.meta.get("steps"))
+        for mode in FAILURE_MODES:
+            checks = [c for c in report.checks if c.failure_mode == mode and c.role == "verdict"]
+            applicable = [c for c in checks if c.applicable]
+            row[mode] = ("FAIL" if any(not c.passed for c in checks) else "pass" if applicable
+                         else "n/a" if checks else "")
+        for c in report.checks:
+            row[f"{c.check}_effect"] = c.effect
+    return row
+
+
+def run_suite(out, scenarios=None, samplers=None, n: int | None = None, steps: int | None = None,
+              seed: int = 0, alpha: float = 1e-3, device=None, checks=None, progress=None):
+    """Audit every sampler on every scenario; write ``out/reports/*.json`` and ``out/summary.csv``."""
+    import pandas as pd
+
+    from samplerlab import samplers as zoo
+    from samplerlab.errors import SamplerError
+    from samplerlab.sampler_ref import resolve_sampler
+    from samplerlab.scenarios import audit_scenario, load_scenario
+
+    out = Path(out)
+    (out / "reports").mkdir(parents=True, exist_ok=True)
+    scenarios = list(scenarios or DEFAULT_SCENARIOS)
+    names = list(samplers or zoo.available())
+    n = DEFAULT_N if n is None else n
+    rows, total = [], len(scenarios) * len(names)
+    for scenario_name in scenarios:
+        scenario = load_scenario(scenario_name, device=device)
+        run_steps = scenario.steps if steps is None else steps
+        for name in names:
+            if progress:
+                progress(f"[{len(rows) + 1}/{total}] {name} on {scenario.name} (n = {n}, steps = {run_steps})")
+            start = time.perf_counter()
+            try:
+                sampler, label = resolve_sampler(name, problem=scenario.problem)
+                sampler = Capture(sampler)
+                report = audit_scenario(sampler, scenario, n=n, steps=run_steps, seed=seed, alpha=alpha,
+                                        device=device, checks=checks, name=label)
+            except (SamplerError, ValueError) as exc:
+                rows.append(_row(scenario.name, name, error=str(exc).splitlines()[0],
+                                 seconds=time.perf_counter() - start))
+                continue
+            report.to_json(out / "reports" / f"{scenario.name}__{label}.json")
+            if scenario.problem.dim == 2:  # samples for the contour plot of `samplerlab plot`
+                save_samples(out / "reports" / f"{scenario.name}__{label}.npz", sampler.samples, scenario)
+            rows.append(_row(scenario.name, label, report, seconds=time.perf_counter() - start))
+    frame = pd.DataFrame(rows)
+    frame.to_csv(out / "summary.csv", index=False)
+    return frame
+
+
+def suite_table(frame) -> str:
+    """The summary as a table: one row per run, a verdict per failure mode."""
+    from samplerlab.tables import format_table
+
+    modes = [m for m in FAILURE_MODES if m in frame.columns]
+    short = {"prior_hallucination": "prior_hall.", "likelihood_hallucination": "lik._hall.",
+             "early_stopping": "early_stop", "mode_weights": "mode_w."}
+    header = ["scenario", "sampler", "verdict"] + [short.get(m, m) for m in modes] + ["seconds"]
+    rows = []
+    for r in frame.to_dict("records"):
+        v = "ERROR" if r["error"] else ("PASSED" if r["passed"] else "FAILED")
+        rows.append([r["scenario"], r["sampler"], v] + [r[m] for m in modes] + [f"{r['seconds']:.1f}"])
+    errors = [f"error: {r['sampler']} on {r['scenario']}: {r['error']}" for r in frame.to_dict("records")
+              if r["error"]]
+    return "\n".join([format_table(header, rows)] + errors)
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,69 @@
+"""Plain-text tables of reports (rendering only: every number comes from a report).
+
+Example:
+    >>> from samplerlab.diagnostics.result import CheckResult
+    >>> from samplerlab.report import Report
+    >>> r = Report({"sampler": "dps", "scenario": "grid"}, [CheckResult("spread_radius", "spread", effect=0.71,
+    ...            p_value=3e-9, p_holm=3e-9, passed=False)])
+    >>> print(report_table(r))
+    check          failure mode  effect  p        Holm p   verdict
+    spread_radius  spread        0.71    3.0e-09  3.0e-09  FAIL
+"""
+
+from __future__ import annotations
+
+from samplerlab.diagnostics.result import fmt_p
+
+__all__ = ["format_table", "report_table", "compare_table", "verdict"]
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    """Left-aligned columns separated by two spaces."""
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header] + rows]
+    return "\n".join(lines)
+
+
+def verdict(check) -> str:
+    if not check.applicable:
+        return "n/a"
+    if check.role == "info":
+        return "info"
+    return "pass" if check.passed else "FAIL"
+
+
+def _num(v) -> str:
+    return "" if v is None else f"{v:.3g}"
+
+
+def report_table(report) -> str:
+    """One row per check: effect, p-value, Holm-adjusted p-value, verdict."""
+    rows = [[c.check, c.failure_mode, _num(c.effect), "" if c.p_value is None else fmt_p(c.p_value),
+             "" if c.p_holm is None else fmt_p(c.p_holm), verdict(c)] for c in report.checks]
+    return format_table(["check", "failure mode", "effect", "p", "Holm p", "verdict"], rows)
+
+
+def _label(report, fallback: str) -> str:
+    m = report.meta
+    return f"{m.get('sampler', fallback)}@{m.get('scenario') or '?'}"
+
+
+def compare_table(a, b) -> str:
+    """Two reports side by side: per check, effect and verdict of each (checks in order of ``a``, then ``b``)."""
+    la, lb = _label(a, "A"), _label(b, "B")
+    if la == lb:
+        la, lb = la + " (A)", lb + " (B)"
+    names = [c.check for c in a.checks] + [c.check for c in b.checks if c.check not in {x.check for x in a.checks}]
+    by_a, by_b = {c.check: c for c in a.checks}, {c.check: c for c in b.checks}
+    rows = []
+    for name in names:
+        ca, cb = by_a.get(name), by_b.get(name)
+        mode = (ca or cb).failure_mode
+        cell = [(_num(c.effect), verdict(c)) if c else ("", "–") for c in (ca, cb)]
+        rows.append([name, mode, cell[0][0], cell[0][1], cell[1][0], cell[1][1]])
+    verdicts = ["PASSED" if r.passed else "FAILED" for r in (a, b)]
+    rows.append(["overall", "", "", verdicts[0], "", verdicts[1]])
+    meta = [f"A = {la}: n = {a.meta.get('n')}, steps = {a.meta.get('steps')}, seed = {a.meta.get('seed')}",
+            f"B = {lb}: n = {b.meta.get('n')}, steps = {b.meta.get('steps')}, seed = {b.meta.get('seed')}"]
+    table = format_table(["check", "failure mode", "effect A", "verdict A", "effect B", "verdict B"], rows)
+    return "\n".join(meta) + "\n" + table
