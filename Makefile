@@ -28,6 +28,9 @@ plots: $(STAMP)
 validation: $(STAMP)
 	$(PY) -m samplerlab.validation --seeds 100 --out results
 
+gpu: $(STAMP)
+	$(PY) -m samplerlab.image_suite --out results/images
+
 slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 

@@ -191,8 +191,12 @@ def _prior_images(f: Fields, g) -> GaussianMixture:
     name = f.get("dataset", "str", choices=tuple(DATASETS))
     h = f.get("bandwidth", "pos_float")
     n = f.get("components", "pos_int", None)
+    params = {}
+    if name == "patches":  # patches are cut at seeded places; how many and how large is part of the prior
+        params = {"size": f.get("patch_size", "pos_int", 8), "n": f.get("patches", "pos_int", 2000),
+                  "seed": f.get("patch_seed", "nonneg_int", 0)}
     try:
-        data = load_images(name)
+        data = load_images(name, **params)
     except ImportError as exc:
         raise ScenarioError(f"{f.file}: {f.section}.dataset: {exc}") from None
     if n is not None and n > len(data.images):

@@ -18,7 +18,8 @@ A scenario file (``scenarios/<name>.toml``; any path is accepted too) holds::
     covariances = [0.25, 0.25]    #   (K,) isotropic, (K, d) diagonal or (K, d, d) full (SPD)
     # grid25: dim (even), weights = "uniform" | "random", spacing = 8, variance = 1 (DESIGN.md §4)
     # random: components, dim, mean_scale = 4, eigenvalues = [0.1, 1.0], weights  (full covariances)
-    # images: dataset = "digits" | "faces" | "patches", bandwidth, components (a seeded subset)
+    # images: dataset = "digits" | "faces" | "patches", bandwidth, components (a seeded subset);
+    #         patches only: patch_size = 8 (4..64), patches = 2000 (how many are cut), patch_seed = 0
 
     [operator]        # kind = identity | matrix | random | mask | subsample | blur
     kind = "identity"

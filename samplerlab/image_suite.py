@@ -1,0 +1,84 @@
+"""The image suite: the zoo audited on real-image priors (``make gpu``).
+
+On CUDA it runs every image scenario at full size, including the 20,000-component
+``patches32_inpainting_gpu`` (d = 1024); on the CPU a reduced version (fewer samples, the
+CPU-size scenarios) runs the same code — CI runs it smaller still (``tests/test_image_suite.py``).
+Outputs under ``--out``: ``summary.csv``, one JSON report per run, and a gallery figure per
+inpainting scenario (posterior samples of each sampler next to exact posterior draws).
+
+Usage::
+
+    python -m samplerlab.image_suite --out results/images            # cuda if present, else cpu
+    python -m samplerlab.image_suite --device cpu --n 200 --steps 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+__all__ = ["CPU_SCENARIOS", "GPU_SCENARIOS", "IMAGE_SAMPLERS", "run_image_suite", "main"]
+
+CPU_SCENARIOS = ("digits_inpainting", "faces_inpainting", "patches_superresolution", "patches_blur")
+GPU_SCENARIOS = CPU_SCENARIOS + ("patches32_inpainting_gpu",)
+IMAGE_SAMPLERS = ("oracle", "dps", "pigdm", "ddrm", "tmpd", "mcgdiff")
+GALLERY_SCENARIOS = ("digits_inpainting", "faces_inpainting", "patches32_inpainting_gpu")
+
+
+def _square(d: int) -> tuple[int, int]:
+    side = math.isqrt(d)
+    if side * side != d:
+        raise ValueError(f"image suite: dimension {d} is not a square image")
+    return side, side
+
+
+def run_image_suite(out, device: str, scenarios=None, samplers=IMAGE_SAMPLERS, n: int | None = None,
+                    steps: int | None = None, seed: int = 0, gallery_n: int = 6, progress=None):
+    """Audit ``samplers`` on the image scenarios and draw the galleries; returns the summary frame."""
+    from samplerlab import samplers as zoo
+    from samplerlab.image_gallery import gallery, plot_gallery
+    from samplerlab.scenarios import load_scenario
+    from samplerlab.suite import run_suite
+
+    scenarios = list(scenarios or (GPU_SCENARIOS if device.startswith("cuda") else CPU_SCENARIOS))
+    out = Path(out)
+    frame = run_suite(out, scenarios=scenarios, samplers=list(samplers), n=n, steps=steps, seed=seed,
+                      device=device, progress=progress)
+    for name in scenarios:
+        if name not in GALLERY_SCENARIOS:
+            continue
+        scenario = load_scenario(name, device=device)
+        problem = scenario.problem
+        chosen = {s: zoo.get(s, **({"problem": problem} if zoo.describe(s).control else {})) for s in samplers}
+        rows = gallery(problem, chosen, n=gallery_n, steps=steps or scenario.steps, seed=seed)
+        plot_gallery(rows, _square(problem.dim), out / "figures" / f"gallery_{name}.png",
+                     title=f"{scenario.description}\n(exact posterior draws vs the zoo, {steps or scenario.steps} steps)")
+    return frame
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m samplerlab.image_suite", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="results/images", help="output folder (default results/images)")
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
+    parser.add_argument("--n", type=int, default=None, help="samples per audit (default 2000 on cuda, 300 on cpu)")
+    parser.add_argument("--steps", type=int, default=None, help="grid size (default: each scenario's)")
+    parser.add_argument("--scenarios", nargs="+", default=None, help="scenario names (default: by device)")
+    parser.add_argument("--samplers", nargs="+", default=list(IMAGE_SAMPLERS), help="zoo names")
+    args = parser.parse_args(argv)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    n = args.n or (2000 if device.startswith("cuda") else 300)
+    from samplerlab.suite import suite_table
+
+    frame = run_image_suite(args.out, device, args.scenarios, args.samplers, n=n, steps=args.steps,
+                            progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"image suite on {device}" + (f" ({torch.cuda.get_device_name()})" if device.startswith("cuda") else ""))
+    print(suite_table(frame))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
