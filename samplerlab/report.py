@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from samplerlab.diagnostics.result import CheckResult, fmt_p
+from samplerlab.diagnostics.result import CheckResult, p_eq
 
 __all__ = ["Report"]
 
@@ -98,6 +98,6 @@ class Report:
         """Raise ``AssertionError`` naming each failing failure mode with effect size and p-value."""
         if self.passed:
             return
-        parts = [f"{c.failure_mode} ({c.check}: effect {c.effect:.3g}, p = {fmt_p(c.p_value)}, "
-                 f"Holm p = {fmt_p(c.p_holm)}): {c.detail}" for c in self.failing()]
+        parts = [f"{c.failure_mode} ({c.check}: effect {c.effect:.3g}, {p_eq(c.p_value)}, "
+                 f"{p_eq(c.p_holm, 'Holm p')}): {c.detail}" for c in self.failing()]
         raise AssertionError(f"{self._title()} failed: " + "; ".join(parts))

@@ -9,9 +9,13 @@ import torch
 from samplerlab import GaussianMixture, InverseProblem
 from samplerlab.diagnostics import (CheckResult, Truth, distribution_checks, hallucination_checks, holm,
                                     mode_weight_checks, spread_checks, sweep_check, trajectory_check)
+from samplerlab.auditing import audit
+from samplerlab.diagnostics.distribution import projections, sliced_w2, sorted_projections
+from samplerlab.diagnostics.result import fmt_p
 from samplerlab.diagnostics.spread import radius_test
+from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.truth import evaluate
-from samplerlab.faults import FAULTS
+from samplerlab.faults import FAULTS, Spread
 from samplerlab.operators import Identity
 from samplerlab.schedules import VPLinear
 from samplerlab.validation import grid_problem
@@ -108,3 +112,44 @@ def test_truth_is_cached_and_reproducible():
     assert torch.equal(a.reference_logp, Truth(problem, 100, 1).reference_logp)
     assert not torch.equal(a.reference_logp, b.reference_logp)
     assert np.isfinite(a.q_post)
+
+
+@pytest.mark.parametrize("p,text", [(0.0, "< 1e-300"), (5e-324, "< 1e-300"), (3e-9, "3.0e-09"), (0.042, "0.042"),
+                                    (None, "n/a")])
+def test_fmt_p_renders_underflowed_p_values_as_a_bound(p, text):
+    assert fmt_p(p) == text
+
+
+def test_sliced_w2_with_presorted_reference_is_identical():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(300, 3, generator=g, dtype=torch.float64), torch.randn(300, 3, generator=g, dtype=torch.float64)
+    theta = projections(3, g, torch.float64, "cpu")
+    assert sliced_w2(a, b, theta) == sliced_w2(a, None, theta, sorted_projections(b, theta))
+
+
+def test_small_problem_checks_run_on_one_thread_and_restore_the_setting(truth):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seen = single_threaded_if_small(lambda x, t: torch.get_num_threads())(None, truth)
+        assert (seen, torch.get_num_threads()) == (1, 2)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_grossly_overdispersed_audit_is_flagged_and_builds_each_null_once():
+    # Regression: an audit of ×10 over-dispersed samples (DAPS on prior_mode_ruled_out_2d) was slow.
+    # The work is fixed by the truth, not by the samples: one distribution null and one sweep null
+    # per (problem, n, seed), reused by a second audit; the test itself runs in about a second.
+    problem = InverseProblem(GaussianMixture([0.8, 0.2], [[-4.0, 0.0], [4.0, 0.0]], [0.5, 0.5]), Identity(2), 0.5,
+                             [4.0, 0.5])
+    inflate = Spread(problem, 10.0)
+    first = audit(inflate, problem, n=500, steps=100, name="inflate")
+    truth = Truth.get(problem, 500, 0)
+    nulls = dict(truth.nulls)
+    second = audit(inflate, problem, n=500, steps=100, name="inflate")
+    assert {k if isinstance(k, str) else k[0] for k in nulls} == {"distribution", "early_stopping", "mode_tv"}
+    assert all(truth.nulls[k] is v for k, v in nulls.items()) and len(truth.nulls) == len(nulls)
+    radius = {c.check: c for c in first.checks}["spread_radius"]
+    assert not radius.passed and radius.effect > 5
+    assert first.without_timings().to_dict() == second.without_timings().to_dict()

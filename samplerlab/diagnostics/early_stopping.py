@@ -31,9 +31,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from samplerlab.diagnostics.distribution import projections, sliced_w2
+from samplerlab.diagnostics.distribution import projections, sliced_w2, sorted_projections
 from samplerlab.diagnostics.mode_weights import label_tv_pvalue
-from samplerlab.diagnostics.result import CheckResult, fmt_p, not_applicable
+from samplerlab.diagnostics.threads import single_threaded_if_small
+from samplerlab.diagnostics.result import CheckResult, p_eq, not_applicable
 from samplerlab.diagnostics.spread import radius_test
 from samplerlab.diagnostics.truth import Truth, evaluate
 from samplerlab.diagnostics.verdicts import mc_pvalue
@@ -63,8 +64,9 @@ def _within(truth: Truth, x: Tensor, purpose: str) -> Tensor:
     return evaluate(truth.posterior, x, truth.gen(purpose)).z.clamp(-CLIP, CLIP)
 
 
-def _score(truth: Truth, x: Tensor, ref_z: Tensor, theta: Tensor, purpose: str) -> float:
-    return sliced_w2(_within(truth, x, purpose), ref_z, theta)
+def _score(truth: Truth, x: Tensor, ref_sorted: Tensor, theta: Tensor, purpose: str) -> float:
+    """Within-mode SW of ``x`` to a reference given by its sorted projections."""
+    return sliced_w2(_within(truth, x, purpose), None, theta, ref_sorted)
 
 
 def _sweep_null(truth: Truth, schedule, t_stops: list[float]) -> dict:
@@ -74,13 +76,15 @@ def _sweep_null(truth: Truth, schedule, t_stops: list[float]) -> dict:
         ref = [_within(truth, e, f"sweep-ref-labels-{j}")
                for j, e in enumerate(exact_stopped(truth, schedule, t_stops, "sweep-reference"))]
         theta = projections(post.dim, truth.gen("sweep-projections"), post.dtype, post.device)
-        sw = np.array([[_score(truth, exact_stopped(truth, schedule, [t], f"sweep-null-{r}-{j}")[0], ref[j], theta,
+        ref_sorted = [sorted_projections(z, theta) for z in ref]  # sorted once, not once per replicate
+        sw = np.array([[_score(truth, exact_stopped(truth, schedule, [t], f"sweep-null-{r}-{j}")[0], ref_sorted[j], theta,
                                f"sweep-null-labels-{r}-{j}")
                         for j, t in enumerate(t_stops)] for r in range(N_SWEEP_REPLICATES)])
-        truth.nulls[key] = {"ref": ref, "theta": theta, "sw": sw}
+        truth.nulls[key] = {"ref": ref, "ref_sorted": ref_sorted, "theta": theta, "sw": sw}
     return truth.nulls[key]
 
 
+@single_threaded_if_small
 def sweep_check(outputs: dict[float, Tensor], truth: Truth, schedule) -> CheckResult:
     """Score sampler outputs ``{t_stop: samples}`` (``t_stop = 0`` is the full run) — see module doc."""
     t_stops = sorted(outputs)
@@ -91,7 +95,7 @@ def sweep_check(outputs: dict[float, Tensor], truth: Truth, schedule) -> CheckRe
         return not_applicable("early_stopping_sweep", "early_stopping",
                               "the sampler ignores the grid (its output does not change when the grid is truncated)")
     null = _sweep_null(truth, schedule, t_stops)
-    sw = np.array([_score(truth, outputs[t], null["ref"][j], null["theta"], f"sweep-labels-{j}")
+    sw = np.array([_score(truth, outputs[t], null["ref_sorted"][j], null["theta"], f"sweep-labels-{j}")
                    for j, t in enumerate(t_stops)])
     delta = float(sw[0] - sw[1:].min())
     null_delta = null["sw"][:, 0] - null["sw"][:, 1:].min(1)
@@ -103,11 +107,12 @@ def sweep_check(outputs: dict[float, Tensor], truth: Truth, schedule) -> CheckRe
         "early_stopping_sweep", "early_stopping", statistic=delta, effect=ratio, p_value=p,
         detail=(f"stopping early is better: output at t = 0 is {ratio:.1f}× further from exact (within-mode SW {sw[0]:.3g}) "
                 f"than stopping at t = {t_stops[best]:.3g} (SW {sw[best]:.3g}; exact ≈ {exact_curve[0]:.3g}) "
-                f"(p = {fmt_p(p)})"),
+                f"({p_eq(p)})"),
         data={"t_stop": [float(t) for t in t_stops], "sampler_sw": sw.tolist(), "exact_sw": exact_curve.tolist(),
               "null_delta": null_delta.tolist()})
 
 
+@single_threaded_if_small
 def trajectory_check(records: dict[float, Tensor], truth: Truth, schedule, alpha: float) -> CheckResult:
     """Compare recorded ``x_t`` clouds with ``p_t(·|y)`` (informative) — see module doc."""
     if not records:
@@ -130,7 +135,7 @@ def trajectory_check(records: dict[float, Tensor], truth: Truth, schedule, alpha
     if len(bad):
         i = int(bad[0])
         what = f"spread {ratio[i]:.2f}×" if p_spread[i] <= p_mode[i] else f"mode TV {tv[i]:.3f}"
-        detail = f"error enters at t = {times[i]:.3g}: {what} vs exact p_t(·|y) (p = {fmt_p(p_all)})"
+        detail = f"error enters at t = {times[i]:.3g}: {what} vs exact p_t(·|y) ({p_eq(p_all)})"
         t_enter = float(times[i])
     else:
         detail, t_enter = "x_t tracks the exact noised posterior at every recorded t", None

@@ -34,18 +34,20 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from samplerlab.diagnostics.result import CheckResult, fmt_p
+from samplerlab.diagnostics.threads import single_threaded_if_small
+from samplerlab.diagnostics.result import CheckResult, p_eq
 from samplerlab.diagnostics.truth import Evaluated, Truth
 from samplerlab.diagnostics.verdicts import binom_upper
 
 __all__ = ["hallucination_checks"]
 
 _TYPES = {"prior_mode": ("prior_hallucination", "prior-mode hallucination: {rate:.2%} of samples sit on "
-                         "prior modes the data rule out (exact {ref:.2%}, p = {p})"),
+                         "prior modes the data rule out (exact {ref:.2%}, {p})"),
           "likelihood_mode": ("likelihood_hallucination", "likelihood-mode hallucination: {rate:.2%} of "
-                              "samples fit y where the prior has no mass (exact {ref:.2%}, p = {p})")}
+                              "samples fit y where the prior has no mass (exact {ref:.2%}, {p})")}
 
 
+@single_threaded_if_small
 def hallucination_checks(samples: Tensor, truth: Truth, evaluated: Evaluated | None = None) -> list[CheckResult]:
     """``prior_hallucination`` and ``likelihood_hallucination`` (see module doc)."""
     ev = truth.evaluate(samples) if evaluated is None else evaluated
@@ -60,5 +62,5 @@ def hallucination_checks(samples: Tensor, truth: Truth, evaluated: Evaluated | N
         p = binom_upper(c, c + c_ref, n / (n + m))
         rate, ref = c / max(n, 1), c_ref / m
         out.append(CheckResult(kind.replace("_mode", "") + "_hallucination", mode, statistic=c, effect=rate,
-                               p_value=p, detail=text.format(rate=rate, ref=ref, p=fmt_p(p)), data=data))
+                               p_value=p, detail=text.format(rate=rate, ref=ref, p=p_eq(p)), data=data))
     return out

@@ -35,7 +35,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from samplerlab.diagnostics.result import CheckResult, fmt_p
+from samplerlab.diagnostics.threads import single_threaded_if_small
+from samplerlab.diagnostics.result import CheckResult, p_eq
 from samplerlab.diagnostics.truth import Evaluated, Truth
 from samplerlab.diagnostics.verdicts import mc_pvalue
 
@@ -66,6 +67,7 @@ def label_tv_pvalue(labels: Tensor, truth: Truth) -> tuple[float, float]:
     return tv, mc_pvalue(tv, _null_tv(truth, w, n))
 
 
+@single_threaded_if_small
 def mode_weight_checks(samples: Tensor, truth: Truth, evaluated: Evaluated | None = None) -> list[CheckResult]:
     """``mode_weights`` (see module doc)."""
     ev = truth.evaluate(samples) if evaluated is None else evaluated
@@ -81,7 +83,7 @@ def mode_weight_checks(samples: Tensor, truth: Truth, evaluated: Evaluated | Non
     return [CheckResult(
         "mode_weights", "mode_weights", statistic=tv_labels, effect=tv, p_value=p,
         detail=(f"mode weights off: TV {tv:.3f} from exact; mode {worst} has {mean_resp[worst]:.3f} "
-                f"vs {w[worst]:.3f} exact (p = {fmt_p(p)})"),
+                f"vs {w[worst]:.3f} exact ({p_eq(p)})"),
         data={"modes": [int(k) for k in top], "exact": [float(w[k]) for k in top],
               "sampled": [float(mean_resp[k]) for k in top], "counts": [int(counts[k]) for k in top],
               "ratio": [float(min(ratio[k], 1e300)) for k in top], "n_on_support": int(keep.sum())})]

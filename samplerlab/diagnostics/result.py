@@ -12,17 +12,36 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Optional
 
-__all__ = ["CheckResult", "FAILURE_MODES", "not_applicable", "fmt_p"]
+__all__ = ["CheckResult", "FAILURE_MODES", "not_applicable", "fmt_p", "p_eq"]
 
 FAILURE_MODES = ("spread", "mode_weights", "prior_hallucination", "likelihood_hallucination",
                  "early_stopping", "distribution")
 
 
+P_FLOOR = 1e-300  # below this a p-value has (nearly) underflowed: shown as ``< 1e-300``
+
+
 def fmt_p(p: Optional[float]) -> str:
-    """``p`` to two significant digits (``3e-09``, ``0.042``)."""
+    """``p`` to two significant digits (``3e-09``, ``0.042``); underflowed ones as ``< 1e-300``.
+
+    >>> fmt_p(0.042), fmt_p(3e-09), fmt_p(0.0), fmt_p(None)
+    ('0.042', '3.0e-09', '< 1e-300', 'n/a')
+    """
     if p is None:
         return "n/a"
+    if p < P_FLOOR:
+        return f"< {P_FLOOR:.0e}"
     return f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}"
+
+
+def p_eq(p: Optional[float], name: str = "p") -> str:
+    """``p = 0.042`` / ``p = 3.0e-09``, or ``p < 1e-300`` once the p-value has underflowed.
+
+    >>> p_eq(0.042), p_eq(0.0), p_eq(1e-5, "Holm p")
+    ('p = 0.042', 'p < 1e-300', 'Holm p = 1.0e-05')
+    """
+    text = fmt_p(p)
+    return f"{name} {text}" if text.startswith("<") else f"{name} = {text}"
 
 
 @dataclass

@@ -38,7 +38,8 @@ import torch
 from scipy import stats
 from torch import Tensor
 
-from samplerlab.diagnostics.result import CheckResult, fmt_p
+from samplerlab.diagnostics.threads import single_threaded_if_small
+from samplerlab.diagnostics.result import CheckResult, p_eq
 from samplerlab.diagnostics.truth import Evaluated, Truth
 from samplerlab.diagnostics.verdicts import sign_test
 
@@ -59,6 +60,7 @@ def radius_test(r2: Tensor, d: int) -> tuple[float, float]:
     return ratio, float(sign_test(int((r2n < med).sum()), len(r2n)))
 
 
+@single_threaded_if_small
 def spread_checks(samples: Tensor, truth: Truth, evaluated: Evaluated | None = None) -> list[CheckResult]:
     """``spread_radius``, ``spread_directions`` and ``spread_pit`` (see module doc)."""
     ev = truth.evaluate(samples) if evaluated is None else evaluated
@@ -74,7 +76,7 @@ def spread_checks(samples: Tensor, truth: Truth, evaluated: Evaluated | None = N
         per_mode[str(int(k))] = {"count": int(sel.sum()), "ratio": float(np.sqrt(np.median(r2n[sel]) / med))}
     radius = CheckResult(
         "spread_radius", "spread", statistic=float(np.median(r2n) / med), effect=ratio, p_value=p,
-        detail=f"{describe_ratio(ratio)}: within-mode spread {ratio:.2f}× exact (p = {fmt_p(p)})",
+        detail=f"{describe_ratio(ratio)}: within-mode spread {ratio:.2f}× exact ({p_eq(p)})",
         data={"per_mode": per_mode, "dim": d})
 
     # Per principal direction: sign test of z_j² against the χ²_1 median, Bonferroni over d.
@@ -88,7 +90,7 @@ def spread_checks(samples: Tensor, truth: Truth, evaluated: Evaluated | None = N
         "spread_directions", "spread", statistic=float(dir_p[worst]), effect=float(dir_ratio[worst]),
         p_value=p_dir,
         detail=(f"{describe_ratio(dir_ratio[worst])} along principal direction {worst}: "
-                f"spread {dir_ratio[worst]:.2f}× exact (p = {fmt_p(p_dir)}, Bonferroni over {d})"),
+                f"spread {dir_ratio[worst]:.2f}× exact ({p_eq(p_dir)}, Bonferroni over {d})"),
         data={"direction_ratio": dir_ratio.tolist(), "direction_p": dir_p.tolist()})
 
     # Within-mode HPD-level PIT, exactly uniform under the truth.
@@ -102,7 +104,7 @@ def spread_checks(samples: Tensor, truth: Truth, evaluated: Evaluated | None = N
     pit = CheckResult(
         "spread_pit", "spread", statistic=float(ks.statistic), effect=mean_u, p_value=float(ks.pvalue),
         detail=(f"HPD-level PIT not uniform: KS {ks.statistic:.3f}, mean {mean_u:.2f}, piles {where} "
-                f"(p = {fmt_p(float(ks.pvalue))})"),
+                f"({p_eq(float(ks.pvalue))})"),
         data={"pit_quantiles": np.quantile(u, _QUANTILES).tolist() if n else [],
               "mixture_pit_quantiles": np.quantile(u_mix, _QUANTILES).tolist() if n else [],
               "mixture_pit_ks_p": float(stats.kstest(u_mix, "uniform").pvalue) if n else 1.0,

@@ -36,6 +36,7 @@ from scipy import stats
 from torch import Tensor
 
 from samplerlab.covariance import CoordinateCovariance
+from samplerlab.diagnostics.threads import small_work_threads
 from samplerlab.mixture import GaussianMixture
 from samplerlab.problem import InverseProblem
 
@@ -115,7 +116,8 @@ class Truth:
         per_problem = _CACHE.setdefault(problem, {})
         key = (int(n), int(seed))
         if key not in per_problem:
-            per_problem[key] = cls(problem, n, seed)
+            with small_work_threads(int(n) * problem.dim, problem.y.device):
+                per_problem[key] = cls(problem, n, seed)
         return per_problem[key]
 
     def gen(self, purpose: str) -> torch.Generator:
@@ -160,4 +162,5 @@ class Truth:
 
     def evaluate(self, x: Tensor, purpose: str = "labels") -> Evaluated:
         """:func:`evaluate` under the exact posterior with the seeded label stream."""
-        return evaluate(self.posterior, x, self.gen(purpose))
+        with small_work_threads(self.n * self.posterior.dim, self.device):
+            return evaluate(self.posterior, x, self.gen(purpose))
