@@ -48,8 +48,10 @@ def save_samples(path, samples, scenario) -> None:
     extra = {}
     if scenario.problem.dim == 2:
         post = scenario.problem.posterior().to(device="cpu")
-        pts = np.concatenate([x, post.means.numpy()])
-        lo, hi = np.quantile(pts, 0.005, 0), np.quantile(pts, 0.995, 0)
+        sd = np.sqrt(np.diagonal(post.covariance_matrices().numpy(), axis1=1, axis2=2))
+        keep = post.weights.numpy() > 1e-3  # the exact posterior's visible modes, ±3 sd
+        lo = np.minimum(np.quantile(x, 0.005, 0), (post.means.numpy() - 3 * sd)[keep].min(0))
+        hi = np.maximum(np.quantile(x, 0.995, 0), (post.means.numpy() + 3 * sd)[keep].max(0))
         pad = 0.15 * (hi - lo) + 1e-3
         gx, gy = (np.linspace(lo[i] - pad[i], hi[i] + pad[i], 160) for i in range(2))
         grid = torch.tensor(np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2), dtype=post.dtype)

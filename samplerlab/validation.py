@@ -15,6 +15,7 @@ Run ``python -m samplerlab.validation [--seeds 100] [--out results]``: writes
 from __future__ import annotations
 
 import argparse
+import sys
 import math
 from pathlib import Path
 
@@ -88,6 +89,7 @@ def main(argv=None) -> None:
     problem = grid_problem()
     rows = []
     for fault in [*FAULTS, "exact"]:
+        print(f"validation: {fault} × {args.seeds} seeds", file=sys.stderr, flush=True)
         for seed in range(args.seeds):
             report = run(problem, fault, seed, args.n, args.alpha)
             for mode in FAILURE_MODES:
