@@ -29,7 +29,6 @@ import torch
 from samplerlab.diagnostics import (distribution_checks, hallucination_checks, holm, mode_weight_checks,
                                     spread_checks, sweep_check, trajectory_check)
 from samplerlab.diagnostics.result import CheckResult
-from samplerlab.diagnostics.threads import small_work_threads
 from samplerlab.diagnostics.truth import Truth, generator
 from samplerlab.errors import SamplerError
 from samplerlab.problem import InverseProblem
@@ -92,8 +91,7 @@ def _run(sampler, task, n: int, seed: int, name: str, where: str, partial: Repor
     """Run the sampler once and validate what it returns; ``(samples, seconds)``."""
     start = time.perf_counter()
     try:
-        with small_work_threads(n * task.dim, task.device):  # see diagnostics.threads
-            x = sampler(task, n, generator(seed, "sampler", task.device))
+        x = sampler(task, n, generator(seed, "sampler", task.device))
     except Exception as exc:
         raise SamplerError(f"sampler {name!r} raised {type(exc).__name__} on {where}: {exc}", partial) from exc
     seconds = time.perf_counter() - start
