@@ -61,8 +61,7 @@ def plot_gallery(rows: dict[str, Tensor], shape: tuple[int, int], path, title: s
     names = list(rows)
     n = max(r.shape[0] for r in rows.values())
     fig, axes = plt.subplots(len(names), n, figsize=(1.3 * n + 1.6, 1.3 * len(names) + 0.4), squeeze=False)
-    cmap = plt.get_cmap("gray").copy()
-    cmap.set_bad("#c8a2c8")  # unobserved pixels
+    cmap = plt.get_cmap("gray").with_extremes(bad="#c8a2c8")  # unobserved pixels in lilac
     for i, name in enumerate(names):
         for j in range(n):
             ax = axes[i, j]
