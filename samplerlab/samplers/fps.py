@@ -53,18 +53,11 @@ import torch
 from torch import Tensor
 
 from samplerlab.samplers._registry import register
+from samplerlab.samplers._smc import resample
 
 __all__ = ["FPS"]
 
 CHUNK_ELEMENTS = 2**22  # particles × d handled per batch of filters (bounds the temporaries)
-
-
-def _resample(log_w: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Multinomial ancestor indices ``(B, N)`` per row of log-weights; non-finite rows → uniform."""
-    w = torch.softmax(log_w, dim=-1)
-    bad = ~torch.isfinite(w).all(dim=-1, keepdim=True)
-    w = torch.where(bad, torch.full_like(w, 1.0 / w.shape[-1]), w)
-    return torch.multinomial(w, w.shape[-1], replacement=True, generator=generator)
 
 
 @register(
@@ -130,7 +123,7 @@ class FPS:
                 # Weight p(y|x') p(x'|x) / proposal = N(ȳ_{t'}; Vᵀ μ, ϱ² + q) (per-filter constants dropped).
                 log_w = (-0.5 * (yc - mu @ V) ** 2 / (rho**2 + q).clamp_min(tiny)).sum(-1)
                 # Multinomial resampling of the proposed particles.
-                idx = _resample(log_w, generator)
+                idx = resample(log_w, generator)
                 x_new[lo:lo + chunk] = torch.gather(prop, 1, idx[..., None].expand(B, N, d))
             task.notify(t, x[:, 0], torch.cat(x0_seen))
             x = x_new

@@ -70,22 +70,12 @@ import torch
 from torch import Tensor
 
 from samplerlab.samplers._registry import register
+from samplerlab.samplers._smc import resample
 
 __all__ = ["MCGdiff"]
 
 KAPPA = 1e-4  # official `gaussian_var` (paper's κ); used only when σ_y = 0
 CHUNK_ELEMENTS = 2**22  # particles × d handled per batch of filters (bounds the temporaries)
-
-
-def resample(log_w: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Multinomial ancestor indices ``(B, N)`` for each row of log-weights ``(B, N)``.
-
-    A row whose weights are not finite (every particle impossible) falls back to uniform.
-    """
-    w = torch.softmax(log_w, dim=-1)
-    bad = ~torch.isfinite(w).all(dim=-1, keepdim=True)
-    w = torch.where(bad, torch.full_like(w, 1.0 / w.shape[-1]), w)
-    return torch.multinomial(w, w.shape[-1], replacement=True, generator=generator)
 
 
 def _spectral(task) -> tuple[Tensor, Tensor, Tensor]:
