@@ -193,6 +193,11 @@ class GaussianMixture:
         x = torch.as_tensor(x_t, device=self.device, dtype=self.dtype)
         return self._kernel.mean(self._rows(x), alpha, sigma)[1].reshape(x.shape[:-1])
 
+    def denoise_sample(self, x_t, alpha, sigma, generator: torch.Generator | None = None) -> Tensor:
+        """An exact draw of ``x0 ~ p(x0 | x_t)`` per row (a mixture of Gaussians ``N(μ_k, P_k)``)."""
+        x = torch.as_tensor(x_t, device=self.device, dtype=self.dtype)
+        return self._kernel.sample(self._rows(x), alpha, sigma, generator).reshape(x.shape)
+
     def denoise_cov(self, x_t, alpha, sigma) -> Tensor:
         """Second-order Tweedie ``Cov[x0 | x_t]``, shape ``(N, d, d)``."""
         x = self._rows(x_t)

@@ -261,6 +261,30 @@ class TweedieKernel:
                 out.append(res - e * (e * gc).sum(-1, keepdim=True))
         return _cat(out)
 
+    # -- exact draws of x0 given x_t ------------------------------------------------------
+    def sample(self, x: Tensor, alpha, sigma, generator: torch.Generator | None) -> Tensor:
+        """One exact draw of ``x0 ~ p(x0 | x_t)`` per row: ``k ~ π(x_t)``, then ``N(μ_k, P_k)``."""
+        a, s = _as_scalar(alpha, x), _as_scalar(sigma, x)
+        c, f, p = self._coeffs(a, s)
+        out = []
+        for xc in x.split(self._row_chunk(x.shape[0])):
+            if self.stacked is None:
+                z = self.cov.rotate(xc)
+                pi = torch.softmax(self._logits_coord(z, a, c), -1)
+                k = torch.multinomial(pi, 1, generator=generator)[:, 0]
+                eps = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
+                mu = (1 - a * f[k]) * self.rot_means[k] + f[k] * z
+                out.append(self.cov.unrotate(mu + p[k].sqrt() * eps))
+            else:
+                z = self._z_full(xc, a)
+                pi = torch.softmax(self._logits_full(z, c), -1)
+                k = torch.multinomial(pi, 1, generator=generator)[:, 0]
+                eps = torch.randn(xc.shape, generator=generator, device=xc.device, dtype=xc.dtype)
+                zk = z[torch.arange(len(k), device=k.device), k]
+                u = self.cov.basis[k]
+                out.append(self.means[k] + torch.einsum("nij,nj->ni", u, f[k] * zk + p[k].sqrt() * eps))
+        return _cat(out)
+
     # -- per-component quantities (small problems, tests, exact likelihoods) ---------------
     def components(self, x: Tensor, alpha, sigma) -> tuple[Tensor, Tensor, Tensor]:
         """``(π (N, K), μ (N, K, d), p (K, d) eigenvalues of P_k)``."""

@@ -158,3 +158,19 @@ def test_float32_and_extreme_noise_stay_finite(kind, sigma):
         assert torch.isfinite(gm.denoise_cov_vec(xs, xs, 1.0, sigma)).all()
     rel = (gm32.denoise(x.float(), 1.0, sigma).double() - gm64.denoise(x, 1.0, sigma)).norm()
     assert rel <= 1e-3 * (gm64.denoise(x, 1.0, sigma).norm() + 1)
+
+
+@pytest.mark.parametrize("kind", COV_KINDS)
+def test_exact_conditional_draws_have_the_tweedie_moments(kind):
+    """Draws of x0 | x_t: mean and covariance within Bonferroni normal bounds (α = 1e-4) of Tweedie's."""
+    gm = random_mixture(7, 3, 3, kind)
+    a, s, n = 0.8, 0.9, 20_000
+    x = gm.noised(a, s).sample(1, generator=torch.Generator().manual_seed(1)).expand(n, -1)
+    draws = gm.denoise_sample(x, a, s, generator=torch.Generator().manual_seed(2))
+    cov = gm.denoise_cov(x[:1], a, s)[0]
+    z = stats.norm.ppf(1 - 1e-4 / (2 * (3 + 6)))  # 3 means and 6 distinct covariance entries
+    mean = gm.denoise(x[:1], a, s)[0]
+    assert ((draws.mean(0) - mean).abs() <= z * (torch.diagonal(cov) / n).sqrt()).all()
+    c = draws - mean
+    prods = c[:, :, None] * c[:, None, :]
+    assert ((prods.mean(0) - cov).abs() <= z * prods.std(0) / math.sqrt(n)).all()  # plug-in standard errors

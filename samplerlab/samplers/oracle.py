@@ -10,7 +10,12 @@ discretisation error:
   Song et al. 2021, eq. 12), the first-order discretisation of the reverse SDE;
 * ``variant="ode"``: DDIM with ``η = 0``, the first-order (exponential-integrator)
   discretisation of the probability-flow ODE (Song et al. 2021, "Score-Based Generative
-  Modeling through SDEs", eq. 13).
+  Modeling through SDEs", eq. 13);
+* ``variant="exact"``: ancestral sampling of the exact reverse Markov chain, with no
+  discretisation error at any number of steps. Between grid times ``x_t = r x_{t'} + q ε`` with
+  ``r = a_t / a_{t'}``, ``q² = s_t² − r² s_{t'}²``, so ``x_{t'} | x_t, y`` is the exact Tweedie
+  posterior of the mixture ``p_{t'}(·|y)`` under noise ``(r, q)``: a component drawn from the
+  responsibilities, then a Gaussian draw (``GaussianMixture.denoise_sample``).
 
 It starts from an exact draw of ``p_1(x_1|y)`` rather than the reference noise, and when the
 grid stops above 0 it returns ``E[x0|x_{t_stop}, y]``, the exact posterior denoiser.
@@ -37,7 +42,7 @@ from samplerlab.samplers._registry import register
 
 __all__ = ["Oracle"]
 
-_VARIANTS = {"ddpm": 1.0, "ode": 0.0}  # variant -> DDIM eta
+_VARIANTS = {"ddpm": 1.0, "ode": 0.0, "exact": None}  # variant -> DDIM eta (None: exact transitions)
 
 
 @register(
@@ -46,14 +51,15 @@ _VARIANTS = {"ddpm": 1.0, "ode": 0.0}  # variant -> DDIM eta
     paper="exact posterior score (DESIGN.md §1); Ho et al. 2020 / Song et al. 2021 (DDIM)",
     params={
         "problem": (None, "the InverseProblem whose exact posterior drives the process (required)"),
-        "variant": ("ddpm", "'ddpm' (ancestral, eta 1) or 'ode' (DDIM eta 0, probability-flow ODE)"),
+        "variant": ("exact", "'exact' (exact reverse transitions, no discretisation error), 'ddpm' "
+                             "(ancestral, eta 1) or 'ode' (DDIM eta 0, probability-flow ODE)"),
     },
     control=True,
 )
 class Oracle(ReverseSampler):
-    """Exact-posterior reverse process; passes every audit up to discretisation error."""
+    """Exact-posterior reverse process; passes every audit (``exact``) or up to discretisation error."""
 
-    def __init__(self, problem: InverseProblem | None = None, variant: str = "ddpm"):
+    def __init__(self, problem: InverseProblem | None = None, variant: str = "exact"):
         if not isinstance(problem, InverseProblem):
             raise ValueError(f"oracle: problem must be an InverseProblem, got {type(problem).__name__}")
         if variant not in _VARIANTS:
@@ -83,6 +89,11 @@ class Oracle(ReverseSampler):
         a, s, a_next, s_next = task.alpha(t), task.sigma(t), task.alpha(t_next), task.sigma(t_next)
         # 1. Exact posterior Tweedie mean x̂0 = E[x0 | x_t, y] and the noise it implies.
         x0_hat = self._posterior(task).denoise(x, a, s)
+        if self.eta is None:
+            # Exact transition: x_{t_next} | x_t, y under p_{t_next}(·|y) noised by (r, q).
+            r = a / a_next
+            q = (s**2 - r**2 * s_next**2).clamp_min(0).sqrt()
+            return self._posterior(task).noised(a_next, s_next).denoise_sample(x, r, q, generator), x0_hat
         eps_hat = eps_from_x0(x, x0_hat, a, s)
         # 2. DDIM step to t_next (eta 1: ancestral DDPM; eta 0: probability-flow ODE).
         noise = ddim_noise(x, self.eta, s_next, generator)
