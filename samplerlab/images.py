@@ -6,7 +6,8 @@ per image (DESIGN.md §1, finite-sample priors) — so posteriors stay exact at 
 Data sets (pixel values scaled to ``[-1, 1]``, images flattened row-major):
 
 * ``digits`` — scikit-learn's 1,797 handwritten digits, 8×8;
-* ``faces`` — scikit-image's ``lfw_subset``, 200 faces, 25×25;
+* ``faces`` — the 100 faces of scikit-image's ``lfw_subset``, 25×25 (its other 100 images,
+  non-face crops, are left out);
 * ``patches`` — square patches (8×8 up to 32×32) cut at seeded random places from
   scikit-image's bundled grey-level natural images.
 
@@ -67,7 +68,7 @@ def _digits() -> ImageData:
 
 def _faces() -> ImageData:
     data = _require("skimage.data", "scikit-image")
-    x = data.lfw_subset()  # (200, 25, 25) in [0, 1]
+    x = data.lfw_subset()[:100]  # (200, 25, 25) in [0, 1]: 100 faces, then 100 non-face crops
     return ImageData("faces", torch.from_numpy(_to_unit(x.reshape(len(x), -1), 1.0)), (25, 25))
 
 
