@@ -4,12 +4,15 @@ Each is a sampler ``sampler(task, n, generator)`` built with its problem. It dra
 posterior samples ``x0`` (with their component labels) and noise ``ε`` up front, applies its fault
 to the clean draws, then walks ``task.timesteps`` calling ``task.notify(t, x_t, x0)`` with
 ``x_t = a_t x0 + s_t ε`` — an exact draw of the noised posterior when ``x0`` is exact. On a grid
-truncated at ``t_stop > 0`` it returns the exact posterior denoiser ``E[x0 | x_{t_stop}, y]``, the
-exact counterpart of the sweep; so a fault applied to the clean draws is seen (nearly) alike at
-every small ``t_stop``, and only :class:`LateSpoil` makes an earlier stop better than the end.
+truncated at ``t_stop > 0`` it returns what every sampler is told to return there, the prior
+denoiser's estimate ``task.denoise(x_{t_stop}, t_stop)`` (for exact ``x0``: the sweep's exact
+counterpart); so a fault applied to the clean draws is seen alike at every ``t_stop``, and only
+:class:`LateSpoil` makes an earlier stop better than the end.
 Random numbers are drawn the same way whatever the grid (a truncated run re-uses the stream).
 
 * :class:`Spread` — ``x0 ← m̄_k + c (x0 − m̄_k)``: ``c < 1`` shrinks, ``c > 1`` inflates within modes;
+* :class:`Shift` — ``x0 ← x0 + S̄_k^{1/2} δ u``: every mode's cloud moved ``δ`` posterior standard
+  deviations along one seeded direction ``u`` (a location error);
 * :class:`Reweight` — moves ``tv`` of posterior mass from the heaviest mode to the second;
 * :class:`PriorHallucination` — a fraction ``rate`` replaced by draws of prior modes the data rule out;
 * :class:`LikelihoodHallucination` — a fraction ``rate`` moved along the null space of ``A``
@@ -33,7 +36,7 @@ from torch import Tensor
 
 from samplerlab.problem import InverseProblem
 
-__all__ = ["FaultSampler", "Spread", "Reweight", "PriorHallucination", "LikelihoodHallucination", "LateSpoil",
+__all__ = ["FaultSampler", "Spread", "Shift", "Reweight", "PriorHallucination", "LikelihoodHallucination", "LateSpoil",
            "FAULTS"]
 
 
@@ -70,8 +73,9 @@ class FaultSampler:
                 task.notify(t, task.alpha(t) * clean + task.sigma(t) * eps, clean)
         end = grid[-1]
         clean = self.clean_at(float(end), x0, faulted)
-        a, s = task.alpha(end), task.sigma(end)
-        return clean if float(s) == 0.0 else self.posterior.denoise(a * clean + s * eps, a, s)
+        if task.finishes_at_zero:
+            return clean
+        return task.denoise(task.alpha(end) * clean + task.sigma(end) * eps, end)
 
 
 class Spread(FaultSampler):
@@ -86,6 +90,22 @@ class Spread(FaultSampler):
     def fault(self, x0, labels, generator):
         m = self.posterior.means[labels]
         return m + self.factor * (x0 - m)
+
+
+class Shift(FaultSampler):
+    """Move every sample by ``delta`` posterior standard deviations of its component along one direction."""
+
+    failure_mode = "location"
+
+    def __init__(self, problem: InverseProblem, delta: float = 0.5, seed: int = 0):
+        super().__init__(problem)
+        g = torch.Generator(device=self.posterior.device).manual_seed(seed)
+        u = torch.randn(self.posterior.dim, generator=g, dtype=self.posterior.dtype, device=self.posterior.device)
+        self.delta, self.direction = float(delta), u / u.norm()
+
+    def fault(self, x0, labels, generator):
+        step = (self.delta * self.direction).expand(len(x0), -1).to(x0)
+        return x0 + self.posterior.cov_factors.sqrt_apply(step, labels)
 
 
 class Reweight(FaultSampler):
@@ -175,6 +195,7 @@ class LateSpoil(FaultSampler):
 FAULTS = {
     "shrink": lambda p: Spread(p, 0.8),
     "inflate": lambda p: Spread(p, 1.25),
+    "shift": lambda p: Shift(p, 0.5),
     "reweight": lambda p: Reweight(p, 0.1),
     "prior_mode": lambda p: PriorHallucination(p, 0.02),
     "likelihood_mode": lambda p: LikelihoodHallucination(p, 0.02),

@@ -31,10 +31,10 @@ from samplerlab.problem import InverseProblem
 __all__ = ["grid_problem", "exact_sampler", "EXPECTED", "run", "confusion", "main"]
 
 # Failure modes a fault may set off besides its own without counting as a mis-attribution.
-EXPECTED = {"shrink": {"spread"}, "inflate": {"spread"}, "reweight": {"mode_weights"},
+EXPECTED = {"shrink": {"spread"}, "inflate": {"spread"}, "shift": {"location"}, "reweight": {"mode_weights"},
             "prior_mode": {"prior_hallucination"}, "likelihood_mode": {"likelihood_hallucination"},
             "late_spoil": {"early_stopping", "spread"}, "exact": set()}
-OWN = {"shrink": "spread", "inflate": "spread", "reweight": "mode_weights", "prior_mode": "prior_hallucination",
+OWN = {"shrink": "spread", "inflate": "spread", "shift": "location", "reweight": "mode_weights", "prior_mode": "prior_hallucination",
        "likelihood_mode": "likelihood_hallucination", "late_spoil": "early_stopping"}
 GLOBAL = {"distribution"}
 

@@ -1,18 +1,20 @@
-"""Distribution: sliced Wasserstein and energy distance to exact draws, calibrated by replicates.
+"""Distribution: the global net — sliced Kolmogorov-Smirnov against the exact law, and energy distance.
 
-Both statistics compare the samples with one exact reference draw ``E`` of the same size ``n``
-(seeded by the audit seed). Their null — the same statistic between *another* exact draw and
-``E`` — is simulated from ``R = 40`` exact-vs-exact replicates, built once per
-``(problem, n, seed)`` and cached in the :class:`~samplerlab.diagnostics.truth.Truth`. ``R = 40``
-cannot resolve the p-values Holm needs at ``α = 1e-3``, so beyond the 10th-largest replicate the
-p-value is the tail of a gamma law moment-matched to the replicates (both statistics are
-V-statistics whose null is a weighted sum of ``χ²`` variables, which a scaled ``χ²`` — a gamma —
-approximates well; Satterthwaite 1946). Effect: the statistic over its null median (1 is exact).
+Every failure mode moves these checks; they name no specific failure.
 
-* sliced Wasserstein-2 over ``L = 64`` seeded random directions (the field's benchmark metric);
-* energy distance ``2 E‖X − Y‖ − E‖X − X'‖ − E‖Y − Y'‖`` (V-statistic).
-
-This check names no specific failure: every failure mode moves it. It is the global net.
+* ``sliced_wasserstein`` (verdict). The samples are projected on ``L = 64`` seeded random
+  directions ``θ``. The projection of the exact posterior on ``θ`` is a 1-D Gaussian mixture
+  ``Σ w̄_k N(θᵀm̄_k, θᵀS̄_kθ)`` whose CDF is exact, so each direction gets an exact one-sample
+  Kolmogorov-Smirnov test (``kstwo``, the finite-``n`` law of the statistic); the p-value is
+  their Bonferroni minimum — valid at every level, with no simulated null. The effect is what the
+  field benchmarks: the sliced Wasserstein-2 distance to an exact reference draw of the same size,
+  over its median among exact-vs-exact replicates (1 is exact).
+* ``energy_distance`` (informative, outside Holm). The sliced energy distance
+  ``c_d · mean_θ ED₁(θᵀX, θᵀE)`` (Székely's identity: ``c_d = √π Γ((d+1)/2) / Γ(d/2)`` makes the
+  direction average equal the energy distance in ``R^d``) to the same exact reference draw ``E``,
+  with the rank p-value among ``R = 99`` exact replicates. That p-value is valid but never below
+  0.01, so it cannot fail an audit at the levels Holm uses: the verdict belongs to the exact test
+  above.
 
 Example:
     >>> import torch
@@ -21,25 +23,32 @@ Example:
     >>> problem = InverseProblem(GaussianMixture([1.0], [[0.0, 0.0]], [1.0]), Identity(2), 1.0, [0.0, 0.0])
     >>> truth = Truth.get(problem, n=500, seed=0)
     >>> sw, ed = distribution_checks(truth.draws(500, "example") + 0.5, truth)
-    >>> sw.p_value < 1e-4, ed.p_value < 1e-4, sw.effect > 2
-    (True, True, True)
+    >>> sw.p_value < 1e-6, ed.p_value, sw.effect > 2
+    (True, 0.01, True)
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
+from scipy import stats
 from torch import Tensor
 
-from samplerlab.diagnostics.threads import single_threaded_if_small
+from samplerlab.covariance import CoordinateCovariance
 from samplerlab.diagnostics.result import CheckResult, p_eq
+from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.truth import Truth
-from samplerlab.diagnostics.verdicts import mc_pvalue
+from samplerlab.diagnostics.verdicts import bonferroni, rank_pvalue
+from samplerlab.mixture import GaussianMixture
 
-__all__ = ["distribution_checks", "sliced_w2", "sorted_projections", "energy_distance", "projections", "N_REPLICATES"]
+__all__ = ["distribution_checks", "sliced_w2", "sorted_projections", "sliced_energy", "projections",
+           "projected_cdf", "sliced_ks", "N_REPLICATES"]
 
-N_REPLICATES = 40
+N_REPLICATES = 99
 N_PROJECTIONS = 64
+CHUNK_ELEMENTS = 1 << 22
 
 
 def projections(d: int, gen: torch.Generator, dtype, device, count: int = N_PROJECTIONS) -> Tensor:
@@ -50,43 +59,76 @@ def projections(d: int, gen: torch.Generator, dtype, device, count: int = N_PROJ
 
 def sorted_projections(b: Tensor, theta: Tensor) -> Tensor:
     """``b`` projected on the directions ``theta`` and sorted per direction, ``(n, count)``."""
-    return (b @ theta).sort(0).values
+    return (b.to(theta.dtype) @ theta).sort(0).values
 
 
 def sliced_w2(a: Tensor, b: Tensor | None, theta: Tensor, b_sorted: Tensor | None = None) -> float:
-    """Sliced Wasserstein-2 distance between equal-size samples along directions ``theta``.
-
-    ``b_sorted`` (:func:`sorted_projections` of ``b``) saves re-sorting a reference used many times.
-    """
+    """Sliced Wasserstein-2 distance between equal-size samples along directions ``theta``."""
     pa = sorted_projections(a, theta)
     pb = sorted_projections(b, theta) if b_sorted is None else b_sorted
     return float((pa - pb).square().mean().sqrt())
 
 
-def _mean_dist(a: Tensor, b: Tensor) -> float:
-    return float(torch.cdist(a, b).mean())
+def sliced_energy(pa: Tensor, pb: Tensor, d: int) -> float:
+    """Sliced energy distance of sorted projections ``pa``, ``pb`` (``(n, L)`` each), scaled to ``R^d``.
+
+    In 1-D the energy distance is ``2 ∫ (F_a − F_b)²``; it is computed exactly by merging the
+    sorted samples. ``c_d`` turns the direction average into the ``d``-dimensional distance.
+    """
+    na, nb = len(pa), len(pb)
+    values = torch.cat([pa, pb])
+    step = torch.cat([torch.full_like(pa, 1.0 / na), torch.full_like(pb, -1.0 / nb)])
+    order = values.argsort(0)
+    v = values.gather(0, order)
+    gap = step.gather(0, order).cumsum(0)[:-1]
+    ed1 = 2 * (gap.square() * v.diff(dim=0)).sum(0)
+    c_d = math.exp(0.5 * math.log(math.pi) + math.lgamma((d + 1) / 2) - math.lgamma(d / 2))
+    return float(c_d * ed1.mean())
 
 
-def energy_distance(a: Tensor, b: Tensor, bb: float | None = None) -> float:
-    """``2 E‖A − B‖ − E‖A − A'‖ − E‖B − B'‖`` (V-statistic); ``bb`` reuses ``E‖B − B'‖``."""
-    bb = _mean_dist(b, b) if bb is None else bb
-    return 2 * _mean_dist(a, b) - _mean_dist(a, a) - bb
+def projected_cdf(mixture: GaussianMixture, x: Tensor, theta: Tensor) -> Tensor:
+    """Exact CDF of the mixture projected on each direction, at each row of ``x``: ``(n, L)``."""
+    cov = mixture.cov_factors
+    theta = theta.to(mixture.dtype)
+    centre = mixture.means @ theta  # (K, L)
+    if isinstance(cov, CoordinateCovariance):
+        rot = cov.rotate(theta.T)  # (L, d): the directions in the eigenbasis
+        var = cov.full_eigenvalues() @ rot.square().T
+    else:
+        rot = torch.einsum("kji,jl->kil", cov.basis, theta)
+        var = torch.einsum("ki,kil->kl", cov.lam, rot.square())
+    sd, w = var.sqrt(), mixture.weights
+    proj = x.to(mixture.dtype) @ theta
+    out = torch.empty_like(proj)
+    step = max(1, CHUNK_ELEMENTS // max(centre.numel(), 1))
+    for i in range(0, len(proj), step):
+        u = torch.special.ndtr((proj[i:i + step, None, :] - centre) / sd)  # (rows, K, L)
+        out[i:i + step] = torch.einsum("k,nkl->nl", w, u)
+    return out
+
+
+def sliced_ks(u: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Exact one-sample KS statistics and p-values per column of PIT values ``u`` ``(n, L)``."""
+    n = len(u)
+    s = u.sort(0).values.double().cpu().numpy()
+    i = np.arange(1, n + 1)[:, None]
+    stat = np.maximum((i / n - s).max(0), (s - (i - 1) / n).max(0))
+    return stat, stats.kstwo.sf(stat, n)
 
 
 def _null(truth: Truth) -> dict:
-    """Reference draw, directions and exact-vs-exact replicates (cached in the truth)."""
+    """Reference draw, directions and exact-vs-exact replicates for the effects (cached in the truth)."""
     if "distribution" not in truth.nulls:
         n, post = truth.n, truth.posterior
-        ref = truth.draws(n, "distribution-reference")
-        theta = projections(post.dim, truth.gen("distribution-projections"), post.dtype, post.device)
-        bb = _mean_dist(ref, ref)
-        ref_sorted = sorted_projections(ref, theta)
+        theta = projections(post.dim, truth.gen("distribution-projections"), torch.float64, post.device)
+        ref_sorted = sorted_projections(truth.draws(n, "distribution-reference"), theta)
         sw, ed = [], []
         for r in range(N_REPLICATES):
-            x = truth.draws(n, f"distribution-null-{r}")
-            sw.append(sliced_w2(x, None, theta, ref_sorted))
-            ed.append(energy_distance(x, ref, bb))
-        truth.nulls["distribution"] = {"ref": ref, "theta": theta, "ref_sorted": ref_sorted, "bb": bb, "sw": np.array(sw), "ed": np.array(ed)}
+            x_sorted = sorted_projections(truth.draws(n, f"distribution-null-{r}"), theta)
+            sw.append(float((x_sorted - ref_sorted).square().mean().sqrt()))
+            ed.append(sliced_energy(x_sorted, ref_sorted, post.dim))
+        truth.nulls["distribution"] = {"theta": theta, "ref_sorted": ref_sorted, "sw": np.array(sw),
+                                       "ed": np.array(ed)}
     return truth.nulls["distribution"]
 
 
@@ -96,14 +138,21 @@ def distribution_checks(samples: Tensor, truth: Truth) -> list[CheckResult]:
     if len(samples) != truth.n:
         raise ValueError(f"samples: expected {truth.n} rows (the truth's n), got {len(samples)}")
     null = _null(truth)
-    out = []
-    for check, stat, key, label in (
-            ("sliced_wasserstein", sliced_w2(samples, None, null["theta"], null["ref_sorted"]), "sw", "sliced Wasserstein"),
-            ("energy_distance", energy_distance(samples, null["ref"], null["bb"]), "ed", "energy distance")):
-        p = mc_pvalue(stat, null[key])
-        ratio = stat / float(np.median(null[key]))
-        out.append(CheckResult(
-            check, "distribution", statistic=stat, effect=ratio, p_value=p,
-            detail=f"{label} {stat:.3g} = {ratio:.1f}× its exact-vs-exact median ({p_eq(p)})",
-            data={"null": null[key].tolist()}))
-    return out
+    theta = null["theta"]
+    ks, ks_p = sliced_ks(projected_cdf(truth.posterior, samples, theta))
+    p, worst = bonferroni(ks_p)
+    x_sorted = sorted_projections(samples, theta)
+    sw = float((x_sorted - null["ref_sorted"]).square().mean().sqrt())
+    sw_ratio = sw / float(np.median(null["sw"]))
+    ed = sliced_energy(x_sorted, null["ref_sorted"], truth.posterior.dim)
+    ed_ratio = ed / float(np.median(null["ed"]))
+    p_ed = rank_pvalue(ed, null["ed"])
+    return [
+        CheckResult("sliced_wasserstein", "distribution", statistic=float(ks[worst]), effect=sw_ratio, p_value=p,
+                    detail=(f"sliced Wasserstein {sw:.3g} = {sw_ratio:.1f}× its exact-vs-exact median; worst of "
+                            f"{len(ks)} projections KS {ks[worst]:.3f} against the exact law ({p_eq(p)}, Bonferroni)"),
+                    data={"null": null["sw"].tolist(), "sw": sw, "ks": ks.tolist()}),
+        CheckResult("energy_distance", "distribution", statistic=ed, effect=ed_ratio, p_value=p_ed, role="info",
+                    detail=(f"sliced energy distance {ed:.3g} = {ed_ratio:.1f}× its exact-vs-exact median "
+                            f"({p_eq(p_ed)}, rank among {N_REPLICATES} exact replicates; informative)"),
+                    data={"null": null["ed"].tolist()})]

@@ -1,18 +1,26 @@
-"""Mode weights: mean exact responsibilities against the exact posterior weights.
+"""Mode weights: how often the sampler lands in each posterior mode, against the exact weights.
 
-Statistic: total variation between the frequencies of the sampled component labels and the
-exact weights ``w̄``. Under the truth the sampled labels are iid draws of ``w̄`` (see
-:mod:`samplerlab.diagnostics.truth`), so the counts are exactly ``Multinomial(n, w̄)``; the null of
-the TV is simulated from ``R = 100 000`` multinomial draws (cheap: no posterior sampling), seeded by
-the audit seed, with a gamma tail beyond the simulated range (:func:`mc_pvalue`).
+Each sample gets a component label sampled from its exact responsibilities (see
+:mod:`samplerlab.diagnostics.truth`); under the truth the labels are iid draws of the exact
+weights ``w̄``. The check judges the samples that lie on the posterior's support and are not
+labelled with a *ruled-out* component (those are the hallucination checks' business: a few
+hundred samples piled on a mode the data rule out, or far off the support with an arbitrary
+nearest component, would otherwise read as a re-weighting).
 
-Off-support samples (below the truth's 0.1 % log-density quantile) are left out: they are the
-hallucination checks' business, and a few hundred of them piled on a ruled-out mode would
-otherwise read as a re-weighting. Under the truth this drops 0.1 % of the samples, changing the
-label law by at most 0.001 in total variation, far below the TV's null spread at n = 2000.
+Test — a per-component count test, exact: the truth's second reference set holds ``M`` exact
+draws, evaluated and filtered the same way. For every component ``k`` seen in either set, the
+number ``c_k`` of samples labelled ``k`` among the ``T_k`` such draws of both sets is
+hypergeometric under the truth (``n`` of the ``n + M`` exchangeable draws are the samples), so
+its two-sided p-value is exact; the check's p-value is their Bonferroni minimum. There is no
+weight cut-off: a sampler that puts 20 % of its mass on a mode of exact weight 5e-4 is caught by
+that mode's count, and memory is ``O(K)`` whatever ``K``.
 
-Effect (what a user reads): the TV between the *mean responsibilities* (unbiased for ``w̄``, less
-noisy than label frequencies) and ``w̄``, with per-mode ratios in ``data``.
+Not applicable (never a pass) when fewer than 20 samples are left to judge.
+
+Effect (what a user reads): the total variation between the judged samples' label frequencies
+and the exact weights (renormalised over the judged components), *debiased*: minus the median
+of the same TV for exact multinomial draws of the same size, so an exact sampler reads ≈ 0 even
+when ``K`` ≫ ``n`` (where the raw TV of exact draws is large).
 
 Example:
     >>> import torch
@@ -36,54 +44,71 @@ import torch
 from torch import Tensor
 
 from samplerlab.diagnostics.threads import single_threaded_if_small
-from samplerlab.diagnostics.result import CheckResult, p_eq
+from samplerlab.diagnostics.result import CheckResult, not_applicable, p_eq
 from samplerlab.diagnostics.truth import Evaluated, Truth
-from samplerlab.diagnostics.verdicts import mc_pvalue
+from samplerlab.diagnostics.verdicts import binom_two_sided, bonferroni, hypergeom_two_sided
 
-__all__ = ["mode_weight_checks", "label_tv_pvalue", "N_NULL"]
+__all__ = ["mode_weight_checks", "label_count_test", "null_tv_median", "MIN_JUDGED"]
 
-N_NULL = 100_000
+MIN_JUDGED = 20
 MAX_MODES_IN_DATA = 50
+N_TV_NULL = 200  # multinomial replicates for the effect's debiasing median (not for the p-value)
 
 
-def _null_tv(truth: Truth, w: np.ndarray, n: int) -> np.ndarray:
-    key = ("mode_tv", n)
-    if key not in truth.nulls:
-        rng = np.random.default_rng([truth.seed, zlib.crc32(b"mode-weights-null"), n])
-        counts = rng.multinomial(n, w, size=N_NULL)
-        truth.nulls[key] = 0.5 * np.abs(counts / max(n, 1) - w).sum(1)
-    return truth.nulls[key]
+def null_tv_median(w: np.ndarray, n: int, seed: int) -> float:
+    """Median TV between ``Multinomial(n, w) / n`` and ``w`` over 200 seeded replicates (``O(K)`` memory each)."""
+    if n == 0:
+        return 0.0
+    rng = np.random.default_rng([int(seed), zlib.crc32(b"mode-weights-tv-null"), int(n)])
+    tv = [0.5 * np.abs(rng.multinomial(n, w) / n - w).sum() for _ in range(N_TV_NULL)]
+    return float(np.median(tv))
 
 
-def label_tv_pvalue(labels: Tensor, truth: Truth) -> tuple[float, float]:
-    """(TV of label frequencies to ``w̄``, Monte Carlo p-value) for labels sampled from responsibilities."""
-    w = truth.posterior.weights.cpu().double().numpy()
+def label_count_test(labels: Tensor, weights: Tensor, seed: int) -> tuple[float, float, np.ndarray]:
+    """One-sample version for labels whose exact law is ``weights`` (the trajectory check's use).
+
+    Returns ``(debiased TV, Bonferroni p over components, per-component p)``; each component's
+    count is exactly ``Binomial(n, w_k)``.
+    """
+    w = weights.detach().double().cpu().numpy()
     w = w / w.sum()
     n = len(labels)
-    if n == 0:
-        return 0.0, 1.0
-    freq = np.bincount(labels.cpu().numpy(), minlength=len(w)) / n
-    tv = float(0.5 * np.abs(freq - w).sum())
-    return tv, mc_pvalue(tv, _null_tv(truth, w, n))
+    counts = np.bincount(labels.cpu().numpy(), minlength=len(w))
+    seen = (counts > 0) | (w * n >= 1e-3)  # components that can contribute a p-value below 1
+    p_k = np.ones(len(w))
+    p_k[seen] = binom_two_sided(counts[seen], n, w[seen])
+    tv = 0.5 * np.abs(counts / max(n, 1) - w).sum()
+    return float(tv - null_tv_median(w, n, seed)), bonferroni(p_k[seen])[0], p_k
 
 
 @single_threaded_if_small
 def mode_weight_checks(samples: Tensor, truth: Truth, evaluated: Evaluated | None = None) -> list[CheckResult]:
     """``mode_weights`` (see module doc)."""
     ev = truth.evaluate(samples) if evaluated is None else evaluated
-    keep = ev.logp >= truth.q_post
-    tv_labels, p = label_tv_pvalue(ev.labels[keep], truth)
-    w = truth.posterior.weights.cpu().double().numpy()
-    mean_resp = ev.resp[keep].mean(0).cpu().double().numpy() if bool(keep.any()) else np.zeros_like(w)
-    counts = np.bincount(ev.labels[keep].cpu().numpy(), minlength=len(w))
-    tv = float(0.5 * np.abs(mean_resp - w).sum())
-    top = np.argsort(-np.maximum(w, mean_resp))[:MAX_MODES_IN_DATA]
-    ratio = np.where(w > 0, mean_resp / np.maximum(w, 1e-300), np.inf)
-    worst = int(top[np.argmax(np.abs(mean_resp[top] - w[top]))])
+    keep = truth.kept(ev)
+    n, n_judged = len(samples), int(keep.sum())
+    if n_judged < MIN_JUDGED:
+        return [not_applicable("mode_weights", "mode_weights",
+                               f"only {n_judged} of {n} samples lie on the posterior's support outside "
+                               f"ruled-out modes (at least {MIN_JUDGED} needed)")]
+    big_k = truth.posterior.n_components
+    counts = torch.bincount(ev.labels[keep], minlength=big_k).cpu().numpy()
+    ref = truth.reference_label_counts.numpy()
+    total = counts + ref
+    seen = np.nonzero(total)[0]
+    p_k = hypergeom_two_sided(counts[seen], total[seen], n, n + truth.n_reference)
+    p, i = bonferroni(p_k)
+    worst = int(seen[i])
+    w = truth.posterior.weights.double().cpu().numpy() * ~truth.ruled_out.cpu().numpy()
+    w = w / w.sum()
+    freq = counts / n_judged
+    tv_raw = float(0.5 * np.abs(freq - w).sum())
+    tv = tv_raw - null_tv_median(w, n_judged, truth.seed)
+    top = np.argsort(-np.maximum(w, freq))[:MAX_MODES_IN_DATA]
     return [CheckResult(
-        "mode_weights", "mode_weights", statistic=tv_labels, effect=tv, p_value=p,
-        detail=(f"mode weights off: TV {tv:.3f} from exact; mode {worst} has {mean_resp[worst]:.3f} "
-                f"vs {w[worst]:.3f} exact ({p_eq(p)})"),
+        "mode_weights", "mode_weights", statistic=float(p_k[i]), effect=tv, p_value=p,
+        detail=(f"mode weights off: TV {tv:.3f} beyond exact sampling noise; mode {worst} has "
+                f"{freq[worst]:.3f} vs {w[worst]:.3f} exact ({p_eq(p)}, Bonferroni over {len(seen)} modes)"),
         data={"modes": [int(k) for k in top], "exact": [float(w[k]) for k in top],
-              "sampled": [float(mean_resp[k]) for k in top], "counts": [int(counts[k]) for k in top],
-              "ratio": [float(min(ratio[k], 1e300)) for k in top], "n_on_support": int(keep.sum())})]
+              "sampled": [float(freq[k]) for k in top], "counts": [int(counts[k]) for k in top],
+              "tv_raw": tv_raw, "n_judged": n_judged, "worst_mode": worst})]

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 __all__ = ["CheckResult", "FAILURE_MODES", "not_applicable", "fmt_p", "p_eq"]
 
-FAILURE_MODES = ("spread", "mode_weights", "prior_hallucination", "likelihood_hallucination",
+FAILURE_MODES = ("spread", "location", "mode_weights", "prior_hallucination", "likelihood_hallucination",
                  "early_stopping", "distribution")
 
 

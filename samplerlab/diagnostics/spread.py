@@ -1,23 +1,38 @@
-"""Spread: within-component Mahalanobis radius ratio, per direction, and the HPD-level PIT.
+"""Spread and location within modes, tested apart: pair differences for scale, pair sums for location.
 
 Each sample gets a component ``k`` *sampled* from its exact responsibilities (see
 :mod:`samplerlab.diagnostics.truth`); under the truth its whitened coordinates ``z`` are exactly
-``N(0, I)``, so ``r² = ‖z‖² ~ χ²_d`` and ``z_j² ~ χ²_1``, independently across samples. The tests
-are therefore exact, with no Monte Carlo null:
+``N(0, I)``, independently across samples. Within each component the samples are paired at
+random (a seeded permutation, independent of the values; samples labelled with a ruled-out mode
+are the hallucination checks' business and are left out). For a pair ``(i, j)``:
 
-* ``spread_radius`` — sign test: ``#{r² < median(χ²_d)} ~ Binomial(n, ½)``. Effect: the spread
-  ratio ``sqrt(median r² / median χ²_d)`` (1 right, < 1 under-, > 1 over-dispersed). The median
-  (not the mean) keeps a few off-support samples (hallucinations, each with a huge radius) from
-  posing as a spread error: ``ε n`` of them move the count by ``ε n / 2``, i.e. ``ε sqrt(n)`` standard
-  deviations (0.9 at ε = 2 %, n = 2000), while a ×0.8 spread error moves it by 29 (d = 8).
-* ``spread_directions`` — the same sign test per principal direction of the components
-  (``z_j² < median χ²_1``), Bonferroni over the ``d`` directions. Effect: the worst direction's ratio.
-* ``spread_pit`` — the within-mode HPD-level PIT ``u = P(r²_X <= r²_x) = F_{χ²_d}(r²)`` (the
-  probability that an exact draw of the same component is denser than ``x``) is exactly
-  uniform; Kolmogorov-Smirnov test. ``u`` piles near 0 when under-dispersed, near 1 when
-  over-dispersed. The mixture-level PIT ``P(log p(X|y) >= log p(x|y))`` against the truth's
-  reference draws is reported in ``data`` (it mixes mode weights into spread: a sample moved to a
-  lighter mode has a lower density, so it is not the verdict).
+* the difference ``(z_i − z_j) / √2`` is ``N(0, I)`` under the truth and does not move when the
+  whole mode's cloud is shifted — it measures *scale* only;
+* the sum ``(z_i + z_j) / √2`` is ``N(0, I)`` too, *independent* of the difference (a Gaussian
+  pair), and carries the mode's *location*.
+
+So a shifted or collapsed cloud reads as shifted (``location``), not as over-dispersed. All tests
+are exact, with no Monte Carlo null:
+
+* ``spread_radius`` — sign test: ``#{‖d‖² < median χ²_d} ~ Binomial(P, ½)`` over the ``P`` pair
+  differences ``d``. Effect: the spread ratio ``sqrt(median ‖d‖² / median χ²_d)`` (1 right, < 1
+  under-, > 1 over-dispersed). The median keeps a few far-off samples (hallucinations, each with a
+  huge radius) from posing as a spread error: ``ε n`` of them move the count by at most ``ε n``,
+  about ``ε sqrt(2n)`` standard deviations (1.3 at ε = 2 %, n = 2000).
+* ``spread_directions`` — the same sign test per principal direction (``d_j² < median χ²_1``),
+  Bonferroni over the ``d`` directions. Effect: the worst direction's ratio.
+* ``spread_pit`` — the within-mode HPD-level PIT ``u = F_{χ²_d}(‖d‖²)`` is exactly uniform;
+  Kolmogorov-Smirnov test (exact law). ``u`` piles near 0 when under-dispersed, near 1 when
+  over-dispersed.
+* ``location`` — split each mode's pairs in two halves; the first half's coordinate-wise median
+  of the sums gives a direction ``u_k``; on the second half ``#{u_kᵀ s > 0} ~ Binomial(P₂, ½)``
+  exactly (``u_k`` is independent of those sums and they are symmetric), one-sided. Effect: the
+  mean of ``u_kᵀ s / √2`` over the second half — the shift along the estimated direction, in
+  posterior standard deviations (0 under the truth). The detail says where the cloud moved:
+  toward ``y`` (the shift raises the likelihood) or toward another prior mode.
+
+Not applicable when fewer than 10 pairs share a mode (e.g. a prior with far more components than
+samples, each sample alone in its mode): scale and location cannot be told apart there.
 
 Example:
     >>> import torch
@@ -26,12 +41,18 @@ Example:
     >>> problem = InverseProblem(GaussianMixture([1.0], [[0.0, 0.0]], [1.0]), Identity(2), 1.0, [0.0, 0.0])
     >>> truth = Truth.get(problem, n=2000, seed=0)
     >>> x = 0.7 * truth.draws(2000, "example")  # under-dispersed
-    >>> r = spread_checks(x, truth)[0]
-    >>> abs(r.effect - 0.7) < 0.05, r.p_value < 1e-9
-    (True, True)
+    >>> radius, _, _, location = spread_checks(x, truth)
+    >>> abs(radius.effect - 0.7) < 0.05, radius.p_value < 1e-9, location.p_value > 1e-3
+    (True, True, True)
+    >>> shifted = spread_checks(truth.draws(2000, "example") + 0.5, truth)  # 0.5 / sd 0.71 per coordinate
+    >>> shifted[0].p_value > 1e-3, shifted[3].p_value < 1e-9, round(shifted[3].effect, 1)  # √2 · 0.71 = 1.0 sd
+    (True, True, 1.0)
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -39,12 +60,13 @@ from scipy import stats
 from torch import Tensor
 
 from samplerlab.diagnostics.threads import single_threaded_if_small
-from samplerlab.diagnostics.result import CheckResult, p_eq
+from samplerlab.diagnostics.result import CheckResult, not_applicable, p_eq
 from samplerlab.diagnostics.truth import Evaluated, Truth
-from samplerlab.diagnostics.verdicts import sign_test
+from samplerlab.diagnostics.verdicts import binom_two_sided, binom_upper, bonferroni
 
-__all__ = ["spread_checks", "radius_test", "describe_ratio"]
+__all__ = ["spread_checks", "radius_test", "describe_ratio", "pair_within_modes", "Pairs", "MIN_PAIRS"]
 
+MIN_PAIRS = 10
 _QUANTILES = np.linspace(0, 1, 101)
 
 
@@ -57,35 +79,92 @@ def radius_test(r2: Tensor, d: int) -> tuple[float, float]:
     r2n = r2.detach().cpu().double().numpy()
     med = stats.chi2.median(d)
     ratio = float(np.sqrt(np.median(r2n) / med)) if len(r2n) else 1.0
-    return ratio, float(sign_test(int((r2n < med).sum()), len(r2n)))
+    return ratio, float(binom_two_sided(int((r2n < med).sum()), len(r2n), 0.5))
+
+
+@dataclass
+class Pairs:
+    """Random within-mode pairs: index arrays, their mode, and which half (location split) each is in."""
+
+    first: np.ndarray
+    second: np.ndarray
+    mode: np.ndarray
+    half: np.ndarray  # 0: estimates the direction, 1: is tested
+
+
+def pair_within_modes(labels: Tensor, use: Tensor, gen: torch.Generator) -> Pairs:
+    """Pair the ``use`` samples at random within each label (a seeded permutation, value-blind)."""
+    keys = torch.rand(len(labels), generator=gen, dtype=torch.float64, device=labels.device).cpu().numpy()
+    lab = labels.cpu().numpy()
+    idx = np.nonzero(use.cpu().numpy())[0]
+    idx = idx[np.lexsort((keys[idx], lab[idx]))]
+    lab_s = lab[idx]
+    start = np.r_[0, np.nonzero(np.diff(lab_s))[0] + 1]
+    pos = np.arange(len(idx)) - np.repeat(start, np.diff(np.r_[start, len(idx)]))
+    head = np.nonzero((pos % 2 == 0) & (np.r_[lab_s[1:], -1] == lab_s))[0]
+    pair_no = pos[head] // 2
+    return Pairs(idx[head], idx[head + 1], lab_s[head], (pair_no % 2).astype(int))
+
+
+def _direction_words(truth: Truth, samples: Tensor, mode: int, members: np.ndarray) -> str:
+    """Where mode ``mode``'s cloud moved: toward y, toward another prior mode, or neither."""
+    post, prior, problem = truth.posterior, truth.prior, truth.problem
+    x = samples[torch.as_tensor(members, device=samples.device)].to(post.dtype)
+    center = post.means[mode]
+    v = x.median(0).values - center
+    if float(v.norm()) == 0.0:
+        return ""
+    unit = v / v.norm()
+    toward_y = problem.operator.adjoint((problem.y - problem.operator.forward(center[None]))[0][None])[0]
+    cos_y = float(unit @ toward_y / toward_y.norm().clamp_min(1e-300))
+    other = prior.means - center
+    cos_m = (other @ unit) / other.norm(dim=-1).clamp_min(1e-300)
+    cos_m[mode] = -2.0
+    j = int(cos_m.argmax())
+    if cos_y >= 0.5 and cos_y >= float(cos_m[j]):
+        return " toward y"
+    if float(cos_m[j]) >= 0.5:
+        return f" toward prior mode {j}"
+    return ""
 
 
 @single_threaded_if_small
 def spread_checks(samples: Tensor, truth: Truth, evaluated: Evaluated | None = None) -> list[CheckResult]:
-    """``spread_radius``, ``spread_directions`` and ``spread_pit`` (see module doc)."""
+    """``spread_radius``, ``spread_directions``, ``spread_pit`` and ``location`` (see module doc)."""
     ev = truth.evaluate(samples) if evaluated is None else evaluated
-    n, d = ev.z.shape
-    r2 = ev.r2
-    ratio, p = radius_test(r2, d)
-    labels = ev.labels.cpu().numpy()
-    r2n = r2.cpu().numpy()
+    use = ~truth.ruled_out[ev.labels]
+    pairs = pair_within_modes(ev.labels, use, truth.gen("spread-pairs"))
+    n_pairs, d = len(pairs.first), ev.z.shape[1]
+    names = (("spread_radius", "spread"), ("spread_directions", "spread"), ("spread_pit", "spread"),
+             ("location", "location"))
+    if n_pairs < MIN_PAIRS:
+        why = (f"only {n_pairs} pairs of samples share a posterior mode (at least {MIN_PAIRS} needed): "
+               "within-mode scale and location cannot be told apart")
+        return [not_applicable(check, mode, why) for check, mode in names]
+    z = ev.z.double().cpu()
+    zi, zj = z[pairs.first], z[pairs.second]
+    diff = ((zi - zj) / math.sqrt(2)).numpy()
+    summ = ((zi + zj) / math.sqrt(2)).numpy()
+    r2 = np.square(diff).sum(1)
     med = stats.chi2.median(d)
-    per_mode = {}
-    for k in np.unique(labels):
-        sel = labels == k
-        per_mode[str(int(k))] = {"count": int(sel.sum()), "ratio": float(np.sqrt(np.median(r2n[sel]) / med))}
-    radius = CheckResult(
-        "spread_radius", "spread", statistic=float(np.median(r2n) / med), effect=ratio, p_value=p,
-        detail=f"{describe_ratio(ratio)}: within-mode spread {ratio:.2f}× exact ({p_eq(p)})",
-        data={"per_mode": per_mode, "dim": d})
 
-    # Per principal direction: sign test of z_j² against the χ²_1 median, Bonferroni over d.
-    zn = ev.z.square().cpu().numpy()
+    # Scale: sign test of the pair-difference radius against the χ²_d median.
+    ratio, p = radius_test(torch.from_numpy(r2), d)
+    per_mode = {}
+    for k in np.unique(pairs.mode)[:200]:
+        sel = pairs.mode == k
+        per_mode[str(int(k))] = {"pairs": int(sel.sum()), "ratio": float(np.sqrt(np.median(r2[sel]) / med))}
+    radius = CheckResult(
+        "spread_radius", "spread", statistic=float(np.median(r2) / med), effect=ratio, p_value=p,
+        detail=f"{describe_ratio(ratio)}: within-mode spread {ratio:.2f}× exact ({p_eq(p)}, {n_pairs} pairs)",
+        data={"per_mode": per_mode, "dim": d, "pairs": n_pairs})
+
+    # Per principal direction: sign test of d_j² against the χ²_1 median, Bonferroni over d.
+    dn = np.square(diff)
     med1 = stats.chi2.median(1)
-    dir_ratio = np.sqrt(np.median(zn, axis=0) / med1)
-    dir_p = sign_test((zn < med1).sum(0), n)
-    worst = int(np.argmin(dir_p))
-    p_dir = float(min(1.0, d * dir_p[worst]))
+    dir_ratio = np.sqrt(np.median(dn, axis=0) / med1)
+    dir_p = binom_two_sided((dn < med1).sum(0), n_pairs, 0.5)
+    p_dir, worst = bonferroni(dir_p)
     directions = CheckResult(
         "spread_directions", "spread", statistic=float(dir_p[worst]), effect=float(dir_ratio[worst]),
         p_value=p_dir,
@@ -93,20 +172,51 @@ def spread_checks(samples: Tensor, truth: Truth, evaluated: Evaluated | None = N
                 f"spread {dir_ratio[worst]:.2f}× exact ({p_eq(p_dir)}, Bonferroni over {d})"),
         data={"direction_ratio": dir_ratio.tolist(), "direction_p": dir_p.tolist()})
 
-    # Within-mode HPD-level PIT, exactly uniform under the truth.
-    u = stats.chi2.cdf(r2n, d)
+    # Within-mode HPD-level PIT of the pair differences, exactly uniform under the truth.
+    u = stats.chi2.cdf(r2, d)
     ks = stats.kstest(u, "uniform")
-    mean_u = float(u.mean()) if n else 0.5
+    mean_u = float(u.mean())
     where = "near 0 (under-dispersed)" if mean_u < 0.5 else "near 1 (over-dispersed)"
     logp = ev.logp.cpu()
     ref = truth.reference_logp.cpu()
-    u_mix = 1.0 - torch.searchsorted(ref, logp).double().numpy() / len(ref)
+    u_mix = 1.0 - torch.searchsorted(ref, logp.to(ref.dtype)).double().numpy() / len(ref)
     pit = CheckResult(
         "spread_pit", "spread", statistic=float(ks.statistic), effect=mean_u, p_value=float(ks.pvalue),
         detail=(f"HPD-level PIT not uniform: KS {ks.statistic:.3f}, mean {mean_u:.2f}, piles {where} "
                 f"({p_eq(float(ks.pvalue))})"),
-        data={"pit_quantiles": np.quantile(u, _QUANTILES).tolist() if n else [],
-              "mixture_pit_quantiles": np.quantile(u_mix, _QUANTILES).tolist() if n else [],
-              "mixture_pit_ks_p": float(stats.kstest(u_mix, "uniform").pvalue) if n else 1.0,
-              "levels": _QUANTILES.tolist()})
-    return [radius, directions, pit]
+        data={"pit_quantiles": np.quantile(u, _QUANTILES).tolist(),
+              "mixture_pit_quantiles": np.quantile(u_mix, _QUANTILES).tolist(),
+              "mixture_pit_ks_p": float(stats.kstest(u_mix, "uniform").pvalue), "levels": _QUANTILES.tolist()})
+    return [radius, directions, pit, _location(samples, truth, pairs, summ)]
+
+
+def _location(samples: Tensor, truth: Truth, pairs: Pairs, summ: np.ndarray) -> CheckResult:
+    """Split-half sign test of the within-mode pair sums along a direction estimated on the other half."""
+    proj = []
+    for k in np.unique(pairs.mode):
+        est = (pairs.mode == k) & (pairs.half == 0)
+        test = (pairs.mode == k) & (pairs.half == 1)
+        if not est.any() or not test.any():
+            continue
+        u = np.median(summ[est], axis=0)
+        norm = np.linalg.norm(u)
+        if norm == 0.0:
+            continue
+        proj.append(summ[test] @ (u / norm))
+    proj = np.concatenate(proj) if proj else np.zeros(0)
+    if len(proj) < MIN_PAIRS:
+        return not_applicable("location", "location",
+                              f"only {len(proj)} pairs in modes with at least two pairs (at least {MIN_PAIRS} needed)")
+    positive = int((proj > 0).sum())
+    p = binom_upper(positive, len(proj), 0.5)
+    shift = float(proj.mean() / math.sqrt(2))
+    # The most populated mode tells the direction in words.
+    modes, counts = np.unique(pairs.mode, return_counts=True)
+    main = int(modes[np.argmax(counts)])
+    members = np.r_[pairs.first[pairs.mode == main], pairs.second[pairs.mode == main]]
+    where = _direction_words(truth, samples, main, members)
+    return CheckResult(
+        "location", "location", statistic=positive / len(proj), effect=shift, p_value=p,
+        detail=(f"shifted{where}: within-mode cloud moved {shift:.2f} posterior sd from its exact centre "
+                f"({p_eq(p)}, {len(proj)} pairs)"),
+        data={"tested_pairs": len(proj), "positive": positive, "main_mode": main, "direction": where.strip()})

@@ -1,18 +1,34 @@
 """Exact reference quantities of one inverse problem, and cached exact draws for Monte Carlo nulls.
 
 :class:`Truth` holds what every diagnostic compares samples with: the exact posterior, its
-0.1 % log-density quantile (the support threshold of DESIGN.md §3), the prior-density and
-likelihood thresholds that split off-support samples into hallucination types, and reference
-counts of those types among independent exact draws. Everything random is drawn from generators
+0.1 % log-density quantile (the support threshold), the set of posterior components the data
+rule out, the prior-density thresholds that split off-support samples into hallucination types,
+and two independent reference sets of exact draws. Everything random is drawn from generators
 seeded by ``(audit seed, purpose)``, so the same seed gives the same truth; a :class:`Truth` is
-cached per ``(problem, n, seed, device)`` and its Monte Carlo nulls are built once, on first use.
+cached per ``(problem, n, seed)`` and its Monte Carlo nulls are built once, on first use.
 
-:func:`evaluate` computes, once per sample set, the exact quantities the checks share:
-log-densities, responsibilities, component labels *sampled* from the responsibilities with the
-seeded generator, and the coordinates whitened by the sampled component. Sampling the label
-(rather than taking the argmax) makes ``(x, k)`` an exact draw of the joint law when ``x`` is an
-exact draw, so ``x | k ~ N(m̄_k, S̄_k)`` and the whitened coordinates are exactly ``N(0, I)``
-whatever the overlap of the modes; the argmax would bias radii down where modes overlap.
+:func:`evaluate` computes, once per sample set and in row chunks (memory ``O(chunk · K)``), the
+exact quantities the checks share: log-densities, component labels *sampled* from the exact
+responsibilities with the seeded generator, and the coordinates whitened by the sampled
+component. Sampling the label (rather than taking the argmax) makes ``(x, k)`` an exact draw of
+the joint law when ``x`` is an exact draw, so ``x | k ~ N(m̄_k, S̄_k)`` and the whitened
+coordinates are exactly ``N(0, I)`` whatever the overlap of the modes.
+
+Definitions (each check's module says how it tests them):
+
+* *off-support*: ``log p(x|y)`` below the 0.1 % quantile of exact draws' (reference set 1);
+* *ruled out*: the lightest posterior components that together carry at most 0.1 % of the
+  posterior mass — modes the data rule out, however small ``n`` is;
+* *prior-mode* sample: labelled (from the exact responsibilities) with a ruled-out component,
+  and inside that prior component's own 99.9 % highest-density region — the prior has mass
+  there, the data do not;
+* *likelihood-mode* sample: off-support, fits ``y`` (``log N(y; A x, σ_y² I)`` above the 0.1 %
+  quantile of exact draws'), and outside every prior component's 99.9 % highest-density region
+  enlarged 1.5× in radius — the prior has no mass there. The margin is what keeps over-dispersion
+  from reading as hallucination: where the posterior equals the prior (the null space of ``A``), a
+  cloud inflated ×1.3 crosses radius 1.5 with probability ``P(χ²_d > 1.33 χ²_d(0.999))``, under
+  1e-4 for every ``d``;
+* neither: *plain* error.
 
 Example:
     >>> import torch
@@ -40,11 +56,12 @@ from samplerlab.diagnostics.threads import small_work_threads
 from samplerlab.mixture import GaussianMixture
 from samplerlab.problem import InverseProblem
 
-__all__ = ["Truth", "Evaluated", "evaluate", "OFF_SUPPORT_LEVEL"]
+__all__ = ["Truth", "Evaluated", "evaluate", "ruled_out_components", "OFF_SUPPORT_LEVEL", "FAR_RADIUS"]
 
-OFF_SUPPORT_LEVEL = 1e-3  # DESIGN.md §3: below the truth's own 0.1 % log-density quantile
-N_REFERENCE = 20_000
-RULED_OUT = 1e-4  # posterior weight below which the data rule a prior mode out  # exact draws per reference set (thresholds; reference counts)
+OFF_SUPPORT_LEVEL = 1e-3  # below the truth's own 0.1 % log-density quantile; also the ruled-out mass
+N_REFERENCE = 20_000  # exact draws per reference set (thresholds; reference counts)
+FAR_RADIUS = 1.5  # likelihood-mode: outside every prior component's 99.9 % region enlarged 1.5× in radius
+CHUNK_ELEMENTS = 1 << 22  # rows × K per chunk when evaluating sample sets
 
 _CACHE: "weakref.WeakKeyDictionary[InverseProblem, dict]" = weakref.WeakKeyDictionary()
 
@@ -61,8 +78,7 @@ class Evaluated:
     """Exact per-sample quantities under a mixture (see module doc)."""
 
     logp: Tensor  # (n,) log p(x)
-    resp: Tensor  # (n, K) responsibilities
-    labels: Tensor  # (n,) labels sampled from resp
+    labels: Tensor  # (n,) labels sampled from the responsibilities
     z: Tensor  # (n, d) coordinates whitened by the sampled component (eigenbasis order)
 
     @property
@@ -80,13 +96,30 @@ def whiten(mixture: GaussianMixture, x: Tensor, labels: Tensor) -> Tensor:
     return torch.einsum("nji,nj->ni", cov.basis[labels], diff) / cov.lam[labels].sqrt()
 
 
+def _row_chunks(n: int, k: int):
+    step = max(1, CHUNK_ELEMENTS // max(k, 1))
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+
 def evaluate(mixture: GaussianMixture, x: Tensor, gen: torch.Generator) -> Evaluated:
-    """Log-density, responsibilities, sampled labels and whitened coordinates of ``x``."""
-    comp = mixture.component_log_prob(x)
-    logp = torch.logsumexp(comp, -1)
-    resp = torch.softmax(comp, -1)
-    labels = torch.multinomial(resp, 1, generator=gen)[:, 0] if len(x) else torch.zeros(0, dtype=torch.long)
-    return Evaluated(logp, resp, labels, whiten(mixture, x, labels))
+    """Log-density, sampled labels and whitened coordinates of ``x`` (row chunks, ``O(chunk · K)`` memory)."""
+    x = x.to(mixture.dtype)
+    logp = torch.empty(len(x), dtype=mixture.dtype, device=x.device)
+    labels = torch.zeros(len(x), dtype=torch.long, device=x.device)
+    for rows in _row_chunks(len(x), mixture.n_components):
+        comp = mixture.component_log_prob(x[rows])
+        logp[rows] = torch.logsumexp(comp, -1)
+        labels[rows] = torch.multinomial(torch.softmax(comp, -1), 1, generator=gen)[:, 0]
+    return Evaluated(logp, labels, whiten(mixture, x, labels))
+
+
+def ruled_out_components(weights: Tensor, mass: float = OFF_SUPPORT_LEVEL) -> Tensor:
+    """Boolean ``(K,)``: the lightest components whose weights sum to at most ``mass``."""
+    order = weights.argsort()
+    cum = weights[order].double().cumsum(0)
+    out = torch.zeros_like(weights, dtype=torch.bool)
+    out[order[cum <= mass]] = True
+    return out
 
 
 class Truth:
@@ -99,16 +132,24 @@ class Truth:
         self.device, self.dtype = self.posterior.device, self.posterior.dtype
         self.n_reference = N_REFERENCE
         self.nulls: dict = {}  # Monte Carlo nulls, filled on first use by the checks
+        self.ruled_out = ruled_out_components(self.posterior.weights)
+        d = self.prior.dim
+        self.hdr2 = float(stats.chi2.ppf(1 - OFF_SUPPORT_LEVEL, d))  # a component's own 99.9 % region
+        self.far2 = FAR_RADIUS**2 * self.hdr2
         # Reference set 1: thresholds. Sorted posterior log-densities of exact draws (also the
         # reference law of the mixture-level HPD PIT), and the 0.1 % quantiles.
         ref = self.posterior.sample(N_REFERENCE, generator=self.gen("reference-1"))
-        self.reference_logp = self.posterior.log_prob(ref).sort().values
+        self.reference_logp = self.log_prob(ref).sort().values
         self.q_post = float(torch.quantile(self.reference_logp, OFF_SUPPORT_LEVEL))
         self.q_lik = float(torch.quantile(self.log_likelihood(ref), OFF_SUPPORT_LEVEL))
-        self.near_radius2 = 4.0 * float(stats.chi2.ppf(1 - OFF_SUPPORT_LEVEL, self.prior.dim))
-        # Reference set 2, independent of the thresholds: counts of each off-support type.
+        # Reference set 2, independent of the thresholds: counts of each sample type, and the
+        # labels of the draws that are on the support and not ruled out (mode weights).
         ref2 = self.posterior.sample(N_REFERENCE, generator=self.gen("reference-2"))
-        self.reference_counts = {k: int(v.sum()) for k, v in self.off_support_types(ref2).items()}
+        ev2 = self.evaluate(ref2, "reference-2-labels")
+        types = self.sample_types(ref2, ev2)
+        self.reference_counts = {k: int(v.sum()) for k, v in types.items()}
+        kept = self.kept(ev2)
+        self.reference_label_counts = torch.bincount(ev2.labels[kept], minlength=self.posterior.n_components).cpu()
 
     @classmethod
     def get(cls, problem: InverseProblem, n: int, seed: int) -> "Truth":
@@ -127,36 +168,40 @@ class Truth:
         """``n`` exact posterior draws from the stream named ``purpose``."""
         return self.posterior.sample(n, generator=self.gen(purpose))
 
+    def log_prob(self, x: Tensor) -> Tensor:
+        """``log p(x|y)``, in row chunks."""
+        x = x.to(self.dtype)
+        out = torch.empty(len(x), dtype=self.dtype, device=x.device)
+        for rows in _row_chunks(len(x), self.posterior.n_components):
+            out[rows] = self.posterior.log_prob(x[rows])
+        return out
+
     def log_likelihood(self, x: Tensor) -> Tensor:
         """``log N(y; A x, σ_y² I)`` up to a constant: ``−‖y − A x‖² / (2 σ_y²)``."""
-        r = self.problem.y - self.problem.operator.forward(x)
+        r = self.problem.y - self.problem.operator.forward(x.to(self.dtype))
         return -0.5 * r.square().sum(-1) / self.problem.sigma_y**2
 
     def prior_radii(self, x: Tensor) -> Tensor:
         """Squared Mahalanobis radius of ``x`` to every prior component, ``(n, K)``."""
         prior = self.prior
         norm = -0.5 * (prior.cov_factors.logdet() + prior.dim * math.log(2 * math.pi))
-        return -2.0 * (prior.component_log_prob(x) - prior.log_weights - norm)
+        return -2.0 * (prior.component_log_prob(x.to(self.dtype)) - prior.log_weights - norm)
 
-    def off_support_types(self, x: Tensor, logp: Tensor | None = None) -> dict[str, Tensor]:
-        """Boolean masks: off-support, prior-mode and likelihood-mode hallucination, plain error.
+    def kept(self, ev: Evaluated) -> Tensor:
+        """Samples the mode-weight check judges: on the support, labelled with a component not ruled out."""
+        return (ev.logp >= self.q_post) & ~self.ruled_out[ev.labels]
 
-        Off-support: ``log p(x|y)`` below the 0.1 % quantile. *Prior-mode*: within twice the prior's
-        99.9 % Mahalanobis radius of its nearest prior component, a component the data rule out
-        (posterior weight < 1e-4). *Likelihood-mode*: further than that from every prior component,
-        yet its likelihood is above the 0.1 % quantile of exact posterior draws (it fits ``y``).
-        The radius margin (×2) keeps plain over-dispersion (a radius ×1.25 or so, which also makes
-        samples off-support) from reading as hallucination.
-        """
-        logp = self.posterior.log_prob(x) if logp is None else logp
-        off = logp < self.q_post
-        radii = self.prior_radii(x)
-        nearest = radii.argmin(-1)
-        near_prior = radii.gather(-1, nearest[:, None])[:, 0] <= self.near_radius2
-        ruled_out = self.posterior.weights[nearest] < RULED_OUT
-        fits_y = self.log_likelihood(x) >= self.q_lik
-        prior_mode = off & near_prior & ruled_out
-        lik_mode = off & ~near_prior & fits_y
+    def sample_types(self, x: Tensor, ev: Evaluated) -> dict[str, Tensor]:
+        """Boolean masks: off-support, prior-mode and likelihood-mode hallucination, plain error (module doc)."""
+        off = ev.logp < self.q_post
+        in_own = torch.empty(len(x), dtype=torch.bool, device=x.device)
+        far = torch.empty(len(x), dtype=torch.bool, device=x.device)
+        for rows in _row_chunks(len(x), self.prior.n_components):
+            radii = self.prior_radii(x[rows])
+            in_own[rows] = radii.gather(-1, ev.labels[rows, None])[:, 0] <= self.hdr2
+            far[rows] = radii.min(-1).values > self.far2
+        prior_mode = self.ruled_out[ev.labels] & in_own
+        lik_mode = off & far & (self.log_likelihood(x) >= self.q_lik) & ~prior_mode
         return {"off_support": off, "prior_mode": prior_mode, "likelihood_mode": lik_mode,
                 "plain": off & ~prior_mode & ~lik_mode}
 

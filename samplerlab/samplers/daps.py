@@ -19,7 +19,8 @@ annealing done, here ``1 − t``). Departures: ``ode_steps = 1`` (one Tweedie st
 where DAPS-1K uses 5 Euler steps of the PF-ODE (``ode_steps`` > 1 runs DDIM(η=0) steps on a
 uniform sub-grid of ``[0, t]``); the Langevin likelihood uses the task's ``σ_y`` unless
 ``tau`` is given (the official code uses a tuned ``tau = 0.01``). A grid that stops above 0
-returns DAPS's estimate at the last level (ODE + Langevin from ``x_{t_stop}``).
+returns the prior denoiser's estimate at the last level, as every sampler does (the audit's
+early-stopping contract).
 Step sizes are absolute, so they are tied to the data scale; Langevin is stable while
 ``lr (1/r_t² + ‖A‖²/τ²) < 2``.
 
@@ -118,4 +119,4 @@ class DAPS:
                 x = x + s_next * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         if task.finishes_at_zero:
             return x.detach()
-        return self.posterior_x0(task, x, grid[-1], generator).detach()
+        return task.denoise(x, grid[-1]).detach()  # the early-stop contract: the prior's estimate

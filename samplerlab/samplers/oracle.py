@@ -18,7 +18,9 @@ discretisation error:
   responsibilities, then a Gaussian draw (``GaussianMixture.denoise_sample``).
 
 It starts from an exact draw of ``p_1(x_1|y)`` rather than the reference noise, and when the
-grid stops above 0 it returns ``E[x0|x_{t_stop}, y]``, the exact posterior denoiser.
+grid stops above 0 it returns what every sampler is told to return there, the prior denoiser's
+estimate ``task.denoise(x_{t_stop}, t_stop)`` — so its truncated outputs are exact draws of the
+stop-time sweep's counterparts.
 
 Example:
     >>> import torch
@@ -98,7 +100,3 @@ class Oracle(ReverseSampler):
         # 2. DDIM step to t_next (eta 1: ancestral DDPM; eta 0: probability-flow ODE).
         noise = ddim_noise(x, self.eta, s_next, generator)
         return ddim_update(x0_hat, eps_hat, a_next, s_next, s, a, self.eta, noise), x0_hat
-
-    def final_estimate(self, task, x: Tensor, t: Tensor) -> Tensor:
-        """Exact posterior denoiser ``E[x0 | x_t, y]`` at the last grid time."""
-        return self._posterior(task).denoise(x, task.alpha(t), task.sigma(t))

@@ -115,7 +115,3 @@ class TMPD(ReverseSampler):
         if self.eta > 0 and float(s_next) > 0:
             noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         return ddim_update(x0_y, eps_y, a_next, s_next, s, a, self.eta, noise), x0_y
-
-    def final_estimate(self, task, x: Tensor, t: Tensor) -> Tensor:
-        """A truncated grid returns TMPD's own conditional estimate ``E[x0|x_t, y]``."""
-        return self.conditional_denoise(task, x, t)
