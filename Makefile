@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements/constraints.txt -e ".[dev,images]"
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e ".[dev,images,studies]"
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -13,11 +13,12 @@ Random numbers are drawn the same way whatever the grid (a truncated run re-uses
 * :class:`Spread` — ``x0 ← m̄_k + c (x0 − m̄_k)``: ``c < 1`` shrinks, ``c > 1`` inflates within modes;
 * :class:`Shift` — ``x0 ← x0 + S̄_k^{1/2} δ u``: every mode's cloud moved ``δ`` posterior standard
   deviations along one seeded direction ``u`` (a location error);
-* :class:`Reweight` — moves ``tv`` of posterior mass from the heaviest mode to the second;
+* :class:`Reweight` — moves ``tv`` of posterior mass from the heaviest mode to the second (the
+  registry's ``reweight`` moves 0.1, or half the heaviest weight when that is smaller);
 * :class:`PriorHallucination` — a fraction ``rate`` replaced by draws of prior modes the data rule out;
 * :class:`LikelihoodHallucination` — a fraction ``rate`` moved along the null space of ``A``
   (so ``A x`` is unchanged and ``x`` still fits ``y``) far outside the prior's mass;
-* :class:`LateSpoil` — exact until ``t_spoil``, then the last steps add noise of std ``noise``.
+* :class:`LateSpoil` — exact until ``t_spoil``, then the last steps add noise of ``noise`` posterior sd.
 
 Example:
     >>> import torch
@@ -167,6 +168,12 @@ class LikelihoodHallucination(_Contaminate):
 
     failure_mode = "likelihood_hallucination"
 
+    def __init__(self, problem: InverseProblem, rate: float = 0.02):
+        super().__init__(problem, rate)
+        if problem.operator.svd().V.shape[1] >= problem.dim:
+            raise ValueError(f"problem: A has no null space (rank {problem.operator.svd().V.shape[1]} = d), "
+                             "so no sample can move away from the prior while still fitting y")
+
     def replacement(self, x0, generator):
         prior, op = self.problem.prior, self.problem.operator
         radius = (prior.means - prior.mean()).norm(dim=-1).max() + 3 * prior.cov_factors.lam.max().sqrt()
@@ -177,16 +184,17 @@ class LikelihoodHallucination(_Contaminate):
 
 
 class LateSpoil(FaultSampler):
-    """Exact trajectory until ``t_spoil``; the steps after it add noise of std ``noise``."""
+    """Exact trajectory until ``t_spoil``; the steps after it add noise of ``noise`` posterior standard deviations."""
 
     failure_mode = "early_stopping"
 
-    def __init__(self, problem: InverseProblem, noise: float = 0.5, t_spoil: float = 0.008):
+    def __init__(self, problem: InverseProblem, noise: float = 1.0, t_spoil: float = 0.008):
         super().__init__(problem)
         self.noise, self.t_spoil = float(noise), float(t_spoil)
 
     def fault(self, x0, labels, generator):
-        return x0 + self.noise * torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
+        z = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
+        return x0 + self.noise * self.posterior.cov_factors.sqrt_apply(z, labels)
 
     def clean_at(self, t, x0, faulted):
         return faulted if t < self.t_spoil else x0
@@ -196,7 +204,7 @@ FAULTS = {
     "shrink": lambda p: Spread(p, 0.8),
     "inflate": lambda p: Spread(p, 1.25),
     "shift": lambda p: Shift(p, 0.5),
-    "reweight": lambda p: Reweight(p, 0.1),
+    "reweight": lambda p: Reweight(p, min(0.1, 0.5 * float(p.posterior().weights.max()))),
     "prior_mode": lambda p: PriorHallucination(p, 0.02),
     "likelihood_mode": lambda p: LikelihoodHallucination(p, 0.02),
     "late_spoil": lambda p: LateSpoil(p),

@@ -2,16 +2,20 @@
 
 Each sample gets a component label sampled from its exact responsibilities (see
 :mod:`samplerlab.diagnostics.truth`); under the truth the labels are iid draws of the exact
-weights ``w̄``. The check judges the samples that lie on the posterior's support and are not
-labelled with a *ruled-out* component (those are the hallucination checks' business: a few
-hundred samples piled on a mode the data rule out, or far off the support with an arbitrary
-nearest component, would otherwise read as a re-weighting).
+weights ``w̄``. The check judges every sample but the hallucinations (prior-mode and
+likelihood-mode, see :mod:`samplerlab.diagnostics.truth`): those are the hallucination checks'
+business, and a few hundred samples piled on a mode the data rule out, or far from every prior
+mode with an arbitrary nearest component, would otherwise read as a re-weighting. Samples that
+are merely off-support (a too-wide cloud) keep their labels: leaving them out would drop more
+samples from light or broad modes than from heavy ones and read over-dispersion as re-weighting.
 
 Test — a per-component count test, exact: the truth's second reference set holds ``M`` exact
-draws, evaluated and filtered the same way. For every component ``k`` seen in either set, the
-number ``c_k`` of samples labelled ``k`` among the ``T_k`` such draws of both sets is
-hypergeometric under the truth (``n`` of the ``n + M`` exchangeable draws are the samples), so
-its two-sided p-value is exact; the check's p-value is their Bonferroni minimum. There is no
+draws, evaluated and filtered the same way; ``n'`` samples and ``M'`` reference draws are judged.
+Under the truth all ``n + M`` draws are exchangeable, so given ``n'``, ``M'`` and the pooled labels
+the judged samples are a uniformly random ``n'``-subset of the ``n' + M'`` judged draws: the number
+``c_k`` of samples labelled ``k`` among the ``T_k`` such draws is hypergeometric, its two-sided
+p-value is exact, and how many samples were left out (hallucinations) does not enter. The
+check's p-value is the Bonferroni minimum over the components seen. There is no
 weight cut-off: a sampler that puts 20 % of its mass on a mode of exact weight 5e-4 is caught by
 that mode's count, and memory is ``O(K)`` whatever ``K``.
 
@@ -37,6 +41,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import zlib
 
 import numpy as np
@@ -57,9 +62,15 @@ N_TV_NULL = 200  # multinomial replicates for the effect's debiasing median (not
 
 def null_tv_median(w: np.ndarray, n: int, seed: int) -> float:
     """Median TV between ``Multinomial(n, w) / n`` and ``w`` over 200 seeded replicates (``O(K)`` memory each)."""
+    return _null_tv_median(np.asarray(w, dtype=float).tobytes(), int(n), int(seed))
+
+
+@functools.lru_cache(maxsize=256)
+def _null_tv_median(w_bytes: bytes, n: int, seed: int) -> float:
     if n == 0:
         return 0.0
-    rng = np.random.default_rng([int(seed), zlib.crc32(b"mode-weights-tv-null"), int(n)])
+    w = np.frombuffer(w_bytes)
+    rng = np.random.default_rng([seed, zlib.crc32(b"mode-weights-tv-null"), n])
     tv = [0.5 * np.abs(rng.multinomial(n, w) / n - w).sum() for _ in range(N_TV_NULL)]
     return float(np.median(tv))
 
@@ -85,18 +96,18 @@ def label_count_test(labels: Tensor, weights: Tensor, seed: int) -> tuple[float,
 def mode_weight_checks(samples: Tensor, truth: Truth, evaluated: Evaluated | None = None) -> list[CheckResult]:
     """``mode_weights`` (see module doc)."""
     ev = truth.evaluate(samples) if evaluated is None else evaluated
-    keep = truth.kept(ev)
+    keep = truth.kept(samples, ev)
     n, n_judged = len(samples), int(keep.sum())
     if n_judged < MIN_JUDGED:
         return [not_applicable("mode_weights", "mode_weights",
-                               f"only {n_judged} of {n} samples lie on the posterior's support outside "
-                               f"ruled-out modes (at least {MIN_JUDGED} needed)")]
+                               f"only {n_judged} of {n} samples are not hallucinations (at least {MIN_JUDGED} "
+                               "needed)")]
     big_k = truth.posterior.n_components
     counts = torch.bincount(ev.labels[keep], minlength=big_k).cpu().numpy()
     ref = truth.reference_label_counts.numpy()
     total = counts + ref
     seen = np.nonzero(total)[0]
-    p_k = hypergeom_two_sided(counts[seen], total[seen], n, n + truth.n_reference)
+    p_k = hypergeom_two_sided(counts[seen], total[seen], n_judged, n_judged + int(ref.sum()))
     p, i = bonferroni(p_k)
     worst = int(seen[i])
     w = truth.posterior.weights.double().cpu().numpy() * ~truth.ruled_out.cpu().numpy()

@@ -26,9 +26,10 @@ are exact, with no Monte Carlo null:
   over-dispersed.
 * ``location`` — split each mode's pairs in two halves; the first half's coordinate-wise median
   of the sums gives a direction ``u_k``; on the second half ``#{u_kᵀ s > 0} ~ Binomial(P₂, ½)``
-  exactly (``u_k`` is independent of those sums and they are symmetric), one-sided. Effect: the
-  mean of ``u_kᵀ s / √2`` over the second half — the shift along the estimated direction, in
-  posterior standard deviations (0 under the truth). The detail says where the cloud moved:
+  exactly (``u_k`` is independent of those sums and they are symmetric), one-sided. The same
+  test with one direction pooled over all modes catches a shift shared by many small modes;
+  Bonferroni over the two. Effect: the mean of ``uᵀ s / √2`` over the second half — the shift
+  along the estimated direction, in posterior standard deviations (0 under the truth). The detail says where the cloud moved:
   toward ``y`` (the shift raises the likelihood) or toward another prior mode.
 
 Not applicable when fewer than 10 pairs share a mode (e.g. a prior with far more components than
@@ -190,25 +191,35 @@ def spread_checks(samples: Tensor, truth: Truth, evaluated: Evaluated | None = N
     return [radius, directions, pit, _location(samples, truth, pairs, summ)]
 
 
+def _split_sign_test(summ: np.ndarray, est: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """Projections of the ``test`` pair sums on the normalised coordinate-wise median of the ``est`` ones."""
+    if not est.any() or not test.any():
+        return np.zeros(0)
+    u = np.median(summ[est], axis=0)
+    norm = np.linalg.norm(u)
+    return summ[test] @ (u / norm) if norm > 0 else np.zeros(0)
+
+
 def _location(samples: Tensor, truth: Truth, pairs: Pairs, summ: np.ndarray) -> CheckResult:
-    """Split-half sign test of the within-mode pair sums along a direction estimated on the other half."""
-    proj = []
-    for k in np.unique(pairs.mode):
-        est = (pairs.mode == k) & (pairs.half == 0)
-        test = (pairs.mode == k) & (pairs.half == 1)
-        if not est.any() or not test.any():
-            continue
-        u = np.median(summ[est], axis=0)
-        norm = np.linalg.norm(u)
-        if norm == 0.0:
-            continue
-        proj.append(summ[test] @ (u / norm))
-    proj = np.concatenate(proj) if proj else np.zeros(0)
-    if len(proj) < MIN_PAIRS:
+    """Split-half sign tests of the within-mode pair sums along directions estimated on the other half.
+
+    Two directions, Bonferroni over both: one per mode (a mode-specific shift, e.g. toward ``y``)
+    and one pooled over modes (a shift shared in whitened coordinates, which many small modes in
+    many dimensions cannot estimate one by one).
+    """
+    per_mode = [_split_sign_test(summ, (pairs.mode == k) & (pairs.half == 0), (pairs.mode == k) & (pairs.half == 1))
+                for k in np.unique(pairs.mode)]
+    candidates = {"per mode": np.concatenate(per_mode),
+                  "shared": _split_sign_test(summ, pairs.half == 0, pairs.half == 1)}
+    tested = {k: v for k, v in candidates.items() if len(v) >= MIN_PAIRS}
+    if not tested:
         return not_applicable("location", "location",
-                              f"only {len(proj)} pairs in modes with at least two pairs (at least {MIN_PAIRS} needed)")
+                              f"only {max(len(v) for v in candidates.values())} pairs to test (at least {MIN_PAIRS} needed)")
+    pvals = {k: binom_upper(int((v > 0).sum()), len(v), 0.5) for k, v in tested.items()}
+    p, i = bonferroni(list(pvals.values()))
+    which = list(pvals)[i]
+    proj = tested[which]
     positive = int((proj > 0).sum())
-    p = binom_upper(positive, len(proj), 0.5)
     shift = float(proj.mean() / math.sqrt(2))
     # The most populated mode tells the direction in words.
     modes, counts = np.unique(pairs.mode, return_counts=True)
@@ -218,5 +229,6 @@ def _location(samples: Tensor, truth: Truth, pairs: Pairs, summ: np.ndarray) -> 
     return CheckResult(
         "location", "location", statistic=positive / len(proj), effect=shift, p_value=p,
         detail=(f"shifted{where}: within-mode cloud moved {shift:.2f} posterior sd from its exact centre "
-                f"({p_eq(p)}, {len(proj)} pairs)"),
-        data={"tested_pairs": len(proj), "positive": positive, "main_mode": main, "direction": where.strip()})
+                f"({p_eq(p)}, {len(proj)} pairs, direction {which})"),
+        data={"tested_pairs": len(proj), "positive": positive, "main_mode": main, "direction": where.strip(),
+              "p_per_mode": pvals.get("per mode"), "p_shared": pvals.get("shared")})

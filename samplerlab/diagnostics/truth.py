@@ -80,6 +80,7 @@ class Evaluated:
     logp: Tensor  # (n,) log p(x)
     labels: Tensor  # (n,) labels sampled from the responsibilities
     z: Tensor  # (n, d) coordinates whitened by the sampled component (eigenbasis order)
+    types: dict | None = None  # sample types (Truth.sample_types), filled on first use
 
     @property
     def r2(self) -> Tensor:
@@ -148,7 +149,7 @@ class Truth:
         ev2 = self.evaluate(ref2, "reference-2-labels")
         types = self.sample_types(ref2, ev2)
         self.reference_counts = {k: int(v.sum()) for k, v in types.items()}
-        kept = self.kept(ev2)
+        kept = self.kept(ref2, ev2)
         self.reference_label_counts = torch.bincount(ev2.labels[kept], minlength=self.posterior.n_components).cpu()
 
     @classmethod
@@ -160,6 +161,11 @@ class Truth:
             with small_work_threads(int(n) * problem.dim, problem.y.device):
                 per_problem[key] = cls(problem, n, seed)
         return per_problem[key]
+
+    @staticmethod
+    def forget(problem: InverseProblem) -> None:
+        """Drop every cached truth of ``problem`` (long studies that visit many seeds)."""
+        _CACHE.pop(problem, None)
 
     def gen(self, purpose: str) -> torch.Generator:
         return generator(self.seed, purpose, self.device)
@@ -187,12 +193,18 @@ class Truth:
         norm = -0.5 * (prior.cov_factors.logdet() + prior.dim * math.log(2 * math.pi))
         return -2.0 * (prior.component_log_prob(x.to(self.dtype)) - prior.log_weights - norm)
 
-    def kept(self, ev: Evaluated) -> Tensor:
-        """Samples the mode-weight check judges: on the support, labelled with a component not ruled out."""
-        return (ev.logp >= self.q_post) & ~self.ruled_out[ev.labels]
+    def kept(self, x: Tensor, ev: Evaluated) -> Tensor:
+        """Samples the mode-weight check judges: neither prior-mode nor likelihood-mode hallucinations."""
+        types = self.sample_types(x, ev)
+        return ~types["prior_mode"] & ~types["likelihood_mode"]
 
     def sample_types(self, x: Tensor, ev: Evaluated) -> dict[str, Tensor]:
         """Boolean masks: off-support, prior-mode and likelihood-mode hallucination, plain error (module doc)."""
+        if ev.types is None:
+            ev.types = self._sample_types(x, ev)
+        return ev.types
+
+    def _sample_types(self, x: Tensor, ev: Evaluated) -> dict[str, Tensor]:
         off = ev.logp < self.q_post
         in_own = torch.empty(len(x), dtype=torch.bool, device=x.device)
         far = torch.empty(len(x), dtype=torch.bool, device=x.device)
