@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test bench audit plots validation slow gpu clean
+.PHONY: test bench audit plots validation calibration slow gpu clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,10 @@ plots: $(STAMP)
 	$(PY) -m samplerlab.cli plot results/reports/*.json -o results/figures
 
 validation: $(STAMP)
-	$(PY) -m samplerlab.validation --seeds 100 --out results
+	$(PY) -m samplerlab.validation --seeds 50 --n 2000 --out results/validation
+
+calibration: $(STAMP)
+	$(PY) -m samplerlab.calibration --truths 100 --runs 100 --n 300 --out results/calibration
 
 gpu: $(STAMP)
 	$(PY) -m samplerlab.image_suite --out results/images
