@@ -120,3 +120,14 @@ def test_fps_mean_is_near_the_exact_posterior_mean_up_to_its_measured_bias(coord
     bound = float(BIAS_FPS * sd + Z * x[:, coordinate].std() / math.sqrt(N_FPS))
     assert err <= bound, f"fps x{coordinate + 1}: mean error {err:.3f} > {bound:.3f}"
     assert float(abs(problem.prior.mean()[coordinate] - m)) > 2 * bound
+
+
+def test_mcgdiff_starts_from_the_reference_law_in_unobserved_directions():
+    # x_1 starts as N(0, σ_ref² I) (σ_ref = 1 under VP) before the observed coordinates are tilted;
+    # the unobserved x₁ of the first recorded state has variance 1. Its estimate over 2000 filters
+    # has sd sqrt(2 / 2000) ≈ 0.032; a ±0.15 band is > 4.5 sd (the old start drew variance 4).
+    problem = two_mode_problem()
+    seen = {}
+    task = problem.task(steps=20).with_observer(lambda t, x, x0: seen.setdefault("x", x))
+    samplers.get("mcgdiff", particles=4)(task, 2000, gen(3))
+    assert abs(float(seen["x"][:, 0].var()) - 1.0) < 0.15

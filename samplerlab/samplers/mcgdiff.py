@@ -122,7 +122,7 @@ class MCGdiff:
         # Start: x_{t_0} from N(0, σ_ref² I) g_{t_0} (every observed coordinate is active at t_0).
         z = torch.randn(n, N, d, generator=generator, device=task.device, dtype=task.dtype)
         ref = torch.as_tensor(task.schedule.reference_std(), device=task.device, dtype=task.dtype)
-        x = self._propose(ref * z, z, ref, a_all[0], y_bar, var_g[0], active(0), V)
+        x = self._propose(torch.zeros_like(z), z, ref, a_all[0], y_bar, var_g[0], active(0), V)  # mean 0, sd ref
 
         chunk = max(1, CHUNK_ELEMENTS // (N * d))
         log_W = torch.zeros(n, N, device=task.device, dtype=task.dtype)  # weights carried since last resampling
