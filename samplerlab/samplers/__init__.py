@@ -10,7 +10,7 @@ from samplerlab.samplers._registry import Sampler, SamplerSpec, available, descr
 
 __all__ = ["Sampler", "SamplerSpec", "available", "describe", "get", "register"]
 
-_MODULES = ["oracle", "prior", "dps", "pigdm", "ddrm", "tmpd", "mcgdiff", "daps", "fps"]
+_MODULES = ["oracle", "prior", "dps", "pigdm", "pigdm_reddiff", "ddrm", "tmpd", "mcgdiff", "daps", "fps"]
 
 for _name in _MODULES:
     import_module(f"samplerlab.samplers.{_name}")
