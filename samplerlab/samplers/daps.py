@@ -12,17 +12,25 @@ eq. 10, ``r_t = σ_t``)
 (3) re-noises the result independently to the next level: ``x_{t_{i+1}} = a x0 + s ε``
 (Algorithm 1). The annealing grid is ``task.timesteps``; in a VP chain ``r_t = s_t / a_t``.
 
-Defaults, from the official code (github.com/zhangbingliang2019/DAPS, pixel-space configs):
-100 Langevin steps, step size ``lr = 1e-4`` decayed linearly to ``lr · lr_min_ratio`` with
-``lr_min_ratio = 0.01`` over the annealing (``get_lr(ratio)``, ratio = fraction of the
-annealing done, here ``1 − t``). Departures: ``ode_steps = 1`` (one Tweedie step) by default,
-where DAPS-1K uses 5 Euler steps of the PF-ODE (``ode_steps`` > 1 runs DDIM(η=0) steps on a
-uniform sub-grid of ``[0, t]``); the Langevin likelihood uses the task's ``σ_y`` unless
-``tau`` is given (the official code uses a tuned ``tau = 0.01``). A grid that stops above 0
-returns the prior denoiser's estimate at the last level, as every sampler does (the audit's
-early-stopping contract).
-Step sizes are absolute, so they are tied to the data scale; Langevin is stable while
-``lr (1/r_t² + ‖A‖²/τ²) < 2``.
+Defaults, from the official code (github.com/zhangbingliang2019/DAPS, pixel-space configs) and
+the paper, with the scale conversion written out:
+
+* ``ode_steps = 5``: DAPS-1K's 5 Euler steps of the PF-ODE (DDIM(η=0) steps on a uniform
+  sub-grid of ``[0, t]``);
+* ``langevin_steps = 100``: the official value;
+* ``lr`` is *relative*: the Langevin step is ``lr · min(r_t², τ² / ‖A‖²)``. The official code
+  uses an absolute ``1e-4`` on images in ``[−1, 1]`` with ``τ = 0.01`` (``‖A‖ ≈ 1``), i.e. a step
+  of about ``τ²`` — the scale of the stiffest term of the target. An absolute step does not
+  transfer across data scales and noise levels (``1e-4`` with ``τ = σ_y = 0.5`` barely moves
+  the chain); the relative step keeps the official ratio and is stable for every ``t``
+  (``lr (1/r_t² + ‖A‖²/τ²) min(r_t², τ²/‖A‖²) <= 2 lr < 2``). Default ``lr = 0.5``;
+* ``lr_min_ratio = 0.01``: the step decays linearly to ``lr · lr_min_ratio`` over the annealing
+  (``get_lr(ratio)``, ratio = fraction of the annealing done, here ``1 − t``), as officially;
+* the Langevin likelihood uses the task's ``σ_y`` unless ``tau`` is given (the official code
+  uses a tuned ``τ = 0.01``).
+
+A grid that stops above 0 returns the prior denoiser's estimate at the last level, as every
+sampler does (the audit's early-stopping contract).
 
 Example:
     >>> import torch
@@ -50,9 +58,9 @@ __all__ = ["DAPS"]
     summary="DAPS: decoupled annealing; ODE denoise, Langevin on x0 given (x_t, y), re-noise",
     paper="Zhang et al. 2025, Improving Diffusion Inverse Problem Solving with Decoupled Noise Annealing, Alg. 1",
     params={
-        "ode_steps": (1, "PF-ODE (DDIM) steps from x_t to x̂0; 1 = one Tweedie step (DAPS-1K uses 5)"),
+        "ode_steps": (5, "PF-ODE (DDIM) steps from x_t to x̂0 (DAPS-1K: 5; 1 = one Tweedie step)"),
         "langevin_steps": (100, "Langevin steps on x0 per annealing level (official code: 100)"),
-        "lr": (1e-4, "initial Langevin step size (official pixel-space code: 1e-4)"),
+        "lr": (0.5, "Langevin step relative to min(r_t², τ²/‖A‖²) (official: absolute 1e-4 ≈ 1·τ² at τ = 0.01)"),
         "lr_min_ratio": (0.01, "step size decays linearly to lr · lr_min_ratio at t = 0 (official: 0.01)"),
         "tau": (None, "likelihood std in the Langevin target; None = the task's σ_y (official: 0.01)"),
     },
@@ -60,13 +68,13 @@ __all__ = ["DAPS"]
 class DAPS:
     """DAPS (Zhang et al. 2025, Algorithm 1) over the task's grid as the annealing schedule."""
 
-    def __init__(self, ode_steps: int = 1, langevin_steps: int = 100, lr: float = 1e-4,
+    def __init__(self, ode_steps: int = 5, langevin_steps: int = 100, lr: float = 0.5,
                  lr_min_ratio: float = 0.01, tau: float | None = None):
         for name, value in (("ode_steps", ode_steps), ("langevin_steps", langevin_steps)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"daps: {name} must be a positive integer, got {value!r}")
-        if not float(lr) > 0:
-            raise ValueError(f"daps: lr must be positive, got {lr!r}")
+        if not 0 < float(lr) < 1:
+            raise ValueError(f"daps: lr (relative step) must lie in (0, 1), got {lr!r}")
         if not 0.0 < float(lr_min_ratio) <= 1.0:
             raise ValueError(f"daps: lr_min_ratio must lie in (0, 1], got {lr_min_ratio!r}")
         if tau is not None and not float(tau) > 0:
@@ -91,8 +99,10 @@ class DAPS:
         op = task.operator
         r2 = (task.sigma(t) / task.alpha(t)) ** 2
         tau2 = (task.sigma_y if self.tau is None else self.tau) ** 2
-        # Step size decays linearly over the annealing, from lr at t = 1 to lr·lr_min_ratio at t = 0.
-        lr = self.lr * (1 + (1 - float(t)) * (self.lr_min_ratio - 1))
+        # Step relative to the stiffest term of the target, decaying linearly over the annealing
+        # from lr at t = 1 to lr·lr_min_ratio at t = 0.
+        norm2 = float(op.svd().S.max()) ** 2
+        lr = self.lr * (1 + (1 - float(t)) * (self.lr_min_ratio - 1)) * min(float(r2), tau2 / norm2)
         x0 = x0_hat
         for _ in range(self.langevin_steps):
             # ∇ log target: pull to x̂0 with precision 1/r_t², and to the data with precision 1/τ².
