@@ -112,6 +112,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
     parser.add_argument("--truths", type=int, default=100, help="audit seeds per family (default 100)")
+    parser.add_argument("--truths-for", nargs="*", default=[], metavar="FAMILY=COUNT",
+                        help="audit seeds for particular families (overrides --truths for them)")
     parser.add_argument("--runs", type=int, default=100, help="sample seeds per audit seed (default 100)")
     parser.add_argument("--n", type=int, default=500, help="samples per audit (default 500)")
     parser.add_argument("--workers", type=int, default=None, help="Dask worker processes (default: one per core)")
@@ -120,10 +122,16 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.truths < 1 or args.runs < 1 or args.n < 20:
         parser.error("--truths >= 1, --runs >= 1 and --n >= 20 are required")
+    truths = dict.fromkeys(args.families, args.truths)
+    for item in args.truths_for:
+        name, _, count = item.partition("=")
+        if name not in FAMILIES or not count.isdigit() or int(count) < 1:
+            parser.error(f"--truths-for: expected FAMILY=COUNT with a known family and COUNT >= 1, got {item!r}")
+        truths[name] = int(count)
     import pandas as pd
 
     args.out.mkdir(parents=True, exist_ok=True)
-    tasks = [(f, s, args.runs, args.n) for f in args.families for s in range(args.truths)]
+    tasks = [(f, s, args.runs, args.n) for f in args.families for s in range(truths[f])]
     from samplerlab.studies import run_tasks
 
     rows = [row for part in run_tasks(calibration_task, tasks, args.workers, args.scheduler, "calibration")
