@@ -113,10 +113,11 @@ def _early_stopping(report, plt, sns):
         return None
     d = c.data
     fig, ax = plt.subplots(figsize=(6, 4))
-    sns.lineplot(x=d["t_stop"], y=[abs(z) for z in d["z"]], marker="o", ax=ax,
-                 label=report.meta.get("sampler", "sampler"))
-    ax.axhline(3.29, color="0.4", linestyle="--", label="exact: |z| < 3.29 with probability 0.999")
-    ax.set(xlabel="stop time t_stop", ylabel="|z|: log-density rank test vs the exact counterpart",
+    n = report.meta.get("n", 1)
+    sns.lineplot(x=d["t_stop"][1:], y=d["won"], marker="o", ax=ax, label=report.meta.get("sampler", "sampler"))
+    ax.axhline(0.5, color="0.4", linestyle="--", label="no better than the end (½)")
+    ax.axhspan(0.5 - 1.65 / (2 * n**0.5), 0.5 + 1.65 / (2 * n**0.5), color="0.85", label="90 % band (exact)")
+    ax.set(xlabel="stop time t_stop", ylabel="pairs won by the stopped output",
            title=_title(report, f"Stop-time sweep ({'pass' if c.passed else 'FAIL'})"))
     return fig
 
