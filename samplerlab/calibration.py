@@ -10,7 +10,7 @@ per family and check, the fraction of runs with ``p <= u`` at ``u`` ∈ {1e-4, 1
 with Clopper-Pearson 95 % intervals, and the family-wise false-alarm rate of whole audits at
 ``α = 1e-3``; a check is *calibrated* at ``u`` when the interval's lower end is at most ``u``.
 
-Run ``python -m samplerlab.calibration [--truths 100] [--runs 100] [--n 500] [--out results/calibration]``
+Run ``python -m samplerlab.calibration [--truths 100] [--runs 100] [--n 200] [--out results/calibration]``
 (``make calibration``): writes ``sizes.csv`` (the table), ``pvalues.npz`` (every p-value) and one
 QQ plot per family, ``qq_<family>.png``.
 """
@@ -115,7 +115,7 @@ def main(argv=None) -> None:
     parser.add_argument("--truths-for", nargs="*", default=[], metavar="FAMILY=COUNT",
                         help="audit seeds for particular families (overrides --truths for them)")
     parser.add_argument("--runs", type=int, default=100, help="sample seeds per audit seed (default 100)")
-    parser.add_argument("--n", type=int, default=500, help="samples per audit (default 500)")
+    parser.add_argument("--n", type=int, default=200, help="samples per audit (default 200)")
     parser.add_argument("--workers", type=int, default=None, help="Dask worker processes (default: one per core)")
     parser.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
     parser.add_argument("--out", type=Path, default=Path("results/calibration"))
