@@ -58,21 +58,29 @@ __all__ = ["PiGDM"]
 class PiGDM(ReverseSampler):
     """ΠGDM (score form) with DDIM parameter ``eta`` and guidance weight ``weight``."""
 
-    def __init__(self, eta: float = 1.0, weight: float = 1.0):
-        self.eta = check_unit("pigdm", "eta", eta)
-        self.weight = check_nonneg("pigdm", "weight", weight)
+    key = "pigdm"
 
-    def step(self, task, x: Tensor, t: Tensor, t_next: Tensor, generator) -> tuple[Tensor, Tensor]:
-        a, s, a_next, s_next = task.alpha(t), task.sigma(t), task.alpha(t_next), task.sigma(t_next)
+    def __init__(self, eta: float = 1.0, weight: float = 1.0):
+        self.eta = check_unit(self.key, "eta", eta)
+        self.weight = check_nonneg(self.key, "weight", weight)
+
+    def guidance(self, task, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Steps 1-2: ``(x̂0, g, r_t²)`` with ``g = Jᵀ Aᵀ (r² A Aᵀ + σ_y² I)⁻¹ (y − A x̂0)``."""
+        a, s = task.alpha(t), task.sigma(t)
         r2 = s**2 / (a**2 + s**2)
         op = task.operator
 
-        # 1-2. x̂0 and g = Jᵀ Aᵀ (r² A Aᵀ + σ_y² I)⁻¹ (y − A x̂0): the Gaussian log-likelihood's
-        #      gradient (covariance held fixed), pulled back through the denoiser.
+        # The Gaussian log-likelihood's gradient (covariance held fixed), pulled back through the denoiser.
         def cotangent(x0: Tensor) -> Tensor:
             return op.adjoint(gram_solve(op, task.y - op.forward(x0), r2, task.sigma_y**2))
 
         x0_hat, g = denoise_and_pullback(task, x, t, cotangent)
+        return x0_hat, g, r2
+
+    def step(self, task, x: Tensor, t: Tensor, t_next: Tensor, generator) -> tuple[Tensor, Tensor]:
+        a, s, a_next, s_next = task.alpha(t), task.sigma(t), task.alpha(t_next), task.sigma(t_next)
+        # 1-2. x̂0 and the likelihood score g.
+        x0_hat, g, _ = self.guidance(task, x, t)
         # 3. Tweedie's formula with the guided score: x̂0_y = x̂0 + (s² / a) w g.
         x0_y = x0_hat + (s**2 / a) * self.weight * g
         eps_y = eps_from_x0(x, x0_y, a, s)

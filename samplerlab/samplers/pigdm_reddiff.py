@@ -49,10 +49,10 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from samplerlab.samplers._base import ReverseSampler, ddim_update
-from samplerlab.samplers._guidance import (check_nonneg, check_unit, ddim_noise, denoise_and_pullback, eps_from_x0,
-                                           gram_solve)
+from samplerlab.samplers._base import ddim_update
+from samplerlab.samplers._guidance import ddim_noise, eps_from_x0
 from samplerlab.samplers._registry import register
+from samplerlab.samplers.pigdm import PiGDM
 
 __all__ = ["PiGDMRedDiff"]
 
@@ -66,24 +66,15 @@ __all__ = ["PiGDMRedDiff"]
         "weight": (1.0, "guidance weight w (RED-diff's grad_term_weight)"),
     },
 )
-class PiGDMRedDiff(ReverseSampler):
+class PiGDMRedDiff(PiGDM):
     """ΠGDM (RED-diff code form) with DDIM parameter ``eta`` and guidance weight ``weight``."""
 
-    def __init__(self, eta: float = 1.0, weight: float = 1.0):
-        self.eta = check_unit("pigdm_reddiff", "eta", eta)
-        self.weight = check_nonneg("pigdm_reddiff", "weight", weight)
+    key = "pigdm_reddiff"
 
     def step(self, task, x: Tensor, t: Tensor, t_next: Tensor, generator) -> tuple[Tensor, Tensor]:
         a, s, a_next, s_next = task.alpha(t), task.sigma(t), task.alpha(t_next), task.sigma(t_next)
-        r2 = s**2 / (a**2 + s**2)
-        op = task.operator
-
-        # 1-2. x̂0 and g = Jᵀ Aᵀ (r² A Aᵀ + σ_y² I)⁻¹ (y − A x̂0); the cotangent is −∇_{x̂0} of the
-        #      Gaussian log-likelihood (covariance held fixed), pulled back through the denoiser.
-        def cotangent(x0: Tensor) -> Tensor:
-            return op.adjoint(gram_solve(op, task.y - op.forward(x0), r2, task.sigma_y**2))
-
-        x0_hat, g = denoise_and_pullback(task, x, t, cotangent)
+        # 1-2. x̂0 and g = Jᵀ Aᵀ (r² A Aᵀ + σ_y² I)⁻¹ (y − A x̂0) (shared with the score form).
+        x0_hat, g, r2 = self.guidance(task, x, t)
         eps_hat = eps_from_x0(x, x0_hat, a, s)
         # 3. DDIM step, then the guidance carried with x̂0's coefficient: w · a_next · a_t · r_t² g.
         noise = ddim_noise(x, self.eta, s_next, generator)
