@@ -29,7 +29,7 @@ validation: $(STAMP)
 	$(PY) -m samplerlab.validation --seeds 50 --n 2000 --out results/validation
 
 calibration: $(STAMP)
-	$(PY) -m samplerlab.calibration --truths 100 --truths-for anisotropic_d50_m10=20 digits_500=20 --runs 100 --n 200 --out results/calibration
+	$(PY) -m samplerlab.calibration --truths 100 --runs 100 --n 200 --out results/calibration
 
 gpu: $(STAMP)
 	$(PY) -m samplerlab.image_suite --out results/images
