@@ -78,7 +78,7 @@ def test_sliced_energy_equals_the_pairwise_formula():
     assert sliced_energy(a, b, 2) == pytest.approx(c_d * np.mean([ed1(a[:, j], b[:, j]) for j in range(3)]))
 
 
-@pytest.mark.parametrize("family", ["grid_d8", "bimodal_1d", "correlated_d5", "grid_d8_float32"])
+@pytest.mark.parametrize("family", ["grid_d8", "bimodal_1d", "unequal_weights_2d", "correlated_d5"])
 def test_checks_hold_their_size_on_exact_draws(family):
     # Fast subset of `make calibration`: 4 audit seeds × 25 sample seeds of exact draws (n = 200).
     # Every p-value is exact or conservative, so #{p <= 0.05} over 100 runs is at most
