@@ -101,7 +101,7 @@ def _qq(frame, family: str, path: Path) -> None:
         ax.plot((np.arange(1, len(p) + 1) - 0.5) / len(p), np.maximum(p, 1e-12), color=color, lw=1.2, label=check)
     ax.set(xscale="log", yscale="log", xlim=(0.5 / m, 1), ylim=(1e-6, 1.2), xlabel="uniform quantile",
            ylabel="sorted p-value (exact draws)",
-           title=f"{family}: p-values of exact draws ({m} runs); below the band = anti-conservative")
+           title=f"{family}: p-values of {m} exact audits\n(below the band = anti-conservative)")
     ax.legend(fontsize="x-small", ncol=2, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
