@@ -28,7 +28,7 @@ from scipy import stats
 from samplerlab.auditing import audit
 from samplerlab.diagnostics.truth import Truth
 from samplerlab.families import FAMILIES, build
-from samplerlab.faults import Spread
+from samplerlab.validation import exact_sampler
 
 __all__ = ["calibration_task", "size_table", "LEVELS", "main"]
 
@@ -38,7 +38,7 @@ AUDIT = "audit (Holm, α = 1e-3)"
 
 def _exact_with_seed(problem, seed: int):
     """The exact sampler, drawing from its own seed (the audit's seed fixes the truth, not the samples)."""
-    exact = Spread(problem, 1.0)
+    exact = exact_sampler(problem)
 
     def sampler(task, n, generator):
         return exact(task, n, torch.Generator(device=task.device).manual_seed(seed))

@@ -27,7 +27,7 @@ from samplerlab.auditing import audit
 from samplerlab.diagnostics.result import FAILURE_MODES
 from samplerlab.diagnostics.truth import Truth
 from samplerlab.families import FAMILIES, build, grid_problem
-from samplerlab.faults import FAULTS
+from samplerlab.faults import FAULTS, Spread
 from samplerlab.problem import InverseProblem
 
 __all__ = ["grid_problem", "exact_sampler", "EXPECTED", "OWN", "GLOBAL", "run", "validation_task", "confusion",
@@ -45,8 +45,6 @@ GLOBAL = {"distribution"}
 
 def exact_sampler(problem: InverseProblem):
     """A sampler returning exact posterior draws (a :class:`~samplerlab.faults.Spread` with factor 1)."""
-    from samplerlab.faults import Spread
-
     s = Spread(problem, 1.0)
     s.failure_mode = ""
     return s

@@ -39,7 +39,7 @@ from torch import Tensor
 from samplerlab.covariance import CoordinateCovariance
 from samplerlab.diagnostics.result import CheckResult, p_eq
 from samplerlab.diagnostics.threads import single_threaded_if_small
-from samplerlab.diagnostics.truth import Truth, ruled_out_components
+from samplerlab.diagnostics.truth import Truth, row_chunks, ruled_out_components
 from samplerlab.diagnostics.verdicts import bonferroni, rank_pvalue
 from samplerlab.mixture import GaussianMixture
 
@@ -48,7 +48,6 @@ __all__ = ["distribution_checks", "sliced_w2", "sorted_projections", "sliced_ene
 
 N_REPLICATES = 99
 N_PROJECTIONS = 64
-CHUNK_ELEMENTS = 1 << 22
 NEGLIGIBLE_MASS = 1e-9
 
 
@@ -112,10 +111,9 @@ def projected_cdf(mixture: GaussianMixture, x: Tensor, theta: Tensor) -> Tensor:
     sd, w = var.sqrt(), mixture.weights[keep]
     proj = x.to(mixture.dtype) @ theta
     out = torch.empty_like(proj)
-    step = max(1, CHUNK_ELEMENTS // max(centre.numel(), 1))
-    for i in range(0, len(proj), step):
-        u = torch.special.ndtr((proj[i:i + step, None, :] - centre) / sd)  # (rows, K, L)
-        out[i:i + step] = torch.einsum("k,nkl->nl", w, u)
+    for rows in row_chunks(len(proj), centre.numel()):
+        u = torch.special.ndtr((proj[rows, None, :] - centre) / sd)  # (rows, K, L)
+        out[rows] = torch.einsum("k,nkl->nl", w, u)
     return out
 
 

@@ -80,9 +80,12 @@ def _reference(truth: Truth, schedule, t_stops: list[float]) -> list[np.ndarray]
     return truth.nulls[key]
 
 
-def _badness(truth: Truth, x: Tensor, ref_sorted: np.ndarray) -> np.ndarray:
+def _logp(truth: Truth, x: Tensor) -> np.ndarray:
+    return truth.log_prob(x).double().cpu().numpy()
+
+
+def _badness(logp: np.ndarray, ref_sorted: np.ndarray) -> np.ndarray:
     """``|F(log p(x|y)) − ½|`` with ``F`` the reference CDF (mid-rank)."""
-    logp = truth.log_prob(x).double().cpu().numpy()
     lo = np.searchsorted(ref_sorted, logp, side="left")
     hi = np.searchsorted(ref_sorted, logp, side="right")
     return np.abs((lo + hi) / (2 * len(ref_sorted)) - 0.5)
@@ -100,17 +103,18 @@ def sweep_check(outputs: dict[float, Tensor], truth: Truth, schedule) -> CheckRe
                               "the sampler ignores the grid (its output does not change when the grid is truncated)")
     ref = _reference(truth, schedule, t_stops)
     x_end = end.to(truth.dtype)
-    won, p_stop, z = [], [], [rank_z(truth.log_prob(end).double().cpu().numpy(), ref[0])]
+    won, p_stop, z = [], [], [rank_z(_logp(truth, end), ref[0])]
     for j, t in enumerate(t_stops[1:], start=1):
         a, s = schedule.alpha(t).to(x_end), schedule.sigma(t).to(x_end)
         eps = torch.randn(x_end.shape, generator=truth.gen(f"sweep-pushed-{j}"), dtype=x_end.dtype,
                           device=x_end.device)
         pushed = truth.prior.denoise(a * x_end + s * eps, a, s)
-        b_stop, b_pushed = _badness(truth, outputs[t], ref[j]), _badness(truth, pushed, ref[j])
+        logp_stop = _logp(truth, outputs[t])  # once: the sign test and the z of this stop
+        b_stop, b_pushed = _badness(logp_stop, ref[j]), _badness(_logp(truth, pushed), ref[j])
         wins = int((b_stop < b_pushed).sum())
         won.append(wins / len(b_stop))
         p_stop.append(binom_upper(wins, len(b_stop), 0.5))
-        z.append(rank_z(truth.log_prob(outputs[t]).double().cpu().numpy(), ref[j]))
+        z.append(rank_z(logp_stop, ref[j]))
     p, best = bonferroni(p_stop)
     return CheckResult(
         "early_stopping_sweep", "early_stopping", statistic=won[best], effect=won[best], p_value=p,

@@ -56,7 +56,7 @@ from samplerlab.diagnostics.threads import small_work_threads
 from samplerlab.mixture import GaussianMixture
 from samplerlab.problem import InverseProblem
 
-__all__ = ["Truth", "Evaluated", "evaluate", "ruled_out_components", "OFF_SUPPORT_LEVEL", "FAR_RADIUS"]
+__all__ = ["Truth", "Evaluated", "evaluate", "ruled_out_components", "row_chunks", "OFF_SUPPORT_LEVEL", "FAR_RADIUS"]
 
 OFF_SUPPORT_LEVEL = 1e-3  # below the truth's own 0.1 % log-density quantile; also the ruled-out mass
 N_REFERENCE = 20_000  # exact draws per reference set (thresholds; reference counts)
@@ -97,7 +97,8 @@ def whiten(mixture: GaussianMixture, x: Tensor, labels: Tensor) -> Tensor:
     return torch.einsum("nji,nj->ni", cov.basis[labels], diff) / cov.lam[labels].sqrt()
 
 
-def _row_chunks(n: int, k: int):
+def row_chunks(n: int, k: int) -> list[slice]:
+    """Row slices of ``n`` rows such that ``rows × k`` stays within ``CHUNK_ELEMENTS``."""
     step = max(1, CHUNK_ELEMENTS // max(k, 1))
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
@@ -107,7 +108,7 @@ def evaluate(mixture: GaussianMixture, x: Tensor, gen: torch.Generator) -> Evalu
     x = x.to(mixture.dtype)
     logp = torch.empty(len(x), dtype=mixture.dtype, device=x.device)
     labels = torch.zeros(len(x), dtype=torch.long, device=x.device)
-    for rows in _row_chunks(len(x), mixture.n_components):
+    for rows in row_chunks(len(x), mixture.n_components):
         comp = mixture.component_log_prob(x[rows])
         logp[rows] = torch.logsumexp(comp, -1)
         labels[rows] = torch.multinomial(torch.softmax(comp, -1), 1, generator=gen)[:, 0]
@@ -178,7 +179,7 @@ class Truth:
         """``log p(x|y)``, in row chunks."""
         x = x.to(self.dtype)
         out = torch.empty(len(x), dtype=self.dtype, device=x.device)
-        for rows in _row_chunks(len(x), self.posterior.n_components):
+        for rows in row_chunks(len(x), self.posterior.n_components):
             out[rows] = self.posterior.log_prob(x[rows])
         return out
 
@@ -208,7 +209,7 @@ class Truth:
         off = ev.logp < self.q_post
         in_own = torch.empty(len(x), dtype=torch.bool, device=x.device)
         far = torch.empty(len(x), dtype=torch.bool, device=x.device)
-        for rows in _row_chunks(len(x), self.prior.n_components):
+        for rows in row_chunks(len(x), self.prior.n_components):
             radii = self.prior_radii(x[rows])
             in_own[rows] = radii.gather(-1, ev.labels[rows, None])[:, 0] <= self.hdr2
             far[rows] = radii.min(-1).values > self.far2
