@@ -31,6 +31,7 @@ from samplerlab.diagnostics import (distribution_checks, hallucination_checks, h
 from samplerlab.diagnostics.result import CheckResult
 from samplerlab.diagnostics.truth import Truth, generator
 from samplerlab.errors import SamplerError
+from samplerlab.floor import attach_floor, cached_floor, floor_eta, floor_sampler
 from samplerlab.problem import InverseProblem
 from samplerlab.report import Report
 from samplerlab.schedules import VPLinear
@@ -125,7 +126,7 @@ def _timed(fn, *args) -> tuple[list[CheckResult], float]:
 
 def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha: float = 1e-3, checks=None,
           schedule=None, steps: int = 1000, name: str | None = None, scenario: str | None = None, device=None,
-          t_stops=(0.01, 0.02, 0.05), record: int = 10) -> Report:
+          t_stops=(0.01, 0.02, 0.05), record: int = 10, floor=False) -> Report:
     """Audit ``sampler(task, n, generator)`` on ``problem``; see the module doc.
 
     Args:
@@ -136,12 +137,17 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
         scenario: a name recorded in the report's metadata.
         t_stops: stop times of the sweep (each snapped down to the grid).
         record: number of grid times at which the time-resolved check records ``x_t``.
+        floor: also audit the discretisation floor (:mod:`samplerlab.floor`) — ``True``: under the
+            sampler's own DDIM ``η`` (``sampler.floor_eta``, 1 if undeclared); a number: that ``η``.
+            Each failing check is then attributed to discretisation or approximation.
     """
     if not (isinstance(n, int) and n >= 20):
         raise ValueError(f"n: expected an integer >= 20, got {n!r}")
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha: expected 0 < alpha < 1, got {alpha!r}")
     selected = _select(checks)
+    want_floor = floor is not False and floor is not None
+    eta = _floor_eta(floor, sampler) if want_floor else None
     problem = _on_device(problem, device)
     schedule = schedule or VPLinear()
     name = _sampler_name(sampler, name)
@@ -183,4 +189,19 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
         report.checks += result
     meta["diagnostics_s"] = meta["truth_s"] + sum(c.cost_s for c in report.checks)
     holm(report.checks, alpha)
+    if want_floor:
+        settings = dict(n=n, seed=seed, alpha=alpha, checks=selected, schedule=schedule, steps=steps,
+                        scenario=scenario, t_stops=tuple(t_stops), record=record)
+        key = tuple((k, repr(v)) for k, v in settings.items())
+        floor_report = cached_floor(problem, eta, lambda: audit(floor_sampler(problem, eta), problem,
+                                                                name="floor", **settings), key)
+        attach_floor(report, floor_report, eta)
     return report
+
+
+def _floor_eta(floor, sampler) -> float | None:
+    if floor is True:
+        return floor_eta(sampler)
+    if isinstance(floor, (int, float)) and not isinstance(floor, bool) and 0.0 <= float(floor) <= 1.0:
+        return float(floor)
+    raise ValueError(f"floor: expected True, False or a DDIM eta in [0, 1], got {floor!r}")

@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_cli_options(p, ["n", "seed", "alpha", "steps", "device", "json"])
     p.add_argument("--checks", nargs="+", metavar="CHECK", help="run only these checks (default: all)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="sampler parameter (repeatable)")
+    p.add_argument("--no-floor", dest="floor", action="store_false", help="skip the discretisation floor (the "
+                   "exact posterior denoiser on the sampler's own grid, which attributes each failure)")
     p.add_argument("--save-samples", metavar="PATH", help="save the samples (and, in 2-D, the exact posterior "
                    "density on a grid) as .npz for `samplerlab plot --samples`")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -74,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenarios", nargs="+", metavar="NAME", help="scenarios (default: the suite's)")
     p.add_argument("--samplers", nargs="+", metavar="NAME", help="samplers (default: the whole zoo)")
     p.add_argument("--checks", nargs="+", metavar="CHECK", help="run only these checks (default: all)")
+    p.add_argument("--no-floor", dest="floor", action="store_false", help="skip the discretisation floor")
     add_cli_options(p, ["n", "steps", "seed", "alpha", "device"])
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
@@ -120,7 +123,7 @@ def _cmd_score(args) -> int:
     sampler = Capture(sampler)
     try:
         report = audit_scenario(sampler, scenario, n=n, steps=steps, seed=args.seed, alpha=args.alpha,
-                                device=args.device, checks=args.checks, name=name)
+                                device=args.device, checks=args.checks, name=name, floor=args.floor)
     except SamplerError as exc:
         raise InputError(str(exc)) from exc
     except ValueError as exc:  # bad audit arguments (e.g. an unknown check)
@@ -182,7 +185,7 @@ def _cmd_suite(args) -> int:
     try:
         frame = run_suite(args.out, scenarios=args.scenarios, samplers=args.samplers, n=args.n, steps=args.steps,
                           seed=args.seed, alpha=args.alpha, device=args.device, checks=args.checks,
-                          progress=_progress)
+                          progress=_progress, floor=args.floor)
     except ScenarioError as exc:
         raise InputError(str(exc)) from exc
     print(suite_table(frame))

@@ -61,16 +61,20 @@ def save_samples(path, samples, scenario) -> None:
 
 def _row(scenario: str, sampler: str, report=None, error: str = "", seconds: float = 0.0) -> dict:
     row = {"scenario": scenario, "sampler": sampler, "passed": None, "failure_modes": "", "error": error,
-           "n": None, "steps": None, "seconds": round(seconds, 2)}
+           "n": None, "steps": None, "floor": "", "beyond_floor": "", "seconds": round(seconds, 2)}
     for mode in FAILURE_MODES:
         row[mode] = "error" if error else ""
     if report is not None:
+        floor = report.meta.get("floor")
         row.update(passed=report.passed, failure_modes=" ".join(sorted(report.failure_modes)),
-                   n=report.meta.get("n"), steps=report.meta.get("steps"))
+                   n=report.meta.get("n"), steps=report.meta.get("steps"),
+                   floor="" if not floor else "pass" if floor["passed"] else " ".join(floor["failure_modes"]),
+                   beyond_floor=" ".join(sorted({c.failure_mode for c in report.beyond_floor()})))
         for mode in FAILURE_MODES:
             checks = [c for c in report.checks if c.failure_mode == mode and c.role == "verdict"]
-            applicable = [c for c in checks if c.applicable]
-            row[mode] = ("FAIL" if any(not c.passed for c in checks) else "pass" if applicable
+            failing = [c for c in checks if not c.passed]
+            row[mode] = ("floor" if failing and all(c.attribution == "discretisation" for c in failing)
+                         else "FAIL" if failing else "pass" if any(c.applicable for c in checks)
                          else "n/a" if checks else "")
         for c in report.checks:
             row[f"{c.check}_effect"] = c.effect
@@ -78,8 +82,13 @@ def _row(scenario: str, sampler: str, report=None, error: str = "", seconds: flo
 
 
 def run_suite(out, scenarios=None, samplers=None, n: int | None = None, steps: int | None = None,
-              seed: int = 0, alpha: float = 1e-3, device=None, checks=None, progress=None):
-    """Audit every sampler on every scenario; write ``out/reports/*.json`` and ``out/summary.csv``."""
+              seed: int = 0, alpha: float = 1e-3, device=None, checks=None, progress=None, floor: bool = True):
+    """Audit every sampler on every scenario; write ``out/reports/*.json`` and ``out/summary.csv``.
+
+    With ``floor`` (default) each audit also runs the sampler's discretisation floor
+    (:mod:`samplerlab.floor`, computed once per scenario and discretisation): a mode whose
+    failing checks the floor fails too reads ``floor`` instead of ``FAIL``.
+    """
     import pandas as pd
 
     from samplerlab import samplers as zoo
@@ -104,7 +113,7 @@ def run_suite(out, scenarios=None, samplers=None, n: int | None = None, steps: i
                 sampler, label = resolve_sampler(name, problem=scenario.problem)
                 sampler = Capture(sampler)
                 report = audit_scenario(sampler, scenario, n=n, steps=run_steps, seed=seed, alpha=alpha,
-                                        device=device, checks=checks, name=label)
+                                        device=device, checks=checks, name=label, floor=floor)
             except (SamplerError, ValueError) as exc:
                 rows.append(_row(scenario.name, name, error=str(exc).splitlines()[0],
                                  seconds=time.perf_counter() - start))
@@ -125,14 +134,19 @@ def suite_table(frame) -> str:
     modes = [m for m in FAILURE_MODES if m in frame.columns]
     short = {"prior_hallucination": "prior_hall.", "likelihood_hallucination": "lik._hall.",
              "early_stopping": "early_stop", "mode_weights": "mode_w."}
-    header = ["scenario", "sampler", "verdict"] + [short.get(m, m) for m in modes] + ["seconds"]
+    floor = "floor" in frame.columns and frame["floor"].fillna("").astype(bool).any()
+    header = (["scenario", "sampler", "verdict"] + [short.get(m, m) for m in modes] + (["floor"] if floor else [])
+              + ["seconds"])
     rows = []
     for r in frame.to_dict("records"):
         v = "ERROR" if r["error"] else ("PASSED" if r["passed"] else "FAILED")
-        rows.append([r["scenario"], r["sampler"], v] + [r[m] for m in modes] + [f"{r['seconds']:.1f}"])
+        rows.append([r["scenario"], r["sampler"], v] + [r[m] for m in modes] + ([r["floor"]] if floor else [])
+                    + [f"{r['seconds']:.1f}"])
     errors = [f"error: {r['sampler']} on {r['scenario']}: {r['error']}" for r in frame.to_dict("records")
               if r["error"]]
-    return "\n".join([format_table(header, rows)] + errors)
+    legend = (["FAIL: beyond the discretisation floor; floor: the floor (exact posterior denoiser, same grid and "
+               "reverse step) fails it too; floor column: what the floor fails"] if floor else [])
+    return "\n".join([format_table(header, rows)] + legend + errors)
 
 
 def _stderr(message: str) -> None:

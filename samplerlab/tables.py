@@ -36,11 +36,23 @@ def _num(v) -> str:
     return "" if v is None else f"{v:.3g}"
 
 
+def _floor_cell(check) -> str:
+    if check.floor_passed is None:
+        return ""
+    return f"{'pass' if check.floor_passed else 'FAIL'} {_num(check.floor_effect)}".strip()
+
+
 def report_table(report) -> str:
-    """One row per check: effect, p-value, Holm-adjusted p-value, verdict."""
+    """One row per check: effect, p-value, Holm-adjusted p-value, verdict (and, when the audit ran
+    the discretisation floor, the floor's verdict and effect and the failure's attribution)."""
     rows = [[c.check, c.failure_mode, _num(c.effect), "" if c.p_value is None else fmt_p(c.p_value),
              "" if c.p_holm is None else fmt_p(c.p_holm), verdict(c)] for c in report.checks]
-    return format_table(["check", "failure mode", "effect", "p", "Holm p", "verdict"], rows)
+    header = ["check", "failure mode", "effect", "p", "Holm p", "verdict"]
+    if report.meta.get("floor"):
+        header += ["floor", "attribution"]
+        rows = [r + [_floor_cell(c), c.attribution if c.attribution in ("approximation", "discretisation") else ""]
+                for r, c in zip(rows, report.checks)]
+    return format_table(header, rows)
 
 
 def _label(report, fallback: str) -> str:

@@ -18,6 +18,8 @@ from samplerlab.samplers import get
 from samplerlab.samplers.daps import DAPS
 from samplerlab.samplers.ddrm import DDRM
 from samplerlab.samplers.tmpd import TMPD
+from tests.exact_chain import exact_chain_law as _exact_chain_law
+from tests.exact_chain import mean_and_radius_pvalues as _mean_and_radius_pvalues
 
 ALPHA = 1e-3  # per-assertion false-rejection rate of every statistical check below
 
@@ -47,23 +49,6 @@ def _gaussian_mask_problem() -> InverseProblem:
 TMPD_EXACT_CASES = {"full": _gaussian_dense_problem, "diagonal": _gaussian_mask_problem}
 
 
-def _mean_and_radius_pvalues(x: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor) -> tuple[float, float]:
-    """Two exact one-sample tests of ``x ~ N(mean, cov)`` (iid rows).
-
-    * mean: ``n (x̄ − μ)ᵀ Σ⁻¹ (x̄ − μ) ~ χ²_d`` exactly (Hotelling with known covariance);
-    * spread: ``Σ_i (x_i − μ)ᵀ Σ⁻¹ (x_i − μ) ~ χ²_{n d}`` exactly (sum of independent χ²_d);
-      two-sided, it fails on under- and over-dispersion alike.
-    """
-    n, d = x.shape
-    chol = torch.linalg.cholesky(cov)
-    white = torch.linalg.solve_triangular(chol, (x - mean).T, upper=False)  # (d, n)
-    hotelling = float(n * white.mean(1).square().sum())
-    radius_sum = float(white.square().sum())
-    p_mean = stats.chi2.sf(hotelling, d)
-    p_spread = 2 * min(stats.chi2.cdf(radius_sum, n * d), stats.chi2.sf(radius_sum, n * d))
-    return p_mean, p_spread
-
-
 # -- TMPD ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("variant", sorted(TMPD_EXACT_CASES))
@@ -88,48 +73,6 @@ def test_tmpd_diagonal_variant_is_approximate_when_a_cov_at_is_not_diagonal():
     t = task.timesteps[5]
     gap = TMPD("diagonal").conditional_denoise(task, x, t) - TMPD("full").conditional_denoise(task, x, t)
     assert float(gap.abs().max()) > 1e-3
-
-
-def _exact_chain_law(problem: InverseProblem, task, eta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact law of the DDPM/DDIM chain driven by the exact posterior denoiser (one Gaussian).
-
-    The posterior denoiser is affine, ``E[x0|x_t, y] = m̄ + K_t (x_t − a m̄)`` with
-    ``K_t = a S̄ (a² S̄ + s² I)⁻¹``, so one step ``x' = a' x̂0 + b (x − a x̂0)/s + c z``
-    (``b = √(s'² − c²)``) is ``x' = M x + const + c z``: mean and covariance propagate exactly
-    from ``x_1 ~ N(0, σ_ref² I)``. This is what the discretised chain should produce, free of
-    any step-count slack.
-    """
-    post = problem.posterior()
-    m_bar, S_bar = post.means[0], post.covariance_matrices()[0]
-    d = m_bar.shape[0]
-    eye = torch.eye(d, dtype=torch.float64)
-    mean = torch.zeros(d, dtype=torch.float64)
-    cov = task.schedule.reference_std() ** 2 * eye
-    grid = task.timesteps
-    for t, t_next in zip(grid[:-1], grid[1:]):
-        a, s, a_n, s_n = (float(v) for v in (task.alpha(t), task.sigma(t), task.alpha(t_next), task.sigma(t_next)))
-        gain = a * S_bar @ torch.linalg.inv(a * a * S_bar + s * s * eye)
-        c = 0.0 if s_n == 0.0 else eta * s_n * max(0.0, 1 - (a * s_n / (a_n * s)) ** 2) ** 0.5
-        b = max(s_n**2 - c**2, 0.0) ** 0.5
-        M = (a_n - a * b / s) * gain + (b / s) * eye
-        mean = M @ mean + (a_n - a * b / s) * (eye - a * gain) @ m_bar
-        cov = M @ cov @ M.T + c**2 * eye
-    return mean, cov
-
-
-@pytest.mark.parametrize("variant", sorted(TMPD_EXACT_CASES))
-def test_tmpd_samples_follow_the_exact_law_of_the_discretised_posterior_chain(variant):
-    # TMPD's denoiser is exact here, so its samples follow the exact law of the DDPM chain run
-    # with the true posterior denoiser — computed in closed form, so no discretisation slack is
-    # needed and 100 steps suffice. Power: n = 4000, d = 3, the spread statistic's relative s.d.
-    # is sqrt(2/(n d)) = 1.3 %; at ALPHA = 1e-3 two-sided, spread errors beyond ~4.2 % are caught.
-    problem = TMPD_EXACT_CASES[variant]()
-    task = problem.task(steps=100)
-    x = get("tmpd", variant=variant)(task, 4000, _gen(2))
-    mean, cov = _exact_chain_law(problem, task, eta=1.0)
-    p_mean, p_spread = _mean_and_radius_pvalues(x, mean, cov)
-    assert p_mean > ALPHA, f"TMPD-{variant} mean is off the chain's exact mean (p = {p_mean:.2e})"
-    assert p_spread > ALPHA, f"TMPD-{variant} spread is off the chain's exact spread (p = {p_spread:.2e})"
 
 
 def test_tmpd_samples_match_the_exact_gaussian_posterior_with_enough_steps():

@@ -65,6 +65,22 @@ class CheckResult:
     cost_s: float = 0.0
     sampler_s: float = 0.0
     data: dict = field(default_factory=dict)
+    floor_passed: Optional[bool] = None  # the same check on the discretisation floor (None: not run)
+    floor_effect: Optional[float] = None
+
+    @property
+    def attribution(self) -> str:
+        """``"pass"``; a failure the floor shares (``"discretisation"``) or not (``"approximation"``);
+        ``"failed"`` when no floor was run; ``"n/a"`` / ``"info"`` for checks that do not judge."""
+        if not self.applicable:
+            return "n/a"
+        if self.role == "info":
+            return "info"
+        if self.passed:
+            return "pass"
+        if self.floor_passed is None:
+            return "failed"
+        return "approximation" if self.floor_passed else "discretisation"
 
     def __post_init__(self):
         if self.failure_mode not in FAILURE_MODES:

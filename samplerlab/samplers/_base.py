@@ -31,6 +31,11 @@ def ddim_update(x0_hat: Tensor, eps_hat: Tensor, a_next: Tensor, s_next: Tensor,
 class ReverseSampler:
     """Base class: ``__call__`` runs ``x_1 → … → x_{t_end}`` and returns samples ``(n, d)``."""
 
+    @property
+    def floor_eta(self) -> float | None:
+        """DDIM ``η`` of this sampler's reverse step: its discretisation floor (``samplerlab.floor``)."""
+        return float(getattr(self, "eta", 1.0))
+
     def init(self, task, n: int, generator: torch.Generator | None) -> Tensor:
         """Starting point ``x_1`` (reference noise by default)."""
         return task.initial_noise(n, generator)

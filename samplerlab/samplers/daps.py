@@ -68,6 +68,10 @@ __all__ = ["DAPS"]
 class DAPS:
     """DAPS (Zhang et al. 2025, Algorithm 1) over the task's grid as the annealing schedule."""
 
+    # Discretisation floor (samplerlab.floor): DAPS re-noises an x0 draw at each level, so with
+    # exact x0 | x_t, y draws it is exact on any grid: its floor is the exact reverse chain.
+    floor_eta = None
+
     def __init__(self, ode_steps: int = 5, langevin_steps: int = 100, lr: float = 0.5,
                  lr_min_ratio: float = 0.01, tau: float | None = None):
         for name, value in (("ode_steps", ode_steps), ("langevin_steps", langevin_steps)):

@@ -73,6 +73,10 @@ CHUNK_ELEMENTS = 2**22  # particles × d handled per batch of filters (bounds th
 class FPS:
     """FPS-SMC (Dou & Song 2024, Alg. 1): one particle filter per output sample."""
 
+    # Discretisation floor (samplerlab.floor): the kernel keeps ϱ² = c_rate·s′² of noise, nearest to
+    # the DDPM (η = 1) step.
+    floor_eta = 1.0
+
     def __init__(self, particles: int = 5, c_rate: float = 0.95):
         if isinstance(particles, bool) or not isinstance(particles, Integral) or particles < 1:
             raise ValueError(f"fps: particles must be a positive integer, got {particles!r}")

@@ -96,6 +96,8 @@ def _spectral(task) -> tuple[Tensor, Tensor, Tensor]:
 class MCGdiff:
     """MCGdiff (Cardoso et al. 2024, Alg. 1): one particle filter per output sample."""
 
+    floor_eta = 1.0  # discretisation floor (samplerlab.floor): every particle moves by the DDPM kernel
+
     def __init__(self, particles: int = 64, ess: float = 0.5):
         if isinstance(particles, bool) or not isinstance(particles, Integral) or particles < 1:
             raise ValueError(f"mcgdiff: particles must be a positive integer, got {particles!r}")

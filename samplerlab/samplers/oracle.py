@@ -11,6 +11,8 @@ discretisation error:
 * ``variant="ode"``: DDIM with ``η = 0``, the first-order (exponential-integrator)
   discretisation of the probability-flow ODE (Song et al. 2021, "Score-Based Generative
   Modeling through SDEs", eq. 13);
+* ``eta=η`` (any variant but ``exact``): DDIM with that ``η`` — the discretisation floor of a
+  sampler whose reverse step is DDIM(η) (``samplerlab.floor``);
 * ``variant="exact"``: ancestral sampling of the exact reverse Markov chain, with no
   discretisation error at any number of steps. Between grid times ``x_t = r x_{t'} + q ε`` with
   ``r = a_t / a_{t'}``, ``q² = s_t² − r² s_{t'}²``, so ``x_{t'} | x_t, y`` is the exact Tweedie
@@ -55,13 +57,14 @@ _VARIANTS = {"ddpm": 1.0, "ode": 0.0, "exact": None}  # variant -> DDIM eta (Non
         "problem": (None, "the InverseProblem whose exact posterior drives the process (required)"),
         "variant": ("exact", "'exact' (exact reverse transitions, no discretisation error), 'ddpm' "
                              "(ancestral, eta 1) or 'ode' (DDIM eta 0, probability-flow ODE)"),
+        "eta": (None, "DDIM η in [0, 1] overriding the variant's (the floor of a DDIM(η) sampler); None: the variant's"),
     },
     control=True,
 )
 class Oracle(ReverseSampler):
     """Exact-posterior reverse process; passes every audit (``exact``) or up to discretisation error."""
 
-    def __init__(self, problem: InverseProblem | None = None, variant: str = "exact"):
+    def __init__(self, problem: InverseProblem | None = None, variant: str = "exact", eta: float | None = None):
         if not isinstance(problem, InverseProblem):
             raise ValueError(f"oracle: problem must be an InverseProblem, got {type(problem).__name__}")
         if variant not in _VARIANTS:
@@ -69,7 +72,17 @@ class Oracle(ReverseSampler):
         self.problem = problem
         self.variant = variant
         self.eta = _VARIANTS[variant]
+        if eta is not None:
+            if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not 0.0 <= float(eta) <= 1.0:
+                raise ValueError(f"oracle: eta must be a number in [0, 1] or None, got {eta!r}")
+            self.eta = float(eta)
+            self.variant = "ddpm" if self.eta == 1.0 else "ode" if self.eta == 0.0 else f"ddim(eta={self.eta:g})"
         self._moved: dict = {}
+
+    @property
+    def floor_eta(self) -> float | None:
+        """The oracle is its own floor (``None``: exact transitions)."""
+        return self.eta
 
     def _posterior(self, task):
         if task.dim != self.problem.dim:
