@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test bench audit plots validation calibration slow gpu clean
+.PHONY: test bench audit plots validation calibration sensitivity study slow gpu clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ validation: $(STAMP)
 
 calibration: $(STAMP)
 	$(PY) -m samplerlab.calibration --truths 100 --runs 100 --n 200 --out results/calibration
+
+sensitivity: $(STAMP)
+	$(PY) -m samplerlab.sensitivity --n 500 --out results/sensitivity
 
 gpu: $(STAMP)
 	$(PY) -m samplerlab.image_suite --out results/images

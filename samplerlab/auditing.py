@@ -1,6 +1,6 @@
 """``audit``: run a sampler on an inverse problem and judge its samples against the exact truth.
 
-Flow (DESIGN.md §2): run the sampler once (recording ``x_t`` through the observer when the
+Flow: run the sampler once (recording ``x_t`` through the observer when the
 time-resolved check is selected), validate its output, evaluate the shared exact quantities
 once, run the selected diagnostics (each a pure function of samples and truth), re-run the
 sampler on truncated grids for the stop-time sweep, and set verdicts by Holm at family-wise

@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="sampler parameter (repeatable)")
     p.add_argument("--no-floor", dest="floor", action="store_false", help="skip the discretisation floor (the "
                    "exact posterior denoiser on the sampler's own grid, which attributes each failure)")
+    p.add_argument("--vary", metavar="PARAM=V1,V2,…", help="a sensitivity curve: audit at each value of a sampler "
+                   "parameter (or steps) and print every failure mode's effect per value")
+    p.add_argument("--plot", metavar="DIR", help="with --vary: also write the curve's figure (with the exact band) "
+                   "to DIR")
     p.add_argument("--save-samples", metavar="PATH", help="save the samples (and, in 2-D, the exact posterior "
                    "density on a grid) as .npz for `samplerlab plot --samples`")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -117,6 +121,10 @@ def _cmd_score(args) -> int:
     except (ScenarioError, SamplerRefError) as exc:
         raise InputError(str(exc)) from exc
     n, steps = args.n or scenario.n, args.steps or scenario.steps
+    if args.vary:
+        return _score_vary(args, scenario, n, steps)
+    if args.plot:
+        raise InputError("--plot: only with --vary (single audits are plotted with `samplerlab plot REPORT`)")
     _progress(f"auditing {name} on {scenario.name} (d = {scenario.problem.dim}, n = {n}, steps = {steps}) …")
     from samplerlab.suite import Capture, save_samples
 
@@ -138,6 +146,35 @@ def _cmd_score(args) -> int:
         save_samples(args.save_samples, sampler.samples, scenario)
         _progress(f"samples written to {args.save_samples}")
     return 0 if report.passed else 1
+
+
+def _score_vary(args, scenario, n: int, steps: int) -> int:
+    from samplerlab.errors import SamplerError
+    from samplerlab.sampler_ref import SamplerRefError, parse_params
+    from samplerlab.sensitivity import MODE_CHECKS, exact_band, parse_vary, vary
+    from samplerlab.tables import vary_table
+
+    for flag in ("save_samples", "json"):
+        if getattr(args, flag):
+            raise InputError(f"--{flag.replace('_', '-')}: not with --vary (use --plot DIR for the curve)")
+    try:
+        param, values = parse_vary(args.vary)
+        _progress(f"auditing {args.sampler} on {scenario.name} at {param} = {values} (n = {n}) …")
+        reports: list = []
+        frame = vary(args.sampler, param, values, scenario, params=parse_params(args.param), floor=args.floor,
+                     reports=reports, n=n, steps=None if param == "steps" else steps, seed=args.seed,
+                     alpha=args.alpha, device=args.device, checks=args.checks)
+    except (SamplerError, SamplerRefError, ValueError) as exc:
+        raise InputError(str(exc)) from exc
+    print(vary_table(frame, MODE_CHECKS))
+    if args.plot:
+        from samplerlab.sensitivity_plots import plot_sensitivity
+
+        _progress("computing the exact band (19 audits of exact draws) …")
+        for path in plot_sensitivity(frame, exact_band(scenario, n, checks=args.checks, device=args.device),
+                                     args.plot):
+            print(path)
+    return 0 if all(r.passed for r in reports) else 1
 
 
 def _load_report(path: str):

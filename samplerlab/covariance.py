@@ -4,7 +4,7 @@ Every component covariance is kept in eigen-factored form ``S_k = B_k diag(λ_k)
 that the two operations diffusion needs — noising (``a² S + s² I``) and functions of ``S``
 such as ``a S (a² S + s² I)⁻¹`` — act on the eigenvalues only and never re-factorise.
 
-Two families cover everything (DESIGN.md §1, "cost structure"):
+Two families cover everything:
 
 * :class:`CoordinateCovariance` — one basis ``Q`` shared by all components (``None`` means
   the coordinate axes). Isotropic variances are ``λ`` of shape ``(K, 1)``; diagonal ones

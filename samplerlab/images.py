@@ -1,7 +1,7 @@
 """Real-image priors from data that ships inside installed packages (no downloads).
 
 A data set of images is an exact Gaussian mixture — one isotropic component ``N(x_i, h² I)``
-per image (DESIGN.md §1, finite-sample priors) — so posteriors stay exact at image scale.
+per image — so posteriors stay exact at image scale.
 
 Data sets (pixel values scaled to ``[-1, 1]``, images flattened row-major):
 

@@ -1,4 +1,4 @@
-"""Gaussian mixtures with exact noising, score and Tweedie moments (DESIGN.md §1).
+"""Gaussian mixtures with exact noising, score and Tweedie moments.
 
 Example:
     >>> import torch

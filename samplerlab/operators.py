@@ -1,4 +1,4 @@
-"""Linear measurement operators ``y = A x`` for inverse problems (DESIGN.md §1-2).
+"""Linear measurement operators ``y = A x`` for inverse problems.
 
 Every operator acts on flattened signals: ``forward`` maps ``(..., d) -> (..., m)`` and
 ``adjoint`` maps ``(..., m) -> (..., d)``, batched over leading dimensions and differentiable by

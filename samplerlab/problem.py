@@ -1,6 +1,6 @@
 """Linear-Gaussian inverse problems with a Gaussian-mixture prior: the exact truth.
 
-``y = A x0 + σ_y n``. With ``G_k = A S_k Aᵀ + σ_y² I`` (DESIGN.md §1) the posterior is the
+``y = A x0 + σ_y n``. With ``G_k = A S_k Aᵀ + σ_y² I`` the posterior is the
 mixture ``Σ w̄_k N(m̄_k, S̄_k)``, ``w̄_k ∝ w_k N(y; A m_k, G_k)``,
 ``m̄_k = m_k + S_k Aᵀ G_k⁻¹ (y − A m_k)``, ``S̄_k = S_k − S_k Aᵀ G_k⁻¹ A S_k``.
 

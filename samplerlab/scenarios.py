@@ -16,7 +16,7 @@ A scenario file (``scenarios/<name>.toml``; any path is accepted too) holds::
     weights = [0.5, 0.5]          # mixture: explicit parameters
     means = [[-2.0], [2.0]]       #   K rows of length d
     covariances = [0.25, 0.25]    #   (K,) isotropic, (K, d) diagonal or (K, d, d) full (SPD)
-    # grid25: dim (even), weights = "uniform" | "random", spacing = 8, variance = 1 (DESIGN.md §4)
+    # grid25: dim (even), weights = "uniform" | "random", spacing = 8, variance = 1 (the MCGdiff grid benchmark)
     # random: components, dim, mean_scale = 4, eigenvalues = [0.1, 1.0], weights  (full covariances)
     # images: dataset = "digits" | "faces" | "patches", bandwidth, components (a seeded subset);
     #         patches only: patch_size = 8 (4..64), patches = 2000 (how many are cut), patch_seed = 0

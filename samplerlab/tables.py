@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from samplerlab.diagnostics.result import fmt_p
 
-__all__ = ["format_table", "report_table", "compare_table", "verdict"]
+__all__ = ["format_table", "report_table", "compare_table", "verdict", "vary_table"]
 
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:
@@ -79,3 +79,21 @@ def compare_table(a, b) -> str:
             f"B = {lb}: n = {b.meta.get('n')}, steps = {b.meta.get('steps')}, seed = {b.meta.get('seed')}"]
     table = format_table(["check", "failure mode", "effect A", "verdict A", "effect B", "verdict B"], rows)
     return "\n".join(meta) + "\n" + table
+
+
+def vary_table(frame, mode_checks: dict) -> str:
+    """A sensitivity curve as a table: a row per parameter value, per failure mode its effect and
+    mark (✗ fails beyond the floor, ~ the floor fails it too, blank: pass, n/a)."""
+    marks = {"approximation": " ✗", "failed": " ✗", "discretisation": " ~", "pass": "", "n/a": " n/a"}
+    param = frame["param"].iloc[0]
+    header = [param] + list(mode_checks)
+    rows = []
+    for value, group in frame.groupby("value", sort=True):
+        by_check = {r["check"]: r for r in group.to_dict("records")}
+        cells = []
+        for check in mode_checks.values():
+            r = by_check.get(check)
+            cells.append("" if r is None else "n/a" if not r["applicable"] else
+                         f"{_num(r['effect'])}{marks.get(r['attribution'], '')}")
+        rows.append([str(value)] + cells)
+    return format_table(header, rows) + "\n✗ fails beyond the discretisation floor; ~ the floor fails it too"

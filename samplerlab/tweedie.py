@@ -1,7 +1,7 @@
 """Exact Tweedie kernels of a Gaussian mixture under noise ``x_t = a x0 + s ε``.
 
 For component ``k`` with eigen-factored ``S_k = B diag(λ_k) Bᵀ`` and ``C_k = a² S_k + s² I``
-(DESIGN.md §1), with ``z = Bᵀ x``:
+(see ``samplerlab.mixture``), with ``z = Bᵀ x``:
 
 * responsibilities ``π_k(x) ∝ w_k N(x; a m_k, C_k)``;
 * ``μ_k = m_k + B diag(f_k) Bᵀ (x − a m_k)`` with ``f_k = a λ_k / (a² λ_k + s²)``;

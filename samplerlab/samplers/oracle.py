@@ -2,7 +2,7 @@
 
 The exact posterior ``p(x0|y)`` of a Gaussian-mixture prior is itself a mixture, so its noised
 law ``p_t(x_t|y) = Σ w̄_k N(a m̄_k, a² S̄_k + s² I)`` and its Tweedie denoiser
-``E[x0|x_t, y]`` are exact (DESIGN.md §1). Driving a DDPM / DDIM reverse process with that
+``E[x0|x_t, y]`` are exact (``samplerlab.problem``). Driving a DDPM / DDIM reverse process with that
 denoiser — instead of a sampler's guess — gives the sampler every audit must pass up to
 discretisation error:
 
@@ -52,7 +52,7 @@ _VARIANTS = {"ddpm": 1.0, "ode": 0.0, "exact": None}  # variant -> DDIM eta (Non
 @register(
     "oracle",
     summary="control: reverse process driven by the exact noised-posterior denoiser",
-    paper="exact posterior score (DESIGN.md §1); Ho et al. 2020 / Song et al. 2021 (DDIM)",
+    paper="exact posterior score (samplerlab.problem); Ho et al. 2020 / Song et al. 2021 (DDIM)",
     params={
         "problem": (None, "the InverseProblem whose exact posterior drives the process (required)"),
         "variant": ("exact", "'exact' (exact reverse transitions, no discretisation error), 'ddpm' "
