@@ -34,6 +34,9 @@ calibration: $(STAMP)
 sensitivity: $(STAMP)
 	$(PY) -m samplerlab.sensitivity --n 500 --out results/sensitivity
 
+study: $(STAMP)
+	$(PY) -m samplerlab.study --results results
+
 gpu: $(STAMP)
 	$(PY) -m samplerlab.image_suite --out results/images
 

@@ -38,10 +38,9 @@ _CACHE_SIZE = 32
 
 def floor_eta(sampler) -> float | None:
     """The DDIM ``η`` of ``sampler``'s reverse step (through wrappers with a ``.sampler``); 1.0 if undeclared."""
-    seen = 0
-    while not hasattr(sampler, "floor_eta") and hasattr(sampler, "sampler") and seen < 8:
-        sampler, seen = sampler.sampler, seen + 1
-    eta = getattr(sampler, "floor_eta", 1.0)
+    from samplerlab.sampler_ref import declared
+
+    eta = declared(sampler, "floor_eta", 1.0)
     return None if eta is None else float(eta)
 
 

@@ -24,7 +24,24 @@ import inspect
 import sys
 from pathlib import Path
 
-__all__ = ["SamplerRefError", "resolve_sampler", "parse_params"]
+__all__ = ["SamplerRefError", "resolve_sampler", "parse_params", "declared"]
+
+
+def declared(sampler, name: str, default):
+    """A sampler's declared attribute ``name`` (looked up through wrappers that keep the wrapped
+    sampler as ``.sampler``), or ``default`` when it declares none.
+
+    >>> class Wrapper:
+    ...     def __init__(self, sampler): self.sampler = sampler
+    >>> from samplerlab import samplers
+    >>> declared(Wrapper(samplers.get("ddrm")), "floor_eta", 1.0), declared(len, "floor_eta", 1.0)
+    (0.85, 1.0)
+    """
+    for _ in range(8):
+        if hasattr(sampler, name) or not hasattr(sampler, "sampler"):
+            break
+        sampler = sampler.sampler
+    return getattr(sampler, name, default)
 
 
 class SamplerRefError(ValueError):

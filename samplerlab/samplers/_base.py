@@ -32,6 +32,14 @@ class ReverseSampler:
     """Base class: ``__call__`` runs ``x_1 → … → x_{t_end}`` and returns samples ``(n, d)``."""
 
     @property
+    def stop_from_notify(self) -> bool:
+        """True: on a grid truncated at ``t``, the output is ``task.denoise(x_t, t)`` for the ``x_t``
+        this sampler notifies at ``t`` on the full grid, bit for bit (the prefix of the run, random
+        numbers included, does not depend on where the grid ends). The audit's stop-time sweep then
+        reads its outputs off the main run instead of re-running the sampler."""
+        return type(self).final_estimate is ReverseSampler.final_estimate
+
+    @property
     def floor_eta(self) -> float | None:
         """DDIM ``η`` of this sampler's reverse step: its discretisation floor (``samplerlab.floor``)."""
         return float(getattr(self, "eta", 1.0))

@@ -71,6 +71,9 @@ class DAPS:
     # Discretisation floor (samplerlab.floor): DAPS re-noises an x0 draw at each level, so with
     # exact x0 | x_t, y draws it is exact on any grid: its floor is the exact reverse chain.
     floor_eta = None
+    # Its prefix does not depend on where the grid ends, and a truncated run returns
+    # task.denoise(x_t, t) of the notified x_t: the stop-time sweep reads the main run.
+    stop_from_notify = True
 
     def __init__(self, ode_steps: int = 5, langevin_steps: int = 100, lr: float = 0.5,
                  lr_min_ratio: float = 0.01, tau: float | None = None):

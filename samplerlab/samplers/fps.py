@@ -76,6 +76,7 @@ class FPS:
     # Discretisation floor (samplerlab.floor): the kernel keeps ϱ² = c_rate·s′² of noise, nearest to
     # the DDPM (η = 1) step.
     floor_eta = 1.0
+    stop_from_notify = False  # the y-process is drawn up front, so random numbers depend on the grid length
 
     def __init__(self, particles: int = 5, c_rate: float = 0.95):
         if isinstance(particles, bool) or not isinstance(particles, Integral) or particles < 1:

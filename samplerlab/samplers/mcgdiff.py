@@ -97,6 +97,7 @@ class MCGdiff:
     """MCGdiff (Cardoso et al. 2024, Alg. 1): one particle filter per output sample."""
 
     floor_eta = 1.0  # discretisation floor (samplerlab.floor): every particle moves by the DDPM kernel
+    stop_from_notify = False  # the notified x_t is an ancestor drawn for the observer, not the truncated output
 
     def __init__(self, particles: int = 64, ess: float = 0.5):
         if isinstance(particles, bool) or not isinstance(particles, Integral) or particles < 1:
