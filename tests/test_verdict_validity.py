@@ -259,3 +259,15 @@ def test_stopped_output_is_the_prior_denoiser_the_readme_asks_for(bimodal):
     t = sub.timesteps[-1]
     assert torch.equal(out, task.denoise(task.alpha(t) * x0 + task.sigma(t) * eps, t))
     assert Oracle.final_estimate is ReverseSampler.final_estimate is TMPD.final_estimate
+
+
+def test_energy_cross_sum_paths_agree():
+    # The CPU path (merge of sorted runs) and the GPU path (binary search) compute the same sum.
+    from samplerlab.diagnostics.distribution import _within_sum, cross_sum_pooled, cross_sum_search
+
+    g = torch.Generator().manual_seed(4)
+    a = torch.randn(3, 7, 300, generator=g, dtype=torch.float64).sort(-1).values
+    b = torch.randn(7, 200, generator=g, dtype=torch.float64).sort(-1).values.expand(3, 7, 200)
+    brute = (a[..., :, None] - b[..., None, :]).abs().sum((-1, -2))
+    torch.testing.assert_close(cross_sum_search(a, b), brute, rtol=1e-12, atol=1e-9)
+    torch.testing.assert_close(cross_sum_pooled(a, b, _within_sum(a), _within_sum(b)), brute, rtol=1e-12, atol=1e-9)
