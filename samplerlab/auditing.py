@@ -31,6 +31,7 @@ import torch
 
 from samplerlab.diagnostics import (distribution_checks, hallucination_checks, holm, mode_weight_checks,
                                     spread_checks, sweep_check, trajectory_check)
+from samplerlab.diagnostics.likelihood import likelihood_check
 from samplerlab.diagnostics.result import CheckResult
 from samplerlab.diagnostics.truth import Truth, generator
 from samplerlab.errors import SamplerError
@@ -43,8 +44,8 @@ from samplerlab.schedules import VPLinear
 __all__ = ["audit", "CHECKS"]
 
 CHECKS = ("spread", "mode_weights", "hallucination", "distribution", "early_stopping_sweep",
-          "early_stopping_trajectory")
-_ALIASES = {"location": ("spread",), "prior_hallucination": ("hallucination",), "likelihood_hallucination": ("hallucination",),
+          "early_stopping_trajectory", "likelihood_approximation")
+_ALIASES = {"why": ("likelihood_approximation",), "location": ("spread",), "prior_hallucination": ("hallucination",), "likelihood_hallucination": ("hallucination",),
             "early_stopping": ("early_stopping_sweep", "early_stopping_trajectory")}
 _OUTPUT_CHECKS = {"spread": spread_checks, "mode_weights": mode_weight_checks,
                   "hallucination": hallucination_checks}
@@ -82,14 +83,17 @@ def _on_device(problem: InverseProblem, device) -> InverseProblem:
 
 
 class _Recorder:
-    """Observer keeping ``x_t`` at a few chosen grid times."""
+    """Observer keeping ``x_t`` (and the sampler's reported guidance, when asked) at chosen grid times."""
 
-    def __init__(self, times: set[float]):
-        self.times, self.records = times, {}
+    def __init__(self, times: set[float], guidance: bool = False):
+        self.times, self.records, self.guidance = times, {}, {}
+        self.wants_guidance = guidance
 
-    def __call__(self, t, x_t, x0_hat) -> None:
+    def __call__(self, t, x_t, x0_hat, guidance=None) -> None:
         if float(t) in self.times:
             self.records[float(t)] = x_t.detach().clone()
+            if guidance is not None:
+                self.guidance[float(t)] = guidance.detach().clone()
 
 
 def _run(sampler, task, n: int, seed: int, name: str, where: str, partial: Report):
@@ -165,13 +169,13 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
     stops = {t_stop: task.timesteps[task.timesteps >= t_stop - 1e-12] for t_stop in t_stops}
     from_run = "early_stopping_sweep" in selected and bool(declared(sampler, "stop_from_notify", False))
     trajectory_times: set[float] = set()
-    if "early_stopping_trajectory" in selected:
+    if "early_stopping_trajectory" in selected or "likelihood_approximation" in selected:
         idx = torch.linspace(0, steps - 1, max(record, 1)).round().long().unique()
         trajectory_times = {float(task.timesteps[i]) for i in idx.tolist()}
     recorder = None
     if trajectory_times or from_run:
         stop_times = {float(g[-1]) for g in stops.values()} if from_run else set()
-        recorder = _Recorder(trajectory_times | stop_times)
+        recorder = _Recorder(trajectory_times | stop_times, guidance="likelihood_approximation" in selected)
         task = task.with_observer(recorder)
     x, meta["sampler_s"] = _run(sampler, task, n, seed, name, where, report)
 
@@ -187,6 +191,9 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
         elif group == "early_stopping_trajectory":
             records = {t: v for t, v in recorder.records.items() if t in trajectory_times}
             report.checks += _timed(trajectory_check, records, truth, schedule, alpha)[0]
+        elif group == "likelihood_approximation":
+            records = {t: (v, recorder.guidance.get(t)) for t, v in recorder.records.items() if t in trajectory_times}
+            report.checks += _timed(likelihood_check, records, truth, schedule)[0]
     if "early_stopping_sweep" in selected:
         holm(report.checks, alpha)  # a partial report, should a truncated run fail, has verdicts
         outputs, sampler_s, reran = {0.0: x}, 0.0, 0
@@ -216,7 +223,19 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
         floor_report = cached_floor(problem, eta, lambda: audit(floor_sampler(problem, eta), problem,
                                                                 name="floor", **settings), key)
         attach_floor(report, floor_report, eta)
+    _link_symptoms(report)
     return report
+
+
+def _link_symptoms(report: Report) -> None:
+    """Name, in the likelihood check's message, the failures that follow a departing guidance."""
+    try:
+        why = report["likelihood_approximation"]
+    except KeyError:
+        return
+    modes = sorted({c.failure_mode for c in report.failing() if c.attribution != "discretisation"})
+    if why.applicable and why.data.get("t_depart") is not None and modes:
+        why.detail += f" → failures at t = 0: {', '.join(modes)}"
 
 
 def _floor_eta(floor, sampler) -> float | None:

@@ -73,7 +73,9 @@ class Task:
         timesteps: decreasing grid; when it ends above 0, return the last denoised estimate.
         operator: the forward operator ``A`` (with ``svd()``).
         y: observation ``(m,)``; sigma_y: its noise standard deviation.
-        observe: optional ``observe(t, x_t, x0_hat)`` to call once per step.
+        observe: optional ``observe(t, x_t, x0_hat)`` to call once per step. An observer with
+            ``wants_guidance = True`` is also given the sampler's reported ``guidance`` (see
+            :meth:`notify`) as a keyword.
     """
 
     denoise: Callable[[Tensor, Tensor], Tensor]
@@ -116,9 +118,21 @@ class Task:
         z = torch.randn(n, self.dim, generator=generator, device=self.device, dtype=self.dtype)
         return self.schedule.reference_std() * z
 
-    def notify(self, t, x_t: Tensor, x0_hat: Tensor) -> None:
-        """Call the observer, if any (samplers call this once per step)."""
-        if self.observe is not None:
+    def notify(self, t, x_t: Tensor, x0_hat: Tensor, guidance: Tensor | None = None) -> None:
+        """Call the observer, if any (samplers call this once per step).
+
+        ``guidance`` (optional, ``(n, d)``): the sampler's estimate of ``∇_{x_t} log p(y | x_t)``
+        at this step — or the term it adds, converted to those units — which the
+        ``likelihood_approximation`` diagnostic compares with the exact one. A sampler that
+        shifts the denoised estimate reports ``(a_t / s_t²) (x̂0_y − x̂0)`` (Tweedie's formula); one
+        that adds ``δ`` to its DDIM(η) step to ``t'`` reports ``a_t δ / (κ s_t²)`` with
+        ``κ = a_{t'} − a_t √(s_{t'}² − c²) / s_t`` (:func:`samplerlab.samplers._base.shift_to_score`).
+        """
+        if self.observe is None:
+            return
+        if guidance is not None and getattr(self.observe, "wants_guidance", False):
+            self.observe(t, x_t, x0_hat, guidance=guidance)
+        else:
             self.observe(t, x_t, x0_hat)
 
     @property

@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Optional
 
-__all__ = ["CheckResult", "FAILURE_MODES", "not_applicable", "fmt_p", "p_eq"]
+__all__ = ["CheckResult", "FAILURE_MODES", "EXPLANATIONS", "not_applicable", "fmt_p", "p_eq"]
 
 FAILURE_MODES = ("spread", "location", "mode_weights", "prior_hallucination", "likelihood_hallucination",
                  "early_stopping", "distribution")
+EXPLANATIONS = ("likelihood_approximation",)  # informative checks that explain failures, never judge
 
 
 P_FLOOR = 1e-300  # below this a p-value has (nearly) underflowed: shown as ``< 1e-300``
@@ -83,10 +84,11 @@ class CheckResult:
         return "approximation" if self.floor_passed else "discretisation"
 
     def __post_init__(self):
-        if self.failure_mode not in FAILURE_MODES:
-            raise ValueError(f"failure_mode: expected one of {FAILURE_MODES}, got {self.failure_mode!r}")
         if self.role not in ("verdict", "info"):
             raise ValueError(f"role: expected 'verdict' or 'info', got {self.role!r}")
+        allowed = FAILURE_MODES + (EXPLANATIONS if self.role == "info" else ())
+        if self.failure_mode not in allowed:
+            raise ValueError(f"failure_mode: expected one of {allowed}, got {self.failure_mode!r}")
         for name in ("statistic", "effect", "p_value"):
             v = getattr(self, name)
             if v is not None:

@@ -28,6 +28,27 @@ def ddim_update(x0_hat: Tensor, eps_hat: Tensor, a_next: Tensor, s_next: Tensor,
     return a_next * x0_hat + (s_next**2 - c**2).clamp_min(0).sqrt() * eps_hat + c * noise
 
 
+def ddim_kappa(a_next: Tensor, s_next: Tensor, s_cur: Tensor, a_cur: Tensor, eta: float) -> Tensor:
+    """``∂x_{t'}/∂x̂0`` of :func:`ddim_update`: ``κ = a' − a √(s'² − c²) / s``."""
+    if eta == 0.0 or float(s_next) == 0.0:
+        return a_next - a_cur * s_next / s_cur
+    ratio = (a_cur * s_next) / (a_next * s_cur)
+    c = eta * s_next * (1 - ratio**2).clamp_min(0).sqrt()
+    return a_next - a_cur * (s_next**2 - c**2).clamp_min(0).sqrt() / s_cur
+
+
+def x0_shift_to_score(shift: Tensor, a: Tensor, s: Tensor) -> Tensor:
+    """A shift of the denoised estimate as the likelihood score it implies: ``(a / s²) Δx̂0``
+    (Tweedie: ``E[x0|x_t, y] − E[x0|x_t] = (s²/a) ∇ log p(y|x_t)``)."""
+    return (a / s**2) * shift
+
+
+def shift_to_score(delta: Tensor, a: Tensor, s: Tensor, a_next: Tensor, s_next: Tensor, eta: float) -> Tensor:
+    """A term ``δ`` added to a DDIM(η) step to ``t'`` as the likelihood score it implies:
+    the score ``g`` moves ``x̂0`` by ``(s²/a) g`` and so ``x_{t'}`` by ``κ (s²/a) g``."""
+    return x0_shift_to_score(delta / ddim_kappa(a_next, s_next, s, a, eta), a, s)
+
+
 class ReverseSampler:
     """Base class: ``__call__`` runs ``x_1 → … → x_{t_end}`` and returns samples ``(n, d)``."""
 
@@ -56,13 +77,22 @@ class ReverseSampler:
         """Denoised estimate returned when the grid stops above 0 (prior Tweedie by default)."""
         return task.denoise(x, t)
 
+    reported_guidance: Tensor | None = None  # set by ``step`` when the observer wants it (``wants_guidance``)
+
+    @staticmethod
+    def wants_guidance(task) -> bool:
+        """Whether this step's likelihood guidance should be computed for the observer."""
+        return bool(getattr(task.observe, "wants_guidance", False))
+
     def __call__(self, task, n: int, generator: torch.Generator | None = None) -> Tensor:
         x = self.init(task, n, generator)
         grid = task.timesteps
         for t, t_next in zip(grid[:-1], grid[1:]):
+            self.reported_guidance = None
             x_next, x0_hat = self.step(task, x, t, t_next, generator)
-            task.notify(t, x, x0_hat)
+            task.notify(t, x, x0_hat, guidance=self.reported_guidance)
             x = x_next
+        self.reported_guidance = None
         if task.finishes_at_zero:
             return x.detach()
         return self.final_estimate(task, x, grid[-1]).detach()

@@ -47,7 +47,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from samplerlab.samplers._base import ddim_update
+from samplerlab.samplers._base import ddim_update, x0_shift_to_score
+from samplerlab.samplers._guidance import gram_solve
 from samplerlab.samplers._registry import register
 
 __all__ = ["DAPS"]
@@ -118,6 +119,15 @@ class DAPS:
             x0 = x0 + lr * grad + (2 * lr) ** 0.5 * noise
         return x0
 
+    def implied_score(self, task, x0_hat: Tensor, t: Tensor) -> Tensor:
+        """The likelihood score DAPS's Langevin target implies: its mean is
+        ``x̂0 + r_t² Aᵀ (r_t² A Aᵀ + τ² I)⁻¹ (y − A x̂0)``, a shift read as ``(a/s²) Δx̂0``."""
+        op, a, s = task.operator, task.alpha(t), task.sigma(t)
+        r2 = (s / a) ** 2
+        tau2 = (task.sigma_y if self.tau is None else self.tau) ** 2
+        shift = r2 * op.adjoint(gram_solve(op, task.y - op.forward(x0_hat), r2, tau2))
+        return x0_shift_to_score(shift, a, s)
+
     def posterior_x0(self, task, x: Tensor, t: Tensor, generator) -> Tensor:
         """Steps (1)-(2): DAPS's draw of ``x0`` given ``x_t`` and ``y``."""
         return self.langevin(task, self.ode_denoise(task, x, t), t, generator)
@@ -127,8 +137,10 @@ class DAPS:
         grid = task.timesteps
         for t, t_next in zip(grid[:-1], grid[1:]):
             # (1)-(2): ODE to x̂0, then Langevin on x0 | x_t, y.
-            x0 = self.posterior_x0(task, x, t, generator)
-            task.notify(t, x, x0)
+            x0_hat = self.ode_denoise(task, x, t)
+            x0 = self.langevin(task, x0_hat, t, generator)
+            task.notify(t, x, x0, guidance=self.implied_score(task, x0_hat, t)
+                        if getattr(task.observe, "wants_guidance", False) else None)
             # (3): decoupled re-noising to the next level, x_{t'} = a' x0 + s' ε.
             s_next = task.sigma(t_next)
             x = task.alpha(t_next) * x0

@@ -129,8 +129,24 @@ class DDRM(ReverseSampler):
         top_up = (sig_next**2 - (eta_b * sp.sigma_bar) ** 2).clamp_min(0).sqrt()
         noisier = (1 - eta_b) * x0_obs + eta_b * sp.y_bar + top_up * z_obs
         new[:, :r] = torch.where(sig_next < sp.sigma_bar, less_noisy, noisier)
+        if self.wants_guidance(task):
+            self.reported_guidance = self._implied_score(task, t, t_next, sp, x0_obs, eps_spec[:, :r], keep)
         # Back to x-space and to the chain's scale: x_{t'} = a_{t'} V̄ x̄_{t'}.
         return a_next * (new @ sp.basis.T), x0_hat
+
+    def _implied_score(self, task, t, t_next, sp, x0_obs: Tensor, eps_obs: Tensor, keep: float) -> Tensor:
+        """The likelihood score DDRM's observed-coordinate update implies: its mean minus the
+        unconditional DDIM(η) mean ``x̄_θ + √(1−η²) σ_{t'} ε̂`` (the unobserved coordinates get
+        exactly that), in ``x``-space, divided by ``κ (s²/a)`` with ``κ = a' − √(1−η²) s' a / s``."""
+        a, s, a_next, s_next = task.alpha(t), task.sigma(t), task.alpha(t_next), task.sigma(t_next)
+        sig_next = s_next / a_next
+        sig_y = sp.sigma_bar.clamp_min(torch.finfo(x0_obs.dtype).tiny)
+        less_noisy = x0_obs + keep * sig_next * (sp.y_bar - x0_obs) / sig_y
+        noisier = (1 - self.eta_b) * x0_obs + self.eta_b * sp.y_bar
+        mean = torch.where(sig_next < sp.sigma_bar, less_noisy, noisier)
+        delta = a_next * ((mean - x0_obs - keep * sig_next * eps_obs) @ sp.basis[:, :sp.rank].T)
+        kappa = a_next - keep * s_next * a / s
+        return (a / s**2) * delta / kappa
 
     def __call__(self, task, n: int, generator: torch.Generator | None = None) -> Tensor:
         try:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from samplerlab.samplers._base import ReverseSampler, ddim_update
+from samplerlab.samplers._base import ReverseSampler, ddim_update, shift_to_score
 from samplerlab.samplers._guidance import check_nonneg, ddim_noise, denoise_and_pullback, eps_from_x0
 from samplerlab.samplers._registry import register
 
@@ -76,5 +76,7 @@ class DPS(ReverseSampler):
         # 2. Unconditional DDPM ancestral step x'_{t_next} (DDIM with eta = 1).
         eps_hat = eps_from_x0(x, x0_hat, a, s)
         x_prime = ddim_update(x0_hat, eps_hat, a_next, s_next, s, a, 1.0, ddim_noise(x, 1.0, s_next, generator))
-        # 3. Measurement-consistency gradient step.
+        # 3. Measurement-consistency gradient step (reported as the likelihood score it implies).
+        if self.wants_guidance(task):
+            self.reported_guidance = shift_to_score(-self.zeta * grad, a, s, a_next, s_next, 1.0)
         return x_prime - self.zeta * grad, x0_hat

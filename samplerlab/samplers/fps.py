@@ -109,12 +109,13 @@ class FPS:
         x = self._propose(torch.zeros_like(z), z, ref, ys[0][:, None], a_all[0] ** 2 * sig2, V)
 
         chunk = max(1, CHUNK_ELEMENTS // (N * d))
+        wants = bool(getattr(task.observe, "wants_guidance", False))
         for k in range(L):
             t, a, s, a_n, s_n = grid[k], a_all[k], s_all[k], a_all[k + 1], s_all[k + 1]
             rho = (rho2 * s_n**2).sqrt()
             q = a_n**2 * sig2  # observation variance of ȳ_{t'}: c_{t'}² σ_y² / s_i²
             x_new = torch.empty_like(x)
-            x0_seen = []
+            x0_seen, g_seen = [], []
             for lo in range(0, n, chunk):
                 xc, yc = x[lo:lo + chunk], ys[k + 1][lo:lo + chunk, None]
                 B = xc.shape[0]
@@ -122,6 +123,11 @@ class FPS:
                 x0 = task.denoise(xc.reshape(B * N, d), t).reshape(B, N, d)
                 x0_seen.append(x0[:, 0])
                 mu = a_n * x0 + (s_n**2 * (1 - rho2)).sqrt() * (xc - a * x0) / s
+                if wants:  # the proposal's pull toward ȳ_{t'} for the observed particle, as a score
+                    gain = rho**2 / (rho**2 + q).clamp_min(tiny)
+                    delta = (gain * (yc[:, 0] - mu[:, 0] @ V)) @ V.mT
+                    kappa = a_n - a * (s_n**2 * (1 - rho2)).sqrt() / s
+                    g_seen.append((a / s**2) * delta / kappa)
                 # Conditional proposal ∝ N(μ, ϱ² I) N(ȳ_{t'}; Vᵀ x, q) and its draw.
                 zc = torch.randn(B, N, d, generator=generator, **kw)
                 prop = self._propose(mu, zc, rho, yc, q, V)
@@ -130,7 +136,7 @@ class FPS:
                 # Multinomial resampling of the proposed particles.
                 idx = resample(log_w, generator)
                 x_new[lo:lo + chunk] = torch.gather(prop, 1, idx[..., None].expand(B, N, d))
-            task.notify(t, x[:, 0], torch.cat(x0_seen))
+            task.notify(t, x[:, 0], torch.cat(x0_seen), guidance=torch.cat(g_seen) if wants else None)
             x = x_new
 
         out = x[:, 0]

@@ -69,6 +69,7 @@ from numbers import Integral
 import torch
 from torch import Tensor
 
+from samplerlab.samplers._base import shift_to_score
 from samplerlab.samplers._registry import register
 from samplerlab.samplers._smc import resample
 
@@ -130,6 +131,7 @@ class MCGdiff:
         chunk = max(1, CHUNK_ELEMENTS // (N * d))
         log_W = torch.zeros(n, N, device=task.device, dtype=task.dtype)  # weights carried since last resampling
         keep = torch.arange(N, device=task.device)
+        wants = bool(getattr(task.observe, "wants_guidance", False))
         for k in range(len(grid) - 1):
             t = grid[k]
             a, s, a_next, s_next = a_all[k], s_all[k], a_all[k + 1], s_all[k + 1]
@@ -150,7 +152,9 @@ class MCGdiff:
                 lw = log_W[lo:lo + chunk] + (log_w * on).sum(-1)
                 # 3. Resample (multinomial) the filters whose ESS fell below ess · particles.
                 idx = resample(lw, generator)
-                seen.append((xc[torch.arange(B), idx[:, 0]], x0[torch.arange(B), idx[:, 0]]))
+                pick = (torch.arange(B), idx[:, 0])
+                seen.append((xc[pick], x0[pick], self._implied_score(m[pick], c, a, s, a_next, s_next, y_bar,
+                                                                      var_g[k + 1], on, V) if wants else None))
                 due = _ess(lw) < self.ess * N
                 idx = torch.where(due, idx, keep.expand(B, N))
                 log_W[lo:lo + chunk] = torch.where(due, torch.zeros_like(lw), lw)
@@ -159,7 +163,8 @@ class MCGdiff:
                 zc = torch.randn(B, N, d, generator=generator, device=x.device, dtype=x.dtype)
                 x_new[lo:lo + chunk] = self._propose(m, zc, c, a_next, y_bar, var_g[k + 1], on, V)
             # Observer: one weighted draw per filter (the ancestor idx[:, 0] of step 3).
-            task.notify(t, torch.cat([u for u, _ in seen]), torch.cat([v for _, v in seen]))
+            task.notify(t, torch.cat([u for u, _, _ in seen]), torch.cat([v for _, v, _ in seen]),
+                        guidance=torch.cat([g for _, _, g in seen]) if wants else None)
             x = x_new
 
         # Output: one particle per filter, drawn with the final weights.
@@ -167,6 +172,15 @@ class MCGdiff:
         if task.finishes_at_zero:
             return out
         return task.denoise(out, grid[-1]).detach()
+
+    @staticmethod
+    def _implied_score(m: Tensor, c: Tensor, a: Tensor, s: Tensor, a_next: Tensor, s_next: Tensor, y_bar: Tensor,
+                       var_g: Tensor, on: Tensor, V: Tensor) -> Tensor:
+        """The likelihood score the optimal proposal implies: its mean minus the DDPM kernel's,
+        ``Σ_{i on} K_i (a' ȳ_i − m̄_i) v_i``, read through the DDPM step (:func:`shift_to_score`)."""
+        m_bar = m @ V
+        gain = torch.where(on, c**2 / (c**2 + var_g).clamp_min(torch.finfo(m.dtype).tiny), torch.zeros_like(var_g))
+        return shift_to_score((gain * (a_next * y_bar - m_bar)) @ V.mT, a, s, a_next, s_next, 1.0)
 
     @staticmethod
     def _propose(m: Tensor, z: Tensor, c: Tensor, a: Tensor, y_bar: Tensor, var_g: Tensor, on: Tensor,

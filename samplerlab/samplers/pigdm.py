@@ -83,6 +83,7 @@ class PiGDM(ReverseSampler):
         x0_hat, g, _ = self.guidance(task, x, t)
         # 3. Tweedie's formula with the guided score: x̂0_y = x̂0 + (s² / a) w g.
         x0_y = x0_hat + (s**2 / a) * self.weight * g
+        self.reported_guidance = self.weight * g  # ΠGDM's likelihood score, reported as it is
         eps_y = eps_from_x0(x, x0_y, a, s)
         # 4. DDIM step from the conditional estimate.
         noise = ddim_noise(x, self.eta, s_next, generator)

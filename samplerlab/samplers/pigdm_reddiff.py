@@ -49,7 +49,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from samplerlab.samplers._base import ddim_update
+from samplerlab.samplers._base import ddim_update, shift_to_score
 from samplerlab.samplers._guidance import ddim_noise, eps_from_x0
 from samplerlab.samplers._registry import register
 from samplerlab.samplers.pigdm import PiGDM
@@ -79,4 +79,7 @@ class PiGDMRedDiff(PiGDM):
         # 3. DDIM step, then the guidance carried with x̂0's coefficient: w · a_next · a_t · r_t² g.
         noise = ddim_noise(x, self.eta, s_next, generator)
         x_next = ddim_update(x0_hat, eps_hat, a_next, s_next, s, a, self.eta, noise)
-        return x_next + (self.weight * a_next * a * r2) * g, x0_hat
+        delta = (self.weight * a_next * a * r2) * g
+        if self.wants_guidance(task):  # the added term as the likelihood score it implies
+            self.reported_guidance = shift_to_score(delta, a, s, a_next, s_next, self.eta)
+        return x_next + delta, x0_hat
