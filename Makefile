@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test bench audit plots validation calibration sensitivity study slow gpu clean
+.PHONY: test bench audit plots validation calibration sensitivity study why slow gpu clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ sensitivity: $(STAMP)
 
 study: $(STAMP)
 	$(PY) -m samplerlab.study --results results
+
+why: $(STAMP)
+	test -n "$$(ls results/reports/*.json 2>/dev/null)" || $(PY) -m samplerlab.cli suite --out results
+	$(PY) -m samplerlab.why --out results/why
 
 gpu: $(STAMP)
 	$(PY) -m samplerlab.image_suite --out results/images

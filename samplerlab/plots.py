@@ -6,7 +6,9 @@ per-check ``data`` or from a samples file saved by ``samplerlab score --save-sam
 * ``pit_ecdf.png`` — ECDF of the HPD-level PIT minus the uniform CDF, with a 95 % simultaneous
   band (Dvoretzky–Kiefer–Wolfowitz: ``±sqrt(log(2/0.05) / (2n))``, exact and conservative);
 * ``early_stopping.png`` — within-mode sliced Wasserstein to the exact law vs stop time;
-* ``samples_2d.png`` — 2-D samples over the exact posterior's density contours.
+* ``samples_2d.png`` — 2-D samples over the exact posterior's density contours;
+* ``guidance_vs_t.png`` — the sampler's reported guidance against the exact ``∇ log p(y|x_t)``:
+  norm ratio and cosine against t, with the interquartile band of its samples.
 
 A figure whose check was not run or is not applicable is skipped.
 """
@@ -16,9 +18,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-__all__ = ["plot_report", "FIGURES"]
+__all__ = ["plot_report", "draw_guidance", "FIGURES"]
 
-FIGURES = ("mode_weights", "spread_vs_t", "pit_ecdf", "early_stopping", "samples_2d")
+FIGURES = ("mode_weights", "spread_vs_t", "pit_ecdf", "early_stopping", "samples_2d", "guidance_vs_t")
 _BAND_LEVEL = 0.05
 
 
@@ -122,6 +124,37 @@ def _early_stopping(report, plt, sns):
     return fig
 
 
+def draw_guidance(ax_ratio, ax_cos, data: dict, label: str = "sampler", color: str = "C0") -> None:
+    """Norm ratio (log scale) and cosine of a reported guidance against t, with interquartile bands."""
+    t = data["t"]
+    ratio, cos = list(zip(*data["ratio"])), list(zip(*data["cos"]))
+    floor = 1e-3  # an absent guidance (ratio 0) is drawn at the bottom of the log axis
+    lo, med, hi = ([max(v, floor) for v in row] for row in ratio)
+    ax_ratio.fill_between(t, lo, hi, color=color, alpha=0.2)
+    ax_ratio.plot(t, med, "o-", color=color, ms=3, label=label)
+    ax_ratio.axhline(1.0, color="0.3", ls="--", lw=1)
+    ax_ratio.set_yscale("log")
+    ax_cos.fill_between(t, cos[0], cos[2], color=color, alpha=0.2)
+    ax_cos.plot(t, cos[1], "o-", color=color, ms=3, label=label)
+    ax_cos.axhline(1.0, color="0.3", ls="--", lw=1)
+    for ax in (ax_ratio, ax_cos):
+        ax.set_xlim(1.02, -0.02)
+    ax_cos.set_ylim(-1.05, 1.05)
+
+
+def _guidance(report, plt, sns):
+    c = _check(report, "likelihood_approximation")
+    if c is None:
+        return None
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    draw_guidance(a1, a2, c.data, report.meta.get("sampler", "sampler"))
+    a1.set(xlabel="t (1 = noise, 0 = data)", ylabel="‖guidance‖ / ‖exact ∇ log p(y|x_t)‖")
+    a2.set(xlabel="t (1 = noise, 0 = data)", ylabel="cosine to the exact")
+    fig.suptitle(_title(report, "Reported guidance vs the exact ∇ log p(y|x_t) (1 = exact; band: middle half)"),
+                 fontsize="medium")
+    return fig
+
+
 def _samples_2d(report, samples, plt, sns):
     if samples is None or "log_density" not in samples:
         return None
@@ -151,7 +184,8 @@ def plot_report(report, out, samples: dict | None = None) -> list[Path]:
               "spread_vs_t": lambda: _spread_vs_t(report, plt, sns),
               "pit_ecdf": lambda: _pit_ecdf(report, plt, sns),
               "early_stopping": lambda: _early_stopping(report, plt, sns),
-              "samples_2d": lambda: _samples_2d(report, samples, plt, sns)}
+              "samples_2d": lambda: _samples_2d(report, samples, plt, sns),
+              "guidance_vs_t": lambda: _guidance(report, plt, sns)}
     written = []
     for name in FIGURES:
         fig = makers[name]()
