@@ -19,7 +19,7 @@ scenarios with Dask (``make sensitivity``) and writes ``results/sensitivity/``: 
 Example:
     >>> frame = vary("dps", "zeta", [0.3, 1.0], "bimodal_1d", n=200, checks=["spread"], floor=False)
     >>> sorted(set(frame.value)), sorted(set(frame.check))[:2]
-    ([0.3, 1.0], ['location', 'spread_pit'])
+    ([0.3, 1.0], ['location', 'spread_directions'])
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ DEFAULT_GRIDS = {
     "ddrm": {"eta": [0.0, 0.5, 0.85, 1.0]},
     "mcgdiff": {"particles": [1, 4, 16, 64]},
     "fps": {"particles": [1, 5, 20]},
-    "daps": {"lr": [0.05, 0.2, 0.5, 1.0]},
+    "daps": {"lr": [0.05, 0.2, 0.5, 0.9]},
     "prior": {},
 }
 DEFAULT_SCENARIOS = ("bimodal_1d", "unequal_weights_2d", "outlier_2d", "prior_mode_ruled_out_2d", "grid_d8_m2",
@@ -163,14 +163,27 @@ def _band_task(scenario: str, n: int, seeds: int) -> list[dict]:
     return exact_band(scenario, n, seeds=seeds).to_dict("records")
 
 
-def study_tasks(samplers_, scenarios, n: int, seed: int) -> list[tuple]:
+def study_tasks(samplers_, scenarios, n: int, seed: int, params=None) -> list[tuple]:
     """One task per (sampler, parameter, scenario): the whole curve, so its floors are shared."""
     tasks = []
     for scenario in scenarios:
         for name in samplers_:
             for param, values in {"steps": STEPS, **DEFAULT_GRIDS.get(name, {})}.items():
-                tasks.append((name, param, values, scenario, n, seed))
+                if params is None or param in params:
+                    tasks.append((name, param, values, scenario, n, seed))
     return tasks
+
+
+def _merge(path: Path, new, keys: list[str]):
+    """``new`` rows replace the rows of ``path`` (if it exists) that share their ``keys``."""
+    import pandas as pd
+
+    if not path.is_file() or new.empty:
+        return new
+    old = pd.read_csv(path)
+    done = set(map(tuple, new[keys].astype(str).drop_duplicates().values))
+    keep = old[[tuple(r) not in done for r in old[keys].astype(str).values]]
+    return pd.concat([keep, new], ignore_index=True)
 
 
 def main(argv=None) -> int:
@@ -187,18 +200,22 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--band-seeds", type=int, default=19)
+    parser.add_argument("--params", nargs="+", default=None, help="only these parameters' curves (e.g. lr); "
+                        "rows already in OUT/curves.csv for other curves are kept")
+    parser.add_argument("--no-bands", action="store_true", help="keep OUT/bands.csv as it is")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--scheduler", default=None)
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    tasks = [(_band_task, (s, args.n, args.band_seeds)) for s in args.scenarios]
-    tasks += [(_curve_task, t) for t in study_tasks(args.samplers, args.scenarios, args.n, args.seed)]
+    tasks = [] if args.no_bands else [(_band_task, (s, args.n, args.band_seeds)) for s in args.scenarios]
+    tasks += [(_curve_task, t) for t in study_tasks(args.samplers, args.scenarios, args.n, args.seed, args.params)]
     rows, bands = [], []
     for kind, result in run_tasks(_dispatch, tasks, workers=args.workers, scheduler=args.scheduler,
                                   label="sensitivity"):
         (bands if kind == "band" else rows).extend(result)
-    curves, band = pd.DataFrame(rows), pd.DataFrame(bands)
+    curves = _merge(out / "curves.csv", pd.DataFrame(rows), ["sampler", "param", "scenario"])
+    band = _merge(out / "bands.csv", pd.DataFrame(bands), ["scenario"]) if bands else pd.read_csv(out / "bands.csv")
     curves.to_csv(out / "curves.csv", index=False)
     band.to_csv(out / "bands.csv", index=False)
     written = plot_sensitivity(curves, band, out)

@@ -11,7 +11,8 @@ Targets (issue "an audit that costs little more than the sampler"):
 
 * a whole cold audit ≤ 1.3× one DPS run, on both problems;
 * cold diagnostics ≤ 0.2× and warm diagnostics ≤ 0.05× of the DPS run on the grid (on
-  bimodal_1d the whole DPS run costs well under a second, so only the whole-audit ratio is asked).
+  bimodal_1d the whole DPS run costs well under a second, so only the whole-audit ratio is asked);
+* the ``likelihood_approximation`` check (exact guidance at the recorded times) ≤ 0.1× on both.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from samplerlab.scenarios import load_scenario
 from samplerlab.validation import grid_problem
 
 N, STEPS = 2000, 1000
-WHOLE, COLD, WARM = 1.3, 0.2, 0.05
+WHOLE, COLD, WARM, WHY = 1.3, 0.2, 0.05, 0.1
 
 
 def _problems():
@@ -65,12 +66,15 @@ def test_audit_cost_vs_one_sampler_run(case, benchmark, tmp_path, monkeypatch):
     warm = benchmark.pedantic(lambda: audit(dps, problem, n=N, steps=STEPS, name="dps"), rounds=1, iterations=1)
     ratios = {"whole_cold": cold_s / run_s, "whole_disk": disk_s / run_s,
               "diag_cold": cold.meta["diagnostics_s"] / run_s, "diag_disk": disk.meta["diagnostics_s"] / run_s,
-              "diag_warm": warm.meta["diagnostics_s"] / run_s}
+              "diag_warm": warm.meta["diagnostics_s"] / run_s,
+              "likelihood_check": cold["likelihood_approximation"].cost_s / run_s}
     benchmark.extra_info.update({"dps_run_s": run_s, **ratios})
     print(f"\n{case}: DPS {STEPS} steps {run_s:.2f} s; audit cold {ratios['whole_cold']:.2f}×, "
           f"disk {ratios['whole_disk']:.2f}×; diagnostics cold {ratios['diag_cold']:.3f}×, "
-          f"disk {ratios['diag_disk']:.3f}×, warm {ratios['diag_warm']:.3f}× ({cold.meta['sweep']})")
+          f"disk {ratios['diag_disk']:.3f}×, warm {ratios['diag_warm']:.3f}×; likelihood check "
+          f"{ratios['likelihood_check']:.3f}× ({cold.meta['sweep']})")
     assert ratios["whole_cold"] <= WHOLE
+    assert ratios["likelihood_check"] <= WHY
     if case == "grid_d80":
         assert ratios["diag_cold"] <= COLD
         assert ratios["diag_warm"] <= WARM
