@@ -36,6 +36,7 @@ from samplerlab.diagnostics.result import CheckResult
 from samplerlab.diagnostics.truth import Truth, generator
 from samplerlab.errors import SamplerError
 from samplerlab.floor import attach_floor, cached_floor, floor_eta, floor_sampler
+from samplerlab.guard import changed, problem_state, seeded_globals
 from samplerlab.problem import InverseProblem
 from samplerlab.sampler_ref import declared
 from samplerlab.report import Report
@@ -96,13 +97,27 @@ class _Recorder:
                 self.guidance[float(t)] = guidance.detach().clone()
 
 
-def _run(sampler, task, n: int, seed: int, name: str, where: str, partial: Report):
-    """Run the sampler once and validate what it returns; ``(samples, seconds)``."""
+def _run(sampler, task, n: int, seed: int, name: str, where: str, partial: Report, problem=None):
+    """Run the sampler once and validate what it returns; ``(samples, seconds)``.
+
+    The run is guarded (:mod:`samplerlab.guard`): the problem must be unchanged after it, and the
+    global RNGs are seeded from ``seed`` and watched; those the sampler drew from are added to
+    ``partial.meta["global_rng"]``.
+    """
+    before = None if problem is None else problem_state(problem)
     start = time.perf_counter()
     try:
-        x = sampler(task, n, generator(seed, "sampler", task.device))
+        with seeded_globals(seed, task.device) as used:
+            x = sampler(task, n, generator(seed, "sampler", task.device))
     except Exception as exc:
         raise SamplerError(f"sampler {name!r} raised {type(exc).__name__} on {where}: {exc}", partial) from exc
+    if used:
+        partial.meta["global_rng"] = sorted(set(partial.meta.get("global_rng", [])) | set(used))
+    if before is not None:
+        touched = changed(problem, before)
+        if touched:
+            raise SamplerError(f"sampler {name!r} modified {' and '.join(touched)} in place on {where}; a "
+                               "sampler must not write into the task it is given", partial)
     seconds = time.perf_counter() - start
     d = task.dim
     if not isinstance(x, torch.Tensor):
@@ -134,7 +149,7 @@ def _timed(fn, *args) -> tuple[list[CheckResult], float]:
 
 def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha: float = 1e-3, checks=None,
           schedule=None, steps: int = 1000, name: str | None = None, scenario: str | None = None, device=None,
-          t_stops=(0.01, 0.02, 0.05), record: int = 10, floor=False) -> Report:
+          t_stops=(0.01, 0.02, 0.05), record: int = 10, floor=False, notes=()) -> Report:
     """Audit ``sampler(task, n, generator)`` on ``problem``; see the module doc.
 
     Args:
@@ -148,6 +163,8 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
         floor: also audit the discretisation floor (:mod:`samplerlab.floor`) — ``True``: under the
             sampler's own DDIM ``η`` (``sampler.floor_eta``, 1 if undeclared); a number: that ``η``.
             Each failing check is then attributed to discretisation or approximation.
+        notes: lines recorded in ``meta["notes"]`` and shown in the summary (defaults a scenario
+            relied on, settings that differ from the scenario's).
     """
     if not (isinstance(n, int) and n >= 20):
         raise ValueError(f"n: expected an integer >= 20, got {n!r}")
@@ -162,7 +179,7 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
     where = f"scenario {scenario!r}" if scenario else f"problem d={problem.dim}, m={problem.operator.out_dim}"
     meta = {"sampler": name, "scenario": scenario, "n": n, "seed": seed, "alpha": alpha, "dim": problem.dim,
             "m": problem.operator.out_dim, "steps": steps, "schedule": repr(schedule), "checks": selected,
-            "device": str(problem.y.device)}
+            "device": str(problem.y.device), "notes": list(notes), **_environment(problem.y.device)}
     report = Report(meta, [])
     task = problem.task(schedule=schedule, steps=steps)
     # Stop-time sweep grids: each t_stop snapped down to the grid (the last grid time >= t_stop).
@@ -177,7 +194,7 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
         stop_times = {float(g[-1]) for g in stops.values()} if from_run else set()
         recorder = _Recorder(trajectory_times | stop_times, guidance="likelihood_approximation" in selected)
         task = task.with_observer(recorder)
-    x, meta["sampler_s"] = _run(sampler, task, n, seed, name, where, report)
+    x, meta["sampler_s"] = _run(sampler, task, n, seed, name, where, report, problem)
 
     start = time.perf_counter()
     truth = Truth.get(problem, n, seed)
@@ -205,7 +222,8 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
                 outputs[t_end] = task.denoise(recorder.records[t_end], grid[-1]).detach()
                 continue
             sub = task.with_timesteps(grid).with_observer(None)
-            outputs[t_end], seconds = _run(sampler, sub, n, seed, name, f"{where} (t_stop {t_stop:g})", report)
+            outputs[t_end], seconds = _run(sampler, sub, n, seed, name, f"{where} (t_stop {t_stop:g})", report,
+                                           problem)
             sampler_s, reran = sampler_s + seconds, reran + 1
         read_s = time.perf_counter() - start - sampler_s
         meta["sweep"] = ("re-runs" if reran == len(stops) else "read off the main run" if reran == 0
@@ -236,6 +254,19 @@ def _link_symptoms(report: Report) -> None:
     modes = sorted({c.failure_mode for c in report.failing() if c.attribution != "discretisation"})
     if why.applicable and why.data.get("t_depart") is not None and modes:
         why.detail += f" → failures at t = 0: {', '.join(modes)}"
+
+
+def _environment(device) -> dict:
+    """Versions and the device's name, for the report's metadata."""
+    import platform
+
+    import numpy as np
+
+    import samplerlab
+
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    return {"versions": {"samplerlab": samplerlab.__version__, "torch": torch.__version__, "numpy": np.__version__,
+                         "python": platform.python_version()}, "device_name": name}
 
 
 def _floor_eta(floor, sampler) -> float | None:

@@ -109,12 +109,48 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _check_output(path: str | None, flag: str) -> None:
+    """Fail before any work if ``path`` cannot be written (a folder, a missing or read-only folder)."""
+    import os
+
+    if not path:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{flag}: {path} is a directory, expected a file path")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"{flag}: folder {parent} does not exist (create it first)")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"{flag}: folder {parent} is not writable")
+
+
+def _write_or_fallback(write, path: str, what: str) -> str:
+    """``write(path)``; if that fails after all, write to a temporary file instead and say where."""
+    import tempfile
+
+    try:
+        write(path)
+        return path
+    except OSError as exc:
+        fd, fallback = tempfile.mkstemp(prefix=f"samplerlab-{what}-", suffix=Path(path).suffix or ".out")
+        import os
+
+        os.close(fd)
+        write(fallback)
+        print(f"samplerlab: could not write {what} to {path} ({exc.strerror or exc}); saved it to {fallback}",
+              file=sys.stderr)
+        return fallback
+
+
 def _cmd_score(args) -> int:
     from samplerlab.errors import SamplerError
     from samplerlab.sampler_ref import SamplerRefError, parse_params, resolve_sampler
     from samplerlab.scenarios import ScenarioError, audit_scenario, load_scenario
     from samplerlab.tables import report_table
 
+    _check_output(args.json, "--json")
+    _check_output(args.save_samples, "--save-samples")
     try:
         scenario = load_scenario(args.scenario, device=args.device)
         sampler, name = resolve_sampler(args.sampler, problem=scenario.problem, params=parse_params(args.param))
@@ -140,11 +176,12 @@ def _cmd_score(args) -> int:
     print()
     print(report.summary())
     if args.json:
-        report.to_json(args.json)
-        _progress(f"report written to {args.json}")
+        written = _write_or_fallback(report.to_json, args.json, "report")
+        _progress(f"report written to {written}")
     if args.save_samples:
-        save_samples(args.save_samples, sampler.samples, scenario)
-        _progress(f"samples written to {args.save_samples}")
+        written = _write_or_fallback(lambda p: save_samples(p, sampler.samples, scenario), args.save_samples,
+                                     "samples")
+        _progress(f"samples written to {written}")
     return 0 if report.passed else 1
 
 

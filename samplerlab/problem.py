@@ -171,4 +171,5 @@ class InverseProblem:
 
         schedule = schedule or VPLinear()
         grid = schedule.timesteps(steps, t_stop, device=self.prior.device, dtype=self.prior.dtype)
-        return Task.from_prior(self.prior, schedule, grid, self.operator, self.y, self.sigma_y, observe)
+        # The sampler gets a copy of y: writing into it cannot reach the exact reference.
+        return Task.from_prior(self.prior, schedule, grid, self.operator, self.y.clone(), self.sigma_y, observe)

@@ -104,6 +104,10 @@ class Report:
         modes = ", ".join(sorted(self.failure_modes))
         lines = [("PASSED " if self.passed else f"FAILED [{modes}] ") + self._title()]
         lines += self._floor_line()
+        lines += [f"  note: {note}" for note in self.meta.get("notes") or []]
+        if self.meta.get("global_rng"):
+            lines.append(f"  ⚠ the sampler drew from the global {' and '.join(self.meta['global_rng'])} RNG: the "
+                         "audit seeded it, but pass the generator to every draw for a reproducible sampler")
         lines += [f"  ✗ {c.failure_mode}: {c.detail}{self._why(c)}" for c in self.failing()]
         ok = [c for c in self.checks if c.passed and c.applicable and c.role == "verdict"]
         if ok:

@@ -82,6 +82,7 @@ class Scenario:
     n: int
     seed: int
     path: Path
+    notes: tuple[str, ...] = ()  # defaults the file relies on, adjustments made while loading
 
     def __repr__(self) -> str:
         op = self.problem.operator
@@ -158,6 +159,19 @@ def load_scenario(name_or_path, *, seed: int | None = None, device=None) -> Scen
     schedule_name = sched.get("name", "str", "vp_linear", choices=tuple(SCHEDULES))
     steps = sched.get("steps", "pos_int", 1000)
     sched.finish()
+    notes = []
+    if "n" not in data:
+        notes.append(f"n = {n}: the default (the file sets no n)")
+    if "schedule" not in data:
+        notes.append(f"schedule {schedule_name} with {steps} steps: the defaults (the file has no [schedule])")
+    else:
+        notes += [f"{k} = {v!r}: the default (the file's [schedule] sets none)"
+                  for k, v in (("name", schedule_name), ("steps", steps)) if k not in data["schedule"]]
+    weights = data.get("prior", {}).get("weights")
+    if isinstance(weights, list) and weights and all(isinstance(w, (int, float)) for w in weights):
+        total = float(sum(weights))
+        if abs(total - 1.0) > 1e-9:
+            notes.append(f"prior weights normalised to sum to 1 (the file's sum to {total:g})")
 
     def gen(offset: int) -> torch.Generator:
         return torch.Generator().manual_seed(seed + offset)
@@ -173,7 +187,7 @@ def load_scenario(name_or_path, *, seed: int | None = None, device=None) -> Scen
         moved.x_star = None if x_star is None else x_star.to(device)
         problem = moved
     return Scenario(path.stem, description, problem, get_schedule(schedule_name), schedule_name, steps, n, seed,
-                    path)
+                    path, tuple(notes))
 
 
 def audit_scenario(sampler, scenario, **overrides):
@@ -187,6 +201,11 @@ def audit_scenario(sampler, scenario, **overrides):
     kw = {k: v for k, v in overrides.items() if v is not None}
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario, device=kw.get("device"))
+    notes = list(scenario.notes)
+    for key, own in (("n", scenario.n), ("steps", scenario.steps)):
+        if key in kw and kw[key] != own:
+            notes.append(f"{key} = {kw[key]}: given for this audit (the scenario says {own})")
+    kw["notes"] = notes + list(kw.get("notes", []))
     kw.setdefault("n", scenario.n)
     kw.setdefault("steps", scenario.steps)
     kw.setdefault("schedule", scenario.schedule)

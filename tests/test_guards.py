@@ -1,0 +1,130 @@
+"""Silent corruption closed: writes into the task, global RNG draws, lost reports, hidden defaults."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from samplerlab import audit, samplers
+from samplerlab.cli import main
+from samplerlab.errors import SamplerError
+from samplerlab.report import Report
+from samplerlab.scenarios import audit_scenario, load_scenario
+
+KW = dict(n=300, checks=["spread", "mode_weights"], steps=20)
+
+
+def _exact(problem):
+    post = problem.posterior()
+    return lambda task, n, g: post.sample(n, generator=g)
+
+
+def _comparable(report: Report) -> dict:
+    d = report.without_timings().to_dict()
+    d["meta"].pop("sampler", None)
+    return d
+
+
+@pytest.mark.parametrize("write", ["add", "zero"])
+def test_a_sampler_writing_into_y_cannot_change_the_verdicts(write):
+    scenario = load_scenario("bimodal_1d")
+    exact = _exact(scenario.problem)
+
+    def vandal(task, n, g):
+        task.y.add_(100.0) if write == "add" else task.y.mul_(0.0)
+        return exact(task, n, g)
+
+    clean = audit_scenario(exact, scenario, **KW)
+    dirty = audit_scenario(vandal, scenario, **KW)
+    assert _comparable(dirty) == _comparable(clean) and dirty.passed
+
+
+def test_a_sampler_writing_into_the_operator_stops_the_audit_naming_it():
+    scenario = load_scenario("unequal_weights_2d")
+
+    def vandal(task, n, g):
+        for v in vars(task.operator).values():
+            if isinstance(v, torch.Tensor) and v.is_floating_point():
+                v.mul_(0.0)
+        return torch.zeros(n, task.dim, dtype=task.dtype)
+
+    with pytest.raises(SamplerError, match="sampler 'vandal' modified its operator A in place"):
+        audit_scenario(vandal, scenario, **KW)
+
+
+@pytest.mark.parametrize("library", ["torch", "numpy"])
+def test_global_rng_draws_are_reported_and_seeded(library):
+    scenario = load_scenario("bimodal_1d")
+
+    def sloppy(task, n, g):
+        z = torch.randn(n, task.dim, dtype=task.dtype) if library == "torch" else \
+            torch.from_numpy(np.random.standard_normal((n, task.dim)))
+        return 0.5 * z + 1.0
+
+    torch.manual_seed(123)
+    np.random.seed(123)
+    before = torch.random.get_rng_state(), np.random.get_state()[1].copy()
+    a = audit_scenario(sloppy, scenario, **KW)
+    torch.randn(7), np.random.standard_normal(7)  # move the global streams between the audits
+    b = audit_scenario(sloppy, scenario, **KW)
+    assert a.meta["global_rng"] == [library]
+    assert _comparable(a) == _comparable(b), "the same audit seed must give the same verdicts"
+    assert "drew from the global" in a.summary()
+    torch.manual_seed(123)
+    np.random.seed(123)
+    audit_scenario(sloppy, scenario, **KW)
+    assert torch.equal(torch.random.get_rng_state(), before[0]) and np.array_equal(np.random.get_state()[1],
+                                                                                   before[1])
+
+
+@pytest.mark.parametrize("name", samplers.available())
+def test_zoo_samplers_draw_only_from_the_generator(name):
+    scenario = load_scenario("unequal_weights_2d")
+    spec = samplers.describe(name)
+    small = {"mcgdiff": {"particles": 2}, "fps": {"particles": 2}, "daps": {"langevin_steps": 2}}.get(name, {})
+    sampler = samplers.get(name, problem=scenario.problem, **small) if spec.control else samplers.get(name, **small)
+    report = audit(sampler, scenario.problem, n=50, steps=10, checks=["spread"])
+    assert "global_rng" not in report.meta
+
+
+@pytest.mark.parametrize("where, message", [("missing/r.json", "does not exist"), (".", "is a directory")])
+def test_json_to_a_bad_path_fails_before_the_audit(where, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["score", "dps", "--scenario", "bimodal_1d", "--n", "50", "--json", where]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == "", "nothing may run before the path is checked"
+
+
+def test_a_failed_write_falls_back_and_says_where(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    real = Report.to_json
+    calls = []
+
+    def flaky(self, path):
+        calls.append(path)
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        real(self, path)
+
+    monkeypatch.setattr(Report, "to_json", flaky)
+    code = main(["score", "dps", "--scenario", "bimodal_1d", "--n", "100", "--checks", "spread", "--no-floor",
+                 "--json", "r.json"])
+    err = capsys.readouterr().err
+    assert code == 1 and "could not write report to r.json" in err and "saved it to" in err
+    assert Report.from_json(calls[1]).meta["sampler"] == "dps"
+
+
+def test_defaults_a_scenario_relies_on_are_reported(tmp_path):
+    path = tmp_path / "bare.toml"
+    path.write_text('description = "bare"\nsigma_y = 1.0\n[prior]\nkind = "mixture"\nweights = [1.0, 3.0]\n'
+                    'means = [[-1.0], [1.0]]\ncovariances = [0.5, 0.5]\n[operator]\nkind = "identity"\n'
+                    '[observation]\nkind = "explicit"\ny = [0.3]\n')
+    scenario = load_scenario(path)
+    report = audit_scenario(_exact(scenario.problem), scenario, n=100, checks=["spread"])
+    notes = " | ".join(report.meta["notes"])
+    assert "1000 steps: the defaults (the file has no [schedule])" in notes
+    assert "prior weights normalised to sum to 1 (the file's sum to 4)" in notes
+    assert "n = 100: given for this audit (the scenario says 2000)" in notes
+    assert "note: schedule vp_linear with 1000 steps" in report.summary()
+    assert report.meta["versions"]["torch"] == torch.__version__
