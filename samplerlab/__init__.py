@@ -28,6 +28,9 @@ _EXPORTS = {
     "get_schedule": "samplerlab.schedules",
 }
 
+# Sub-packages and modules reachable as attributes (``samplerlab.samplers.get(...)``), loaded on first use.
+_SUBMODULES = ("samplers", "diagnostics", "scenarios", "operators", "sensitivity", "floor", "study", "why")
+
 __all__ = list(_EXPORTS)
 __version__ = "0.1.0"
 
@@ -37,8 +40,12 @@ def __getattr__(name: str):
         value = getattr(import_module(_EXPORTS[name]), name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:
+        value = import_module(f"samplerlab.{name}")
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'samplerlab' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))

@@ -109,6 +109,23 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _check_device(device: str | None) -> None:
+    """Fail at once, in one line, on a device this machine does not have."""
+    if device is None:
+        return
+    import torch
+
+    try:
+        d = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InputError(f"--device: {device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device: {device} requested, but this machine has no CUDA device "
+                         f"(torch {torch.__version__}); use --device cpu")
+    if d.type == "cuda" and d.index is not None and d.index >= torch.cuda.device_count():
+        raise InputError(f"--device: {device} requested, but only {torch.cuda.device_count()} CUDA device(s) exist")
+
+
 def _check_output(path: str | None, flag: str) -> None:
     """Fail before any work if ``path`` cannot be written (a folder, a missing or read-only folder)."""
     import os
@@ -149,6 +166,7 @@ def _cmd_score(args) -> int:
     from samplerlab.scenarios import ScenarioError, audit_scenario, load_scenario
     from samplerlab.tables import report_table
 
+    _check_device(args.device)
     _check_output(args.json, "--json")
     _check_output(args.save_samples, "--save-samples")
     try:
@@ -256,6 +274,7 @@ def _cmd_suite(args) -> int:
     from samplerlab.scenarios import ScenarioError
     from samplerlab.suite import run_suite, suite_table
 
+    _check_device(args.device)
     try:
         frame = run_suite(args.out, scenarios=args.scenarios, samplers=args.samplers, n=args.n, steps=args.steps,
                           seed=args.seed, alpha=args.alpha, device=args.device, checks=args.checks,

@@ -72,6 +72,9 @@ def _load_module(ref: str, target: str):
         spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules.setdefault(path.stem, module)
+        folder = str(path.resolve().parent)  # the sampler file may import modules that sit beside it
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
         try:
             spec.loader.exec_module(module)
         except Exception as exc:
@@ -83,6 +86,25 @@ def _load_module(ref: str, target: str):
         raise SamplerRefError(f"{ref}: module {exc.name!r} not found") from exc
     except Exception as exc:
         raise SamplerRefError(f"{ref}: importing {target!r} raised {type(exc).__name__}: {exc}") from exc
+
+
+def _required(obj) -> list[str]:
+    """Names of the required positional parameters of a function (``[]`` for other callables)."""
+    if not (inspect.isfunction(obj) or inspect.ismethod(obj)):
+        return []
+    return [p.name for p in inspect.signature(obj).parameters.values()
+            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def _call_factory(ref: str, obj, params: dict, problem):
+    kw = {**params, **({"problem": problem} if problem is not None and _accepts(obj, "problem") else {})}
+    try:
+        out = obj(**kw)
+    except Exception as exc:
+        raise SamplerRefError(f"{ref}: the factory raised {type(exc).__name__}: {exc}") from exc
+    if not callable(out):
+        raise SamplerRefError(f"{ref}: the factory returned a {type(out).__name__}, not a callable sampler")
+    return out
 
 
 def _is_factory(obj) -> bool:
@@ -122,8 +144,16 @@ def resolve_sampler(ref, problem=None, params: dict | None = None):
     """``(sampler, name)`` for a zoo name, ``module:attr``, ``path.py:attr`` or a callable."""
     params = dict(params or {})
     if callable(ref) and not isinstance(ref, str):
-        return ref, getattr(ref, "__name__", type(ref).__name__.lower())
+        label = getattr(ref, "__name__", type(ref).__name__.lower())
+        if params:  # a factory given as an object: honour params, as for module:attr references
+            if not (_is_factory(ref) or (_required(ref) and set(_required(ref)) <= set(params) | {"problem"})):
+                raise SamplerRefError(f"{label}: parameters {sorted(params)} given, but it is a sampler, not a factory")
+            return _call_factory(label, ref, params, problem), label
+        return ref, label
     ref = str(ref)
+    if ":" not in ref and (ref.endswith(".py") or "/" in ref):
+        raise SamplerRefError(f"{ref}: a file needs the sampler's name after a colon — did you mean {ref}:NAME "
+                              "(NAME the function, class or factory in that file)?")
     if ":" not in ref:
         from samplerlab import samplers
 
@@ -143,13 +173,12 @@ def resolve_sampler(ref, problem=None, params: dict | None = None):
         raise SamplerRefError(f"{ref}: {attr!r} is a {type(obj).__name__}, not callable "
                               "(expected a sampler or a factory)")
     if _is_factory(obj):
-        kw = {**params, **({"problem": problem} if problem is not None and _accepts(obj, "problem") else {})}
-        try:
-            obj = obj(**kw)
-        except Exception as exc:
-            raise SamplerRefError(f"{ref}: the factory raised {type(exc).__name__}: {exc}") from exc
-        if not callable(obj):
-            raise SamplerRefError(f"{ref}: the factory returned a {type(obj).__name__}, not a callable sampler")
+        obj = _call_factory(ref, obj, params, problem)
     elif params:
+        if _required(obj) and set(_required(obj)) <= set(params) | {"problem"}:
+            return _call_factory(ref, obj, params, problem), attr.split(".")[-1]
         raise SamplerRefError(f"{ref}: parameters {sorted(params)} given, but {attr!r} is a sampler, not a factory")
+    elif _required(obj) and not {"task", "n"} <= set(_required(obj)):
+        raise SamplerRefError(f"{ref}: {attr!r} needs the argument(s) {_required(obj)}; pass them with --param "
+                              "NAME=VALUE (or params= in pytest)")
     return obj, attr.split(".")[-1]

@@ -128,3 +128,53 @@ def test_defaults_a_scenario_relies_on_are_reported(tmp_path):
     assert "n = 100: given for this audit (the scenario says 2000)" in notes
     assert "note: schedule vp_linear with 1000 steps" in report.summary()
     assert report.meta["versions"]["torch"] == torch.__version__
+
+
+@pytest.mark.parametrize("device, message", [("cuda", "no CUDA device"), ("tpu9", "not a torch device")])
+def test_an_unavailable_device_fails_at_once(device, message, capsys):
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(["score", "dps", "--scenario", "bimodal_1d", "--device", device]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_subpackages_are_attributes_of_the_package():
+    import samplerlab
+
+    assert samplerlab.samplers.get("dps").zeta == 1.0 and "samplers" in dir(samplerlab)
+
+
+def test_a_sampler_file_can_import_its_neighbours(tmp_path, capsys):
+    (tmp_path / "helper_mod_xyz.py").write_text("SCALE = 0.5\n")
+    (tmp_path / "mine.py").write_text(
+        "import torch\nfrom helper_mod_xyz import SCALE\n"
+        "def sample(task, n, generator):\n"
+        "    return SCALE * torch.randn(n, task.dim, generator=generator, dtype=task.dtype)\n")
+    code = main(["score", f"{tmp_path / 'mine.py'}:sample", "--scenario", "bimodal_1d", "--n", "50",
+                 "--checks", "spread", "--no-floor"])
+    assert code in (0, 1), capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ref, message", [
+    ("mine.py", "did you mean mine.py:NAME"),
+    ("mine.py:build", "needs the argument(s) ['scale']; pass them with --param"),
+])
+def test_sampler_reference_mistakes_get_a_hint(ref, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.py").write_text("def build(scale):\n    return lambda task, n, g: None\n")
+    assert main(["score", ref, "--scenario", "bimodal_1d"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_params_reach_a_callable_factory():
+    from samplerlab.sampler_ref import resolve_sampler
+
+    def build(scale):
+        def sample(task, n, generator):
+            return scale * torch.randn(n, task.dim, generator=generator, dtype=task.dtype)
+        sample.scale = scale
+        return sample
+
+    sampler, _ = resolve_sampler(build, params={"scale": 0.25})
+    assert sampler.scale == 0.25
