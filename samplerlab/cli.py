@@ -75,6 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b", help="second report (JSON)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
+    p = sub.add_parser("sweep", help="run a sweep spec on Dask into a resumable store, or render a store")
+    p.add_argument("spec", metavar="SPEC.toml|report", help="a sweep spec, or `report` followed by a store folder")
+    p.add_argument("store", nargs="?", metavar="STORE", help="with `report`: the store folder to render")
+    p.add_argument("--out", default="runs/sweep", help="store folder (default runs/sweep, git-ignored)")
+    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core; 1 runs "
+                   "in this process)")
+    p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler, tcp://host:port "
+                   "(default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per cell before it counts as failed")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
     p = sub.add_parser("suite", help="score the sampler zoo on the default scenario suite")
     p.add_argument("--out", default="results", help="folder for summary.csv and reports/ (default results)")
     p.add_argument("--scenarios", nargs="+", metavar="NAME", help="scenarios (default: the suite's)")
@@ -287,12 +298,38 @@ def _cmd_suite(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from samplerlab.sweep import SweepSpecError, load_spec, read_store, store_table, sweep
+
+    if args.spec == "report":
+        if not args.store:
+            raise InputError("sweep report: give the store folder, e.g. `samplerlab sweep report runs/sweep`")
+        try:
+            frame = read_store(args.store)
+        except FileNotFoundError as exc:
+            raise InputError(str(exc)) from exc
+        print(store_table(frame))
+        return 0
+    try:
+        spec = load_spec(args.spec)
+    except SweepSpecError as exc:
+        raise InputError(str(exc)) from exc
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers: expected a positive integer, got {args.workers}")
+    frame = sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler, timeout=args.timeout)
+    print(store_table(frame))
+    errors = frame[frame["status"] == "error"]["key"].nunique()
+    print(f"\nstore {args.out}: {frame['key'].nunique()} cells ({errors} failed); "
+          f"`samplerlab sweep report {args.out}` renders it again")
+    return 0
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
 _COMMANDS = {"list": _cmd_list, "score": _cmd_score, "plot": _cmd_plot, "compare": _cmd_compare,
-             "suite": _cmd_suite}
+             "suite": _cmd_suite, "sweep": _cmd_sweep}
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,46 @@
+"""Sweep runner: scheduling overhead and the 2-worker speed-up (ratios measured in the same run).
+
+Run with ``make bench``. A 200-cell sweep of small audits (DPS on bimodal_1d, n = 100, 20 steps,
+spread and mode weights; 50 ζ values × 4 seeds) runs in this process (``workers=1``), then on a
+local Dask cluster with 1 and with 2 worker processes. Overhead: the 1-worker cluster's wall time
+over the in-process cells' own time, minus 1. Targets: overhead ≤ 5 %, speed-up of 2 workers over
+1 ≥ 1.7× on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import time
+
+from samplerlab import sweep as sw
+
+CELLS_ZETA = [round(0.1 + 0.02 * i, 2) for i in range(50)]
+
+
+def _spec():
+    return sw.parse_spec({"sweep": {"samplers": ["dps"], "scenarios": ["bimodal_1d"], "seeds": [0, 1, 2, 3],
+                                    "n": 100, "steps": 20, "checks": ["spread", "mode_weights"]},
+                          "params": {"dps": {"zeta": CELLS_ZETA}}}, "bench.toml")
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def test_sweep_overhead_and_speedup(benchmark, tmp_path):
+    assert len(sw.cells(_spec())) == 200
+    local, _ = _timed(lambda: sw.sweep(_spec(), tmp_path / "local", workers=1))
+    cell_s = local.drop_duplicates("key")["seconds"].sum()
+    pending = {sw.cell_key(c): c for c in sw.cells(_spec())}
+    # A Dask cluster of 1, then 2 worker processes (start-up included: it is part of what a user pays).
+    _, one_s = _timed(lambda: sw._run_on_dask(pending, tmp_path / "one", 1, None, None, 1, sw._Progress(200, 0)))
+    _, two_s = _timed(lambda: sw._run_on_dask(pending, tmp_path / "two", 2, None, None, 1, sw._Progress(200, 0)))
+    overhead, speedup = one_s / cell_s - 1, one_s / two_s
+    benchmark.extra_info.update(cells_s=cell_s, one_worker_s=one_s, two_workers_s=two_s, overhead=overhead,
+                                speedup=speedup)
+    benchmark.pedantic(lambda: None, rounds=1)
+    print(f"\n200 cells: own time {cell_s:.1f} s; Dask 1 worker {one_s:.1f} s (overhead {overhead:.1%}), "
+          f"2 workers {two_s:.1f} s (speed-up {speedup:.2f}×)")
+    assert overhead <= 0.05
+    assert speedup >= 1.7

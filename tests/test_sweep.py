@@ -1,0 +1,97 @@
+"""``samplerlab sweep``: spec validation, the resumable Parquet store, Dask execution and faults."""
+
+from __future__ import annotations
+
+import pytest
+
+from samplerlab import sweep as sw
+from samplerlab.cli import main
+
+BASE = {"samplers": ["dps"], "scenarios": ["bimodal_1d"], "seeds": [0, 1], "n": 60, "steps": 10,
+        "checks": ["spread", "mode_weights"]}
+
+
+def _spec(**over):
+    return sw.parse_spec({"sweep": {**BASE, **over}, "params": {"dps": {"zeta": [0.5, 1.0]}}}, "t.toml")
+
+
+def _numbers(frame):
+    cols = ["key", "check", "statistic", "effect", "p_value", "passed"]
+    return frame[frame["status"] == "done"][cols].sort_values(["key", "check"]).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"sweep": {**BASE, "sampler": ["dps"]}}, "unknown key(s) ['sampler']"),
+    ({"sweep": {k: v for k, v in BASE.items() if k != "scenarios"}}, "scenarios: missing"),
+    ({"sweep": {**BASE, "seeds": [-1]}}, "seeds: expected an integer >= 0"),
+    ({"sweep": BASE, "params": {"tmpd": {"eta": [0.0]}}}, "'tmpd' is not one of the sweep's samplers"),
+    ({"sweeps": {}}, "unknown table(s) ['sweeps']"),
+], ids=["unknown-key", "missing", "bad-seed", "foreign-params", "unknown-table"])
+def test_bad_specs_name_the_field(data, message):
+    with pytest.raises(sw.SweepSpecError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
+                       .replace("]", r"\]")):
+        sw.parse_spec(data, "t.toml")
+
+
+def test_cells_are_the_product_and_keys_are_stable():
+    cells = sw.cells(_spec())
+    assert len(cells) == 4 and len({sw.cell_key(c) for c in cells}) == 4
+    assert sw.cell_key(cells[0]) == sw.cell_key(dict(cells[0]))
+
+
+def test_a_resumed_sweep_runs_only_the_missing_cells(tmp_path, monkeypatch):
+    calls = []
+    real = sw.run_cell
+    monkeypatch.setattr(sw, "run_cell", lambda cell: calls.append(cell["seed"]) or real(cell))
+    sw.sweep(_spec(), tmp_path, workers=1)
+    assert len(calls) == 4
+    calls.clear()
+    frame = sw.sweep(_spec(seeds=[0, 1, 2]), tmp_path, workers=1)
+    assert calls == [2, 2] and frame["key"].nunique() == 6
+
+
+def test_a_failing_cell_is_an_error_row_retried_once_and_the_sweep_goes_on(tmp_path):
+    spec = sw.parse_spec({"sweep": {**BASE, "samplers": ["dps", "math:sqrt"], "seeds": [0]}}, "t.toml")
+    frame = sw.sweep(spec, tmp_path, workers=1)
+    errors = frame[frame["status"] == "error"]
+    assert errors["attempt"].tolist() == [2] and "sqrt" in errors["error"].iloc[0]
+    assert (frame[frame["sampler"] == "dps"]["status"] == "done").all()
+    assert "ERROR" in sw.store_table(frame)
+
+
+def test_two_dask_workers_give_the_in_process_results_seed_for_seed(tmp_path):
+    local = sw.sweep(_spec(), tmp_path / "local", workers=1)
+    dask = sw.sweep(_spec(), tmp_path / "dask", workers=2)
+    assert _numbers(local).equals(_numbers(dask))
+
+
+def test_a_killed_worker_is_recorded_and_its_cell_retried(tmp_path):
+    import dask
+
+    marker = tmp_path / "killed-once"
+    script = tmp_path / "dies_once.py"
+    script.write_text(
+        "import os, torch\n"
+        f"MARKER = {str(marker)!r}\n"
+        "def sample(task, n, generator):\n"
+        "    if not os.path.exists(MARKER):\n"
+        "        open(MARKER, 'w').close()\n"
+        "        os._exit(1)  # the worker process dies mid-cell\n"
+        "    return torch.randn(n, task.dim, generator=generator, dtype=task.dtype)\n")
+    spec = sw.parse_spec({"sweep": {**BASE, "samplers": [f"{script}:sample"], "seeds": [0]}}, "t.toml")
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        frame = sw.sweep(spec, tmp_path / "store", workers=2)
+    assert marker.exists()
+    assert (frame["status"] == "done").all() and frame["attempt"].max() == 2
+
+
+def test_cli_runs_a_spec_and_renders_the_store(tmp_path, capsys):
+    spec = tmp_path / "s.toml"
+    spec.write_text('[sweep]\nsamplers = ["dps"]\nscenarios = ["bimodal_1d"]\nn = 60\nsteps = 10\n'
+                    'checks = ["spread"]\n')
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "st"), "--workers", "1"]) == 0
+    assert main(["sweep", "report", str(tmp_path / "st")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("bimodal_1d  dps") == 2
+    assert main(["sweep", "report", str(tmp_path / "nothing")]) == 2
+    assert main(["sweep", str(tmp_path / "missing.toml")]) == 2
