@@ -39,6 +39,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -49,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["SweepSpec", "SweepSpecError", "load_spec", "parse_spec", "cells", "cell_key", "run_cell", "sweep",
-           "read_store", "store_table"]
+           "read_store", "store_table", "dask_client"]
 
 
 class SweepSpecError(ValueError):
@@ -319,8 +320,10 @@ def sweep(spec: SweepSpec, out, workers: int | None = None, scheduler: str | Non
     return read_store(out) if todo else None
 
 
-def _run_on_dask(pending: dict, out: Path, workers, scheduler, timeout, retries: int, progress: _Progress) -> None:
-    from dask.distributed import Client, LocalCluster, wait
+@contextlib.contextmanager
+def dask_client(workers: int | None = None, scheduler: str | None = None):
+    """A Dask client: on ``scheduler`` if given, else on a local cluster of single-threaded processes."""
+    from dask.distributed import Client, LocalCluster
 
     cluster = None
     if scheduler is None:
@@ -328,34 +331,44 @@ def _run_on_dask(pending: dict, out: Path, workers, scheduler, timeout, retries:
                                dashboard_address=None, silence_logs=40)
     client = Client(scheduler or cluster)
     try:
-        live = {}  # future -> (key, attempt, submitted at)
-
-        def submit(key: str, attempt: int) -> None:
-            future = client.submit(run_cell, pending[key], pure=False, key=f"cell-{key}-{attempt}")
-            live[future] = (key, attempt, time.perf_counter())
-
-        for key in pending:
-            submit(key, 1)
-        while live:
-            finished, _ = wait(list(live), timeout=1.0 if timeout else None, return_when="FIRST_COMPLETED")
-            now = time.perf_counter()
-            expired = [f for f in live if timeout and f not in finished and now - live[f][2] > timeout]
-            for future in list(finished) + expired:
-                key, attempt, started = live.pop(future)
-                if future in expired:
-                    future.cancel()
-                    result = {"error": f"TimeoutError: no result after {timeout:g} s", "seconds": now - started}
-                else:
-                    try:
-                        result = future.result()
-                    except Exception as exc:  # the worker died (KilledWorker) or the task was lost
-                        result = {"error": f"{type(exc).__name__}: {exc}", "seconds": now - started}
-                _store(out, key, pending[key], result, attempt)
-                if "error" in result and attempt <= retries:
-                    submit(key, attempt + 1)
-                else:
-                    progress.update("error" not in result)
+        yield client
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _run_on_dask(pending: dict, out: Path, workers, scheduler, timeout, retries: int, progress: _Progress,
+                 client=None) -> None:
+    if client is None:
+        with dask_client(workers, scheduler) as fresh:
+            return _run_on_dask(pending, out, workers, scheduler, timeout, retries, progress, fresh)
+    from dask.distributed import wait
+
+    live = {}  # future -> (key, attempt, submitted at)
+
+    def submit(key: str, attempt: int) -> None:
+        future = client.submit(run_cell, pending[key], pure=False, key=f"cell-{key}-{attempt}")
+        live[future] = (key, attempt, time.perf_counter())
+
+    for key in pending:
+        submit(key, 1)
+    while live:
+        finished, _ = wait(list(live), timeout=1.0 if timeout else None, return_when="FIRST_COMPLETED")
+        now = time.perf_counter()
+        expired = [f for f in live if timeout and f not in finished and now - live[f][2] > timeout]
+        for future in list(finished) + expired:
+            key, attempt, started = live.pop(future)
+            if future in expired:
+                future.cancel()
+                result = {"error": f"TimeoutError: no result after {timeout:g} s", "seconds": now - started}
+            else:
+                try:
+                    result = future.result()
+                except Exception as exc:  # the worker died (KilledWorker) or the task was lost
+                    result = {"error": f"{type(exc).__name__}: {exc}", "seconds": now - started}
+            _store(out, key, pending[key], result, attempt)
+            if "error" in result and attempt <= retries:
+                submit(key, attempt + 1)
+            else:
+                progress.update("error" not in result)
