@@ -95,3 +95,10 @@ def test_cli_runs_a_spec_and_renders_the_store(tmp_path, capsys):
     assert out.count("bimodal_1d  dps") == 2
     assert main(["sweep", "report", str(tmp_path / "nothing")]) == 2
     assert main(["sweep", str(tmp_path / "missing.toml")]) == 2
+
+
+def test_the_shipped_example_spec_is_valid():
+    from pathlib import Path
+
+    spec = sw.load_spec(Path(__file__).parents[1] / "sweeps" / "example.toml")
+    assert len(sw.cells(spec)) == 18
