@@ -46,7 +46,8 @@ __all__ = ["audit", "CHECKS"]
 
 CHECKS = ("spread", "mode_weights", "hallucination", "distribution", "early_stopping_sweep",
           "early_stopping_trajectory", "likelihood_approximation")
-_ALIASES = {"why": ("likelihood_approximation",), "location": ("spread",), "prior_hallucination": ("hallucination",), "likelihood_hallucination": ("hallucination",),
+_ALIASES = {"why": ("likelihood_approximation",), "location": ("spread",),
+            "prior_hallucination": ("hallucination",), "likelihood_hallucination": ("hallucination",),
             "early_stopping": ("early_stopping_sweep", "early_stopping_trajectory")}
 _OUTPUT_CHECKS = {"spread": spread_checks, "mode_weights": mode_weight_checks,
                   "hallucination": hallucination_checks}
@@ -89,6 +90,7 @@ class _Recorder:
     def __init__(self, times: set[float], guidance: bool = False):
         self.times, self.records, self.guidance = times, {}, {}
         self.wants_guidance = guidance
+        self.guidance_times = times  # the sampler computes its guidance only where it is recorded
 
     def __call__(self, t, x_t, x0_hat, guidance=None) -> None:
         if float(t) in self.times:
@@ -154,8 +156,9 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
 
     Args:
         checks: subset of :data:`CHECKS` (aliases: ``"location"`` — tested with spread, from the same
-            pairs —, ``"early_stopping"``, ``"prior_hallucination"``, ``"likelihood_hallucination"``); ``None`` runs all. The sweep re-runs the sampler
-            ``len(t_stops)`` times.
+            pairs —, ``"early_stopping"``, ``"prior_hallucination"``, ``"likelihood_hallucination"``,
+            ``"why"``); ``None`` runs all. The sweep reads the main run for samplers that declare
+            ``stop_from_notify``, else re-runs the sampler ``len(t_stops)`` times.
         schedule, steps: the task's noise schedule (``VPLinear`` by default) and grid size.
         scenario: a name recorded in the report's metadata.
         t_stops: stop times of the sweep (each snapped down to the grid).

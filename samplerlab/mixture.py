@@ -177,6 +177,26 @@ class GaussianMixture:
         x = self.means[labels] + self.cov_factors.sqrt_apply(z, labels)
         return (x, labels) if return_labels else x
 
+    def sample_projected(self, n: int, theta: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` exact draws of ``θᵀ x`` (``(n, L)`` for ``θ`` of shape ``(d, L)``).
+
+        When every component has the same covariance ``S`` (isotropic priors, and their posteriors
+        under a linear operator), ``θᵀ x = θᵀ m_k + L z`` with ``L Lᵀ = θᵀ S θ`` and ``z ∈ R^L``: ``L``
+        numbers per draw instead of ``d``. Otherwise ``θᵀ`` of full draws.
+        """
+        cov = self.cov_factors
+        shared = isinstance(getattr(cov, "lam", None), Tensor) and bool((cov.lam == cov.lam[:1]).all()) and \
+            hasattr(cov, "rotate")
+        if not shared or theta.shape[1] >= self.dim:
+            return self.sample(n, generator=generator).to(theta.dtype) @ theta
+        rot = cov.rotate(theta.T.to(self.dtype))  # (L, d): θ in the covariance's basis
+        gram = (rot * cov.lam[0]) @ rot.T  # θᵀ S θ
+        chol = torch.linalg.cholesky(0.5 * (gram + gram.T))
+        labels = torch.multinomial(self.weights, n, replacement=True, generator=generator) if n else \
+            torch.zeros(0, dtype=torch.long, device=self.device)
+        z = torch.randn(n, theta.shape[1], generator=generator, device=self.device, dtype=self.dtype)
+        return ((self.means @ theta.to(self.dtype))[labels] + z @ chol.T).to(theta.dtype)
+
     # -- diffusion -------------------------------------------------------------------------
     def noised(self, alpha, sigma) -> "GaussianMixture":
         """Law of ``x_t = a x0 + s ε``: ``Σ w_k N(a m_k, a² S_k + s² I)`` (no refactorisation)."""

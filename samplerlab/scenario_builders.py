@@ -157,7 +157,8 @@ def _prior_mixture(f: Fields, g) -> GaussianMixture:
 
 
 def _prior_grid25(f: Fields, g) -> GaussianMixture:
-    """The MCGdiff grid benchmark (Cardoso et al. 2024): 25 components, means ``(s i, s j)`` on every coordinate pair, ``i, j ∈ {−2..2}``."""
+    """The MCGdiff grid benchmark (Cardoso et al. 2024): 25 components, means ``(s i, s j)`` on every
+    coordinate pair, ``i, j ∈ {−2..2}``."""
     d = f.get("dim", "pos_int")
     if d % 2:
         f.fail("dim", "an even dimension (the grid repeats over coordinate pairs)", d)
@@ -220,7 +221,8 @@ def _op_matrix(f: Fields, d: int, g) -> LinearOperator:
 
 
 def _op_random(f: Fields, d: int, g) -> LinearOperator:
-    """``A = U diag(s) Vᵀ`` (m × d), ``U, V`` Haar, ``s`` sorted Uniform(0, 1) draws (the grid benchmark's operator)."""
+    """``A = U diag(s) Vᵀ`` (m × d), ``U, V`` Haar, ``s`` sorted Uniform(0, 1) draws (the grid
+    benchmark's operator)."""
     m = f.get("m", "pos_int")
     if m > d:
         f.fail("m", f"at most the prior dimension {d}", m)

@@ -171,7 +171,8 @@ def render(sections: list[tuple[Claim, object, str]], co: dict, sources: str) ->
         verdict = ("reproduced" if shown >= max(1, runs // 4) else "partly reproduced" if shown
                    else "not reproduced")
         lines += [f"## {claim.title}", "", claim.text, "",
-                  f"**{verdict.capitalize()} here:** shown beyond the floor in {shown} of {runs} (sampler, scenario) runs.",
+                  f"**{verdict.capitalize()} here:** shown beyond the floor in {shown} of {runs} "
+                  "(sampler, scenario) runs.",
                   "",
                   f"- **Shown beyond the floor by:** {', '.join(sets['beyond']) or 'none'}",
                   f"- **Failed only where the floor fails too:** {', '.join(sets['floor']) or 'none'}",

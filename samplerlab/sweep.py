@@ -117,7 +117,8 @@ def parse_spec(data: dict, file: str = "spec") -> SweepSpec:
     samplers = _strings(file, "samplers", top["samplers"])
     for name, grid in params.items():
         if name not in samplers:
-            raise SweepSpecError(f"{file}: [params.{name}]: {name!r} is not one of the sweep's samplers {list(samplers)}")
+            raise SweepSpecError(f"{file}: [params.{name}]: {name!r} is not one of the sweep's samplers "
+                                 f"{list(samplers)}")
         for key, values in grid.items():
             if not (isinstance(values, list) and values):
                 raise SweepSpecError(f"{file}: [params.{name}] {key}: expected a non-empty list, got {values!r}")
@@ -216,14 +217,15 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def _store(out: Path, key: str, cell: dict, result: dict, attempt: int) -> None:
-    import pandas as pd
-
     (out / "parts").mkdir(parents=True, exist_ok=True)
     if "report" in result:
         (out / "reports").mkdir(parents=True, exist_ok=True)
         _atomic_write(out / "reports" / f"{key}.json", lambda p: p.write_text(json.dumps(result["report"])))
-    frame = pd.DataFrame(_rows(key, cell, result, attempt))
-    _atomic_write(out / "parts" / f"{key}.parquet", lambda p: frame.to_parquet(p, index=False))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(_rows(key, cell, result, attempt))
+    _atomic_write(out / "parts" / f"{key}.parquet", lambda p: pq.write_table(table, p))
 
 
 def _finished(out: Path) -> set[str]:

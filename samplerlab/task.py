@@ -135,6 +135,14 @@ class Task:
         else:
             self.observe(t, x_t, x0_hat)
 
+    def wants_guidance(self, t) -> bool:
+        """Whether the observer asks for the sampler's guidance at grid time ``t`` (an observer with
+        ``wants_guidance = True`` and, optionally, ``guidance_times``: the only times it records)."""
+        if not getattr(self.observe, "wants_guidance", False):
+            return False
+        times = getattr(self.observe, "guidance_times", None)
+        return times is None or float(t) in times
+
     @property
     def finishes_at_zero(self) -> bool:
         return float(self.timesteps[-1]) == 0.0

@@ -67,7 +67,10 @@ class TweedieKernel:
     def _row_chunk(self, n: int) -> int:
         k = self.log_w.shape[0]
         per_row = k * (self.dim if self.stacked is not None or self.cov.lam.shape[1] > 1 else 1)
-        per_row = max(per_row, min(k, self.refine_top) * self.dim)  # float32 refinement gathers
+        refines = (self.log_w.dtype != torch.float64 and self.stacked is None and self.cov.lam.shape[1] == 1
+                   and self.refine_top < k)
+        if refines:  # the float32 refinement gathers (rows, top, d) blocks
+            per_row = max(per_row, self.refine_top * self.dim)
         return max(1, min(n, self.max_elements // max(per_row, 1)))
 
     # -- logits ----------------------------------------------------------------------------

@@ -96,7 +96,8 @@ def render(table, figures: list[str]) -> str:
               "median ratio | median cosine | explained |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.sort_values(["scenario", "sampler"]).to_dict("records"):
         lines.append(f"| {r['scenario']} | {r['sampler']} | {r['steps']} | {r['beyond_floor'] or '—'} | "
-                     f"{r['floor_too'] or '—'} | {r['guidance']} | {r['departing_times']} | {_fmt(r['median_ratio'])} | "
+                     f"{r['floor_too'] or '—'} | {r['guidance']} | {r['departing_times']} | "
+                     f"{_fmt(r['median_ratio'])} | "
                      f"{_fmt(r['median_cosine'])} | {'yes' if r['explained'] else ''} |")
     lines.append("")
     lines += [f"![{Path(f).stem}]({Path(f).name})" for f in figures]

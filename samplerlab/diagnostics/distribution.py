@@ -183,8 +183,8 @@ def _null(truth: Truth) -> dict:
             per = max(1, min(N_REPLICATES, _NULL_CHUNK // (n * post.dim)))
             for lo in range(0, N_REPLICATES, per):
                 c = min(per, N_REPLICATES - lo)
-                x = truth.draws(c * n, f"distribution-null-{lo}").reshape(c, n, post.dim)
-                x_sorted = sorted_projections(x, theta)  # (c, L, n)
+                proj = post.sample_projected(c * n, theta, truth.gen(f"distribution-null-{lo}"))
+                x_sorted = sort_rows(proj.reshape(c, n, -1).transpose(-1, -2).contiguous())  # (c, L, n)
                 sw.append((x_sorted - ref_sorted).square().mean((-1, -2)).sqrt())
                 ed.append(energy_rows(x_sorted, ref_sorted, post.dim))
             return {"sw": torch.cat(sw).cpu().numpy(), "ed": torch.cat(ed).cpu().numpy()}

@@ -80,9 +80,9 @@ class ReverseSampler:
     reported_guidance: Tensor | None = None  # set by ``step`` when the observer wants it (``wants_guidance``)
 
     @staticmethod
-    def wants_guidance(task) -> bool:
+    def wants_guidance(task, t) -> bool:
         """Whether this step's likelihood guidance should be computed for the observer."""
-        return bool(getattr(task.observe, "wants_guidance", False))
+        return task.wants_guidance(t)
 
     def __call__(self, task, n: int, generator: torch.Generator | None = None) -> Tensor:
         x = self.init(task, n, generator)

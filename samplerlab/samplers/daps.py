@@ -140,7 +140,7 @@ class DAPS:
             x0_hat = self.ode_denoise(task, x, t)
             x0 = self.langevin(task, x0_hat, t, generator)
             task.notify(t, x, x0, guidance=self.implied_score(task, x0_hat, t)
-                        if getattr(task.observe, "wants_guidance", False) else None)
+                        if task.wants_guidance(t) else None)
             # (3): decoupled re-noising to the next level, x_{t'} = a' x0 + s' ε.
             s_next = task.sigma(t_next)
             x = task.alpha(t_next) * x0

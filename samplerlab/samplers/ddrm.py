@@ -129,7 +129,7 @@ class DDRM(ReverseSampler):
         top_up = (sig_next**2 - (eta_b * sp.sigma_bar) ** 2).clamp_min(0).sqrt()
         noisier = (1 - eta_b) * x0_obs + eta_b * sp.y_bar + top_up * z_obs
         new[:, :r] = torch.where(sig_next < sp.sigma_bar, less_noisy, noisier)
-        if self.wants_guidance(task):
+        if self.wants_guidance(task, t):
             self.reported_guidance = self._implied_score(task, t, t_next, sp, x0_obs, eps_spec[:, :r], keep)
         # Back to x-space and to the chain's scale: x_{t'} = a_{t'} V̄ x̄_{t'}.
         return a_next * (new @ sp.basis.T), x0_hat

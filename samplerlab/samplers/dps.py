@@ -77,6 +77,6 @@ class DPS(ReverseSampler):
         eps_hat = eps_from_x0(x, x0_hat, a, s)
         x_prime = ddim_update(x0_hat, eps_hat, a_next, s_next, s, a, 1.0, ddim_noise(x, 1.0, s_next, generator))
         # 3. Measurement-consistency gradient step (reported as the likelihood score it implies).
-        if self.wants_guidance(task):
+        if self.wants_guidance(task, t):
             self.reported_guidance = shift_to_score(-self.zeta * grad, a, s, a_next, s_next, 1.0)
         return x_prime - self.zeta * grad, x0_hat

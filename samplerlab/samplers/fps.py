@@ -109,8 +109,8 @@ class FPS:
         x = self._propose(torch.zeros_like(z), z, ref, ys[0][:, None], a_all[0] ** 2 * sig2, V)
 
         chunk = max(1, CHUNK_ELEMENTS // (N * d))
-        wants = bool(getattr(task.observe, "wants_guidance", False))
         for k in range(L):
+            wants = task.wants_guidance(grid[k])
             t, a, s, a_n, s_n = grid[k], a_all[k], s_all[k], a_all[k + 1], s_all[k + 1]
             rho = (rho2 * s_n**2).sqrt()
             q = a_n**2 * sig2  # observation variance of ȳ_{t'}: c_{t'}² σ_y² / s_i²

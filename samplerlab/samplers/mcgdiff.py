@@ -131,9 +131,9 @@ class MCGdiff:
         chunk = max(1, CHUNK_ELEMENTS // (N * d))
         log_W = torch.zeros(n, N, device=task.device, dtype=task.dtype)  # weights carried since last resampling
         keep = torch.arange(N, device=task.device)
-        wants = bool(getattr(task.observe, "wants_guidance", False))
         for k in range(len(grid) - 1):
             t = grid[k]
+            wants = task.wants_guidance(t)
             a, s, a_next, s_next = a_all[k], s_all[k], a_all[k + 1], s_all[k + 1]
             on = active(k + 1)
             c = _ddpm_std(a, s, a_next, s_next)

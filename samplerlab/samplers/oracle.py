@@ -104,7 +104,7 @@ class Oracle(ReverseSampler):
         a, s, a_next, s_next = task.alpha(t), task.sigma(t), task.alpha(t_next), task.sigma(t_next)
         # 1. Exact posterior Tweedie mean x̂0 = E[x0 | x_t, y] and the noise it implies.
         x0_hat = self._posterior(task).denoise(x, a, s)
-        if self.wants_guidance(task):  # the exact likelihood score (a/s²)(E[x0|x_t,y] − E[x0|x_t])
+        if self.wants_guidance(task, t):  # the exact likelihood score (a/s²)(E[x0|x_t,y] − E[x0|x_t])
             self.reported_guidance = x0_shift_to_score(x0_hat - task.denoise(x, t), a, s)
         if self.eta is None:
             # Exact transition: x_{t_next} | x_t, y under p_{t_next}(·|y) noised by (r, q).

@@ -80,6 +80,6 @@ class PiGDMRedDiff(PiGDM):
         noise = ddim_noise(x, self.eta, s_next, generator)
         x_next = ddim_update(x0_hat, eps_hat, a_next, s_next, s, a, self.eta, noise)
         delta = (self.weight * a_next * a * r2) * g
-        if self.wants_guidance(task):  # the added term as the likelihood score it implies
+        if self.wants_guidance(task, t):  # the added term as the likelihood score it implies
             self.reported_guidance = shift_to_score(delta, a, s, a_next, s_next, self.eta)
         return x_next + delta, x0_hat

@@ -45,7 +45,7 @@ class Prior(ReverseSampler):
         # 1. Prior Tweedie mean x̂0 = E[x0 | x_t] and the noise it implies.
         x0_hat = task.denoise(x, t)
         eps_hat = eps_from_x0(x, x0_hat, a, s)
-        self.reported_guidance = torch.zeros_like(x) if self.wants_guidance(task) else None  # no likelihood term
+        self.reported_guidance = torch.zeros_like(x) if self.wants_guidance(task, t) else None  # no likelihood term
         # 2. DDIM step to t_next.
         noise = ddim_noise(x, self.eta, s_next, generator)
         return ddim_update(x0_hat, eps_hat, a_next, s_next, s, a, self.eta, noise), x0_hat

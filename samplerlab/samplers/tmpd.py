@@ -110,7 +110,7 @@ class TMPD(ReverseSampler):
         # Conditional Tweedie estimate and the noise it implies: ε̂ = (x_t − a E[x0|x_t,y]) / s.
         x0_y = self.conditional_denoise(task, x, t)
         eps_y = (x - a * x0_y) / s
-        if self.wants_guidance(task):  # the Kalman correction as the likelihood score it implies
+        if self.wants_guidance(task, t):  # the Kalman correction as the likelihood score it implies
             self.reported_guidance = x0_shift_to_score(x0_y - task.denoise(x, t).detach(), a, s)
         # DDPM ancestral (eta = 1) / DDIM (eta < 1) step to t_next.
         noise = None
