@@ -54,6 +54,7 @@ class ImageData:
     name: str
     images: Tensor
     shape: tuple[int, int]
+    labels: tuple | None = None  # one per image where the data set gives one (digits: the class)
 
 
 def _to_unit(a: np.ndarray, top: float) -> np.ndarray:
@@ -62,8 +63,8 @@ def _to_unit(a: np.ndarray, top: float) -> np.ndarray:
 
 def _digits() -> ImageData:
     datasets = _require("sklearn.datasets", "scikit-learn")
-    x = datasets.load_digits().data  # values 0..16
-    return ImageData("digits", torch.from_numpy(_to_unit(x, 16.0)), (8, 8))
+    d = datasets.load_digits()  # pixel values 0..16, target the digit class
+    return ImageData("digits", torch.from_numpy(_to_unit(d.data, 16.0)), (8, 8), tuple(int(v) for v in d.target))
 
 
 def _faces() -> ImageData:
@@ -102,13 +103,15 @@ def finite_sample_prior(data: ImageData, bandwidth: float, n: int | None = None,
                         generator: torch.Generator | None = None, *, device=None,
                         dtype=torch.float64, max_elements: int | None = None) -> GaussianMixture:
     """``Σ_i (1/n) N(x_i, h² I)`` over ``n`` images (all when ``n`` is None; a seeded subset otherwise)."""
-    x = data.images
+    x, labels = data.images, data.labels
     if n is not None:
         if not 1 <= n <= len(x):
             raise ValueError(f"n: expected 1 <= n <= {len(x)} images of {data.name!r}, got {n}")
-        x = x[torch.randperm(len(x), generator=generator)[:n]]
+        pick = torch.randperm(len(x), generator=generator)[:n]
+        x = x[pick]
+        labels = None if labels is None else tuple(labels[i] for i in pick.tolist())
     kw = {} if max_elements is None else {"max_elements": max_elements}
-    return GaussianMixture.from_samples(x, bandwidth, device=device, dtype=dtype, **kw)
+    return GaussianMixture.from_samples(x, bandwidth, device=device, dtype=dtype, labels=labels, **kw)
 
 
 def fitted_prior(data: ImageData, components: int = 200, covariance: str = "diag", seed: int = 0,

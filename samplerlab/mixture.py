@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -38,6 +39,19 @@ def _validate_weights(weights, device, dtype) -> Tensor:
     return w / w.sum()
 
 
+def _validate_labels(labels, k: int):
+    """``None`` or a tuple of ``k`` labels (ints or strings)."""
+    if labels is None:
+        return None
+    labels = tuple(int(v) if isinstance(v, (np.integer,)) else v for v in
+                   (labels.tolist() if hasattr(labels, "tolist") else labels))
+    if len(labels) != k:
+        raise ValueError(f"labels: expected one per component ({k}), got {len(labels)}")
+    if not all(isinstance(v, (int, str)) and not isinstance(v, bool) for v in labels):
+        raise ValueError("labels: expected ints or strings")
+    return labels
+
+
 class GaussianMixture:
     """``Σ_k w_k N(m_k, S_k)`` in ``R^d`` with factored covariances.
 
@@ -47,10 +61,13 @@ class GaussianMixture:
         covariances: isotropic variances ``(K,)``, diagonal ``(K, d)`` or full ``(K, d, d)``.
         device, dtype: where and in what precision to compute (float64 by default).
         max_elements: memory bound (in tensor elements) for any ``N×K×d`` intermediate.
+        labels: optional label per component (a digit's class, a face's identity, "lesion" /
+            "no lesion"), kept by noising, conditioning and moves; the ``label_weights`` check
+            tests the sampler's label frequencies against the exact posterior label probabilities.
     """
 
     def __init__(self, weights, means, covariances, *, device=None, dtype=torch.float64,
-                 max_elements: int = DEFAULT_MAX_ELEMENTS):
+                 max_elements: int = DEFAULT_MAX_ELEMENTS, labels=None):
         w = _validate_weights(weights, device, dtype)
         m = torch.as_tensor(means, device=device, dtype=dtype)
         if m.dim() != 2 or m.shape[0] != w.shape[0]:
@@ -58,9 +75,10 @@ class GaussianMixture:
         if not torch.isfinite(m).all():
             raise ValueError("means: contains NaN or Inf")
         cov = make_covariance(covariances, w.shape[0], m.shape[1], device=device, dtype=dtype)
-        self._init(w.log(), m, cov, max_elements)
+        self._init(w.log(), m, cov, max_elements, labels)
 
-    def _init(self, log_weights: Tensor, means: Tensor, cov: Covariance, max_elements: int) -> None:
+    def _init(self, log_weights: Tensor, means: Tensor, cov: Covariance, max_elements: int, labels=None) -> None:
+        self.labels = _validate_labels(labels, log_weights.shape[0])
         self.log_weights = log_weights
         self.means = means
         self.cov_factors = cov
@@ -69,15 +87,15 @@ class GaussianMixture:
 
     @classmethod
     def from_factored(cls, log_weights: Tensor, means: Tensor, cov: Covariance,
-                      max_elements: int = DEFAULT_MAX_ELEMENTS) -> "GaussianMixture":
+                      max_elements: int = DEFAULT_MAX_ELEMENTS, labels=None) -> "GaussianMixture":
         """Build from already-validated factored parts (used by conditioning and noising)."""
         gm = cls.__new__(cls)
-        gm._init(log_weights - torch.logsumexp(log_weights, 0), means, cov, max_elements)
+        gm._init(log_weights - torch.logsumexp(log_weights, 0), means, cov, max_elements, labels)
         return gm
 
     @classmethod
     def from_samples(cls, samples, bandwidth: float, *, device=None, dtype=torch.float64,
-                     max_elements: int = DEFAULT_MAX_ELEMENTS) -> "GaussianMixture":
+                     max_elements: int = DEFAULT_MAX_ELEMENTS, labels=None) -> "GaussianMixture":
         """Finite-sample prior ``Σ_i (1/n) N(x_i, h² I)``: one isotropic component per row."""
         x = torch.as_tensor(samples, device=device, dtype=dtype)
         if x.dim() != 2 or x.shape[0] == 0:
@@ -87,7 +105,7 @@ class GaussianMixture:
         n = x.shape[0]
         lam = torch.full((n, 1), float(bandwidth) ** 2, device=x.device, dtype=dtype)
         log_w = torch.full((n,), -math.log(n), device=x.device, dtype=dtype)
-        return cls.from_factored(log_w, x.clone(), CoordinateCovariance(lam, x.shape[1]), max_elements)
+        return cls.from_factored(log_w, x.clone(), CoordinateCovariance(lam, x.shape[1]), max_elements, labels)
 
     # -- basic properties ------------------------------------------------------------------
     @property
@@ -117,13 +135,14 @@ class GaussianMixture:
     def to(self, device=None, dtype=None) -> "GaussianMixture":
         return GaussianMixture.from_factored(
             self.log_weights.to(device=device, dtype=dtype), self.means.to(device=device, dtype=dtype),
-            self.cov_factors.to(device=device, dtype=dtype), self.max_elements)
+            self.cov_factors.to(device=device, dtype=dtype), self.max_elements, self.labels)
 
     def with_max_elements(self, max_elements: int) -> "GaussianMixture":
         """The same mixture with another memory bound for ``N×K×d`` / ``N×K`` intermediates."""
         if max_elements < 1:
             raise ValueError(f"max_elements: expected a positive integer, got {max_elements}")
-        return GaussianMixture.from_factored(self.log_weights, self.means, self.cov_factors, max_elements)
+        return GaussianMixture.from_factored(self.log_weights, self.means, self.cov_factors, max_elements,
+                                             self.labels)
 
     def covariance_matrices(self) -> Tensor:
         """Dense component covariances ``(K, d, d)``."""
@@ -201,7 +220,7 @@ class GaussianMixture:
     def noised(self, alpha, sigma) -> "GaussianMixture":
         """Law of ``x_t = a x0 + s ε``: ``Σ w_k N(a m_k, a² S_k + s² I)`` (no refactorisation)."""
         return GaussianMixture.from_factored(self.log_weights, alpha * self.means,
-                                             self.cov_factors.noised(alpha, sigma), self.max_elements)
+                                             self.cov_factors.noised(alpha, sigma), self.max_elements, self.labels)
 
     def denoise(self, x_t, alpha, sigma) -> Tensor:
         """Tweedie mean ``E[x0 | x_t]`` (differentiable by autograd)."""

@@ -112,7 +112,7 @@ class InverseProblem:
             basis = torch.linalg.qr(svd.V, mode="complete")[0]  # first r columns span range(V)
             lam[:, :r] = v[:, None] * s2 / g
             cov = CoordinateCovariance(lam, prior.dim, basis)
-        return GaussianMixture.from_factored(log_w, means, cov, prior.max_elements)
+        return GaussianMixture.from_factored(log_w, means, cov, prior.max_elements, prior.labels)
 
     def _posterior_dense(self) -> GaussianMixture:
         """General prior: dense Kalman update per component, factored once."""
@@ -131,7 +131,8 @@ class InverseProblem:
         post = S - AS.transpose(-1, -2) @ torch.cholesky_solve(AS, L)
         lam, u = torch.linalg.eigh(0.5 * (post + post.transpose(-1, -2)))
         lam = lam.clamp_min(torch.finfo(lam.dtype).tiny)
-        return GaussianMixture.from_factored(log_w, means, ComponentCovariance(lam, u), prior.max_elements)
+        return GaussianMixture.from_factored(log_w, means, ComponentCovariance(lam, u), prior.max_elements,
+                                             prior.labels)
 
     def noised_posterior(self, alpha, sigma) -> GaussianMixture:
         """``p_t(x_t | y) = Σ w̄_k N(a m̄_k, a² S̄_k + s² I)``."""

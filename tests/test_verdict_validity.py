@@ -179,8 +179,9 @@ def test_twenty_percent_on_a_mode_of_weight_5e_4_is_flagged(n):
 def test_mode_weight_effect_is_debiased_when_modes_outnumber_samples():
     problem = load_scenario("digits_inpainting").problem
     truth = Truth.get(problem, 200, 0)
-    (r,) = mode_weight_checks(truth.draws(200, "t"), truth)
+    r, labels = mode_weight_checks(truth.draws(200, "t"), truth)  # digits carry their classes
     assert r.data["tv_raw"] > 0.1 and abs(r.effect) < 0.05 and r.p_value > 1e-3
+    assert labels.check == "label_weights" and abs(labels.effect) < 0.05 and labels.p_value > 1e-3
 
 
 def test_mode_weights_memory_does_not_grow_with_components_times_replicates(monkeypatch):

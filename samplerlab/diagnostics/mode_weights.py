@@ -34,7 +34,7 @@ Example:
     >>> truth = Truth.get(problem, n=1000, seed=0)
     >>> x = truth.draws(1000, "example")
     >>> x = torch.cat([x[x[:, 0] < 0][:300], x[x[:, 0] > 0]])[:1000]  # lighter left mode
-    >>> r = mode_weight_checks(x, truth)[0]
+    >>> r = mode_weight_checks(x, truth)[0]  # then label_weights, when the components carry labels
     >>> r.effect > 0.1, r.p_value < 1e-4
     (True, True)
 """
@@ -99,9 +99,9 @@ def mode_weight_checks(samples: Tensor, truth: Truth, evaluated: Evaluated | Non
     keep = truth.kept(samples, ev)
     n, n_judged = len(samples), int(keep.sum())
     if n_judged < MIN_JUDGED:
-        return [not_applicable("mode_weights", "mode_weights",
-                               f"only {n_judged} of {n} samples are not hallucinations (at least {MIN_JUDGED} "
-                               "needed)")]
+        reason = f"only {n_judged} of {n} samples are not hallucinations (at least {MIN_JUDGED} needed)"
+        return [not_applicable("mode_weights", "mode_weights", reason)] + (
+            [not_applicable("label_weights", "mode_weights", reason)] if truth.posterior.labels else [])
     big_k = truth.posterior.n_components
     counts = torch.bincount(ev.labels[keep], minlength=big_k).cpu().numpy()
     ref = truth.reference_label_counts.numpy()
@@ -116,10 +116,41 @@ def mode_weight_checks(samples: Tensor, truth: Truth, evaluated: Evaluated | Non
     tv_raw = float(0.5 * np.abs(freq - w).sum())
     tv = tv_raw - null_tv_median(w, n_judged, truth.seed)
     top = np.argsort(-np.maximum(w, freq))[:MAX_MODES_IN_DATA]
+    labelled = [] if not truth.posterior.labels else [label_check(counts, ref, w, n_judged, truth)]
     return [CheckResult(
         "mode_weights", "mode_weights", statistic=float(p_k[i]), effect=tv, p_value=p,
         detail=(f"mode weights off: TV {tv:.3f} beyond exact sampling noise; mode {worst} has "
                 f"{freq[worst]:.3f} vs {w[worst]:.3f} exact ({p_eq(p)}, Bonferroni over {len(seen)} modes)"),
         data={"modes": [int(k) for k in top], "exact": [float(w[k]) for k in top],
               "sampled": [float(freq[k]) for k in top], "counts": [int(counts[k]) for k in top],
-              "tv_raw": tv_raw, "n_judged": n_judged, "worst_mode": worst})]
+              "tv_raw": tv_raw, "n_judged": n_judged, "worst_mode": worst})] + labelled
+
+
+def label_check(counts: np.ndarray, ref: np.ndarray, w: np.ndarray, n_judged: int, truth: Truth) -> CheckResult:
+    """``label_weights``: the component counts summed per label, the same exact test.
+
+    Components carry labels (a digit's class, a face's identity, lesion / no lesion); the exact
+    posterior probability of a label is the sum of its components' weights. Summing the judged
+    samples' and the reference set's counts per label keeps the argument of the component test —
+    given the pooled counts, a label's sample count is hypergeometric — so each label's two-sided
+    p-value is exact; Bonferroni over the labels seen.
+    """
+    names = sorted(set(truth.posterior.labels), key=lambda v: (isinstance(v, str), v))
+    index = {v: i for i, v in enumerate(names)}
+    of = np.array([index[v] for v in truth.posterior.labels])
+    c = np.bincount(of, weights=counts, minlength=len(names)).astype(np.int64)
+    r = np.bincount(of, weights=ref, minlength=len(names)).astype(np.int64)
+    w_l = np.bincount(of, weights=w, minlength=len(names))
+    total = c + r
+    seen = np.nonzero(total)[0]
+    p_l = hypergeom_two_sided(c[seen], total[seen], n_judged, n_judged + int(r.sum()))
+    p, i = bonferroni(p_l)
+    worst = int(seen[i])
+    freq = c / n_judged
+    tv = float(0.5 * np.abs(freq - w_l).sum()) - null_tv_median(w_l, n_judged, truth.seed)
+    return CheckResult(
+        "label_weights", "mode_weights", statistic=float(p_l[i]), effect=tv, p_value=p,
+        detail=(f"label weights off: draws {names[worst]!r} in {freq[worst]:.1%} of samples vs {w_l[worst]:.1%} "
+                f"exact; TV {tv:.3f} beyond exact sampling noise ({p_eq(p)}, Bonferroni over {len(seen)} labels)"),
+        data={"labels": [str(v) for v in names], "exact": w_l.tolist(), "sampled": freq.tolist(),
+              "counts": c.tolist(), "worst_label": str(names[worst])})
