@@ -88,15 +88,17 @@ class _Recorder:
     """Observer keeping ``x_t`` (and the sampler's reported guidance, when asked) at chosen grid times."""
 
     def __init__(self, times: set[float], guidance: bool = False):
-        self.times, self.records, self.guidance = times, {}, {}
-        self.wants_guidance = guidance
+        self.times, self.records, self.guidance, self.covs = times, {}, {}, {}
+        self.wants_guidance = self.wants_likelihood_cov = guidance
         self.guidance_times = times  # the sampler computes its guidance only where it is recorded
 
-    def __call__(self, t, x_t, x0_hat, guidance=None) -> None:
+    def __call__(self, t, x_t, x0_hat, guidance=None, likelihood_cov=None) -> None:
         if float(t) in self.times:
             self.records[float(t)] = x_t.detach().clone()
             if guidance is not None:
                 self.guidance[float(t)] = guidance.detach().clone()
+            if likelihood_cov is not None:
+                self.covs[float(t)] = likelihood_cov.detach().clone()
 
 
 def _run(sampler, task, n: int, seed: int, name: str, where: str, partial: Report, problem=None):
@@ -212,7 +214,8 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
             records = {t: v for t, v in recorder.records.items() if t in trajectory_times}
             report.checks += _timed(trajectory_check, records, truth, schedule, alpha)[0]
         elif group == "likelihood_approximation":
-            records = {t: (v, recorder.guidance.get(t)) for t, v in recorder.records.items() if t in trajectory_times}
+            records = {t: (v, recorder.guidance.get(t), recorder.covs.get(t)) for t, v in recorder.records.items()
+                       if t in trajectory_times}
             report.checks += _timed(likelihood_check, records, truth, schedule)[0]
     if "early_stopping_sweep" in selected:
         holm(report.checks, alpha)  # a partial report, should a truncated run fail, has verdicts

@@ -75,7 +75,7 @@ class Task:
         y: observation ``(m,)``; sigma_y: its noise standard deviation.
         observe: optional ``observe(t, x_t, x0_hat)`` to call once per step. An observer with
             ``wants_guidance = True`` is also given the sampler's reported ``guidance`` (see
-            :meth:`notify`) as a keyword.
+            :meth:`notify`) as a keyword, and ``likelihood_cov`` if it sets ``wants_likelihood_cov``.
     """
 
     denoise: Callable[[Tensor, Tensor], Tensor]
@@ -118,7 +118,8 @@ class Task:
         z = torch.randn(n, self.dim, generator=generator, device=self.device, dtype=self.dtype)
         return self.schedule.reference_std() * z
 
-    def notify(self, t, x_t: Tensor, x0_hat: Tensor, guidance: Tensor | None = None) -> None:
+    def notify(self, t, x_t: Tensor, x0_hat: Tensor, guidance: Tensor | None = None,
+               likelihood_cov: Tensor | None = None) -> None:
         """Call the observer, if any (samplers call this once per step).
 
         ``guidance`` (optional, ``(n, d)``): the sampler's estimate of ``∇_{x_t} log p(y | x_t)``
@@ -127,11 +128,16 @@ class Task:
         shifts the denoised estimate reports ``(a_t / s_t²) (x̂0_y − x̂0)`` (Tweedie's formula); one
         that adds ``δ`` to its DDIM(η) step to ``t'`` reports ``a_t δ / (κ s_t²)`` with
         ``κ = a_{t'} − a_t √(s_{t'}² − c²) / s_t`` (:func:`samplerlab.samplers._base.shift_to_score`).
+        ``likelihood_cov`` (optional, ``(m, m)`` or ``(n, m, m)``): the covariance of ``y`` given
+        ``x_t`` the sampler's approximation implies (DPS ``σ_y² I``, ΠGDM ``r_t² A Aᵀ + σ_y² I``,
+        TMPD ``A C_t Aᵀ + σ_y² I``), compared with the exact ``Cov[y | x_t]`` per singular direction.
         """
         if self.observe is None:
             return
         if guidance is not None and getattr(self.observe, "wants_guidance", False):
-            self.observe(t, x_t, x0_hat, guidance=guidance)
+            wants_cov = likelihood_cov is not None and getattr(self.observe, "wants_likelihood_cov", False)
+            extra = {"likelihood_cov": likelihood_cov} if wants_cov else {}
+            self.observe(t, x_t, x0_hat, guidance=guidance, **extra)
         else:
             self.observe(t, x_t, x0_hat)
 

@@ -114,3 +114,17 @@ def test_why_without_reports_is_one_line_exit_2(tmp_path, capsys):
 
     assert main(["--reports", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     assert "make audit" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, exact", [("tmpd", True), ("dps", False)])
+def test_reported_likelihood_covariance_is_compared_per_singular_direction(name, exact):
+    # TMPD's A Cov[x0|x_t] Aᵀ + σ² I is exact (second-order Tweedie); DPS's Dirac σ² I ignores A C Aᵀ.
+    problem = InverseProblem(GaussianMixture([0.5, 0.5], [[-2.0, 0.0, 1.0], [2.0, 1.0, 0.0]], [0.5, 0.5]),
+                             Dense([[1.0, 0.5, -0.3], [0.2, -1.0, 0.7]]), 0.3, [0.5, -0.2])
+    report = audit(samplers.get(name), problem, n=200, steps=30, checks=["why"], name=name)
+    ratios = [v for row in report["likelihood_approximation"].data["cov_ratio"] for v in row]
+    assert len(ratios) == 20
+    if exact:
+        assert max(abs(v - 1) for v in ratios) < 1e-6
+    else:
+        assert min(ratios) < 0.1 and "implied Cov[y|x_t]" in report["likelihood_approximation"].detail

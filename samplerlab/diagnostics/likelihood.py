@@ -16,7 +16,11 @@ two along the sampler's *own* trajectory, at the recorded times, sample by sampl
 * the **norm ratio** ``‖g‖ / ‖g*‖`` (1: right strength, > 1: guidance too strong);
 * the **cosine** between ``g`` and ``g*`` (1: right direction);
 * the relative error ``‖g − g*‖ / ‖g*‖`` split into the **observed subspace** (the range of
-  ``Aᵀ``, which ``y`` informs) and its **complement** (which only the prior can inform).
+  ``Aᵀ``, which ``y`` informs) and its **complement** (which only the prior can inform);
+* where the sampler reports the covariance of ``y`` given ``x_t`` its approximation implies
+  (``likelihood_cov``), its ratio to the exact ``Cov[y | x_t] = A Cov[x0 | x_t] Aᵀ + σ_y² I`` along
+  each of the leading singular directions ``u_i`` of ``A`` (at most 8): ``u_iᵀ C u_i`` over
+  ``s_i² v_iᵀ Cov[x0 | x_t] v_i + σ_y²`` (second-order Tweedie), median over samples.
 
 The exact guidance evaluated on the exact process has ratio 1 and cosine 1 for every sample
 (the ``oracle`` control reports it); the reported band is the spread of the sampler's own
@@ -81,8 +85,28 @@ def _departs(cos_med: float, ratio_q: tuple[float, float, float]) -> bool:
     return cos_med < COS_DEPART or (not RATIO_BAND[0] <= med <= RATIO_BAND[1] and (lo > 1.0 or hi < 1.0))
 
 
-def likelihood_check(records: dict[float, tuple[Tensor, Tensor | None]], truth: Truth, schedule) -> CheckResult:
-    """Compare the reported guidance with the exact likelihood score at each recorded time (info)."""
+def _cov_ratio(truth: Truth, x: Tensor, cov: Tensor, a: Tensor, s: Tensor, directions: int = 8) -> list[float]:
+    """Median over samples of ``u_iᵀ C u_i / u_iᵀ Cov[y|x_t] u_i`` for the leading singular directions."""
+    U, S, V = (M.to(device=x.device, dtype=x.dtype) for M in truth.problem.operator.svd())
+    k = min(directions, S.shape[0])
+    cov = cov.to(device=x.device, dtype=x.dtype)
+    reported = torch.einsum("mi,...mn,ni->...i", U[:, :k], cov, U[:, :k])  # (k,) or (n, k)
+    out = []
+    for i in range(k):
+        v = V[:, i].expand_as(x)
+        var = (truth.prior.denoise_cov_vec(x.to(truth.dtype), v.to(truth.dtype), a, s).to(x.dtype) @ V[:, i])
+        exact = S[i] ** 2 * var + truth.problem.sigma_y ** 2
+        rep = reported[..., i] if reported.dim() == 2 else reported[i].expand_as(exact)
+        out.append(float((rep / exact).median()))
+    return out
+
+
+def likelihood_check(records: dict[float, tuple], truth: Truth, schedule) -> CheckResult:
+    """Compare the reported guidance with the exact likelihood score at each recorded time (info).
+
+    ``records[t] = (x_t, guidance or None[, likelihood_cov or None])``.
+    """
+    records = {t: (tuple(v) + (None,))[:3] for t, v in records.items()}
     reported = {t: v for t, v in records.items() if v[1] is not None}
     if not reported:
         return not_applicable("likelihood_approximation", "likelihood_approximation",
@@ -91,7 +115,7 @@ def likelihood_check(records: dict[float, tuple[Tensor, Tensor | None]], truth: 
     V = None
     rows = []
     for t in times:
-        x, g = reported[t]
+        x, g, cov = reported[t]
         a, s = schedule.alpha(t).to(x), schedule.sigma(t).to(x)
         exact = exact_guidance(truth, x.to(truth.dtype), a.to(truth.dtype), s.to(truth.dtype)).to(x.dtype)
         V = _observed_basis(truth, x.dtype, x.device) if V is None else V
@@ -104,7 +128,9 @@ def likelihood_check(records: dict[float, tuple[Tensor, Tensor | None]], truth: 
         err_obs = (err @ V) @ V.T
         ratio_q = _quartiles(g.norm(dim=1) / norm)
         cos_q = _quartiles(torch.nn.functional.cosine_similarity(g, exact, dim=1))
-        rows.append({"t": float(t), "ratio": ratio_q, "cos": cos_q,
+        cov_ratio = None if cov is None else _cov_ratio(truth, x[ok], cov[ok] if cov.dim() == 3 else cov,
+                                                        a.to(truth.dtype), s.to(truth.dtype))
+        rows.append({"t": float(t), "ratio": ratio_q, "cos": cos_q, "cov_ratio": cov_ratio,
                      "err_observed": float((err_obs.norm(dim=1) / norm).median()),
                      "err_complement": float(((err - err_obs).norm(dim=1) / norm).median()),
                      "departs": _departs(cos_q[1], ratio_q)})
@@ -126,6 +152,12 @@ def likelihood_check(records: dict[float, tuple[Tensor, Tensor | None]], truth: 
     else:
         detail = (f"guidance matches the exact ∇ log p(y|x_t) at every recorded time (median ratio within "
                   f"{RATIO_BAND[0]}–{RATIO_BAND[1]}, cosine ≥ {COS_DEPART})")
+    covs = [(r["t"], i, v) for r in rows if r["cov_ratio"] for i, v in enumerate(r["cov_ratio"]) if v > 0]
+    worst_cov = max(covs, key=lambda c: abs(math.log(c[2]))) if covs else None
+    if worst_cov is not None and not RATIO_BAND[0] <= worst_cov[2] <= RATIO_BAND[1]:
+        t_c, i_c, v_c = worst_cov
+        detail += (f"; its implied Cov[y|x_t] is {v_c:.2g}× the exact along singular direction {i_c} at "
+                   f"t = {t_c:.3g} ({'over' if v_c > 1 else 'under'}-estimated spread of y given x_t)")
     return CheckResult("likelihood_approximation", "likelihood_approximation",
                        statistic=float(np.median([r["cos"][1] for r in rows])), effect=effect, detail=detail,
                        role="info", data={"t": [r["t"] for r in rows], "ratio": [r["ratio"] for r in rows],
@@ -133,4 +165,5 @@ def likelihood_check(records: dict[float, tuple[Tensor, Tensor | None]], truth: 
                                           "err_observed": [r["err_observed"] for r in rows],
                                           "err_complement": [r["err_complement"] for r in rows],
                                           "departs": [r["departs"] for r in rows],
+                                          "cov_ratio": [r["cov_ratio"] for r in rows],
                                           "t_depart": departed[0]["t"] if departed else None})

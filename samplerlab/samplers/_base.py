@@ -78,6 +78,7 @@ class ReverseSampler:
         return task.denoise(x, t)
 
     reported_guidance: Tensor | None = None  # set by ``step`` when the observer wants it (``wants_guidance``)
+    reported_cov: Tensor | None = None  # the implied Cov[y | x_t], for samplers that have one
 
     @staticmethod
     def wants_guidance(task, t) -> bool:
@@ -88,11 +89,11 @@ class ReverseSampler:
         x = self.init(task, n, generator)
         grid = task.timesteps
         for t, t_next in zip(grid[:-1], grid[1:]):
-            self.reported_guidance = None
+            self.reported_guidance = self.reported_cov = None
             x_next, x0_hat = self.step(task, x, t, t_next, generator)
-            task.notify(t, x, x0_hat, guidance=self.reported_guidance)
+            task.notify(t, x, x0_hat, guidance=self.reported_guidance, likelihood_cov=self.reported_cov)
             x = x_next
-        self.reported_guidance = None
+        self.reported_guidance = self.reported_cov = None
         if task.finishes_at_zero:
             return x.detach()
         return self.final_estimate(task, x, grid[-1]).detach()

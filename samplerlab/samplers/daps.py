@@ -128,6 +128,13 @@ class DAPS:
         shift = r2 * op.adjoint(gram_solve(op, task.y - op.forward(x0_hat), r2, tau2))
         return x0_shift_to_score(shift, a, s)
 
+    def implied_cov(self, task, t: Tensor) -> Tensor:
+        """``Cov[y | x_t]`` of DAPS's Gaussian ``p(x0 | x_t)``: ``r_t² A Aᵀ + τ² I``."""
+        A = task.operator.matrix().to(task.y)
+        r2 = (task.sigma(t) / task.alpha(t)) ** 2
+        tau2 = (task.sigma_y if self.tau is None else self.tau) ** 2
+        return r2 * (A @ A.T) + tau2 * torch.eye(A.shape[0], dtype=A.dtype, device=A.device)
+
     def posterior_x0(self, task, x: Tensor, t: Tensor, generator) -> Tensor:
         """Steps (1)-(2): DAPS's draw of ``x0`` given ``x_t`` and ``y``."""
         return self.langevin(task, self.ode_denoise(task, x, t), t, generator)
@@ -139,8 +146,9 @@ class DAPS:
             # (1)-(2): ODE to x̂0, then Langevin on x0 | x_t, y.
             x0_hat = self.ode_denoise(task, x, t)
             x0 = self.langevin(task, x0_hat, t, generator)
-            task.notify(t, x, x0, guidance=self.implied_score(task, x0_hat, t)
-                        if task.wants_guidance(t) else None)
+            wants = task.wants_guidance(t)
+            task.notify(t, x, x0, guidance=self.implied_score(task, x0_hat, t) if wants else None,
+                        likelihood_cov=self.implied_cov(task, t) if wants else None)
             # (3): decoupled re-noising to the next level, x_{t'} = a' x0 + s' ε.
             s_next = task.sigma(t_next)
             x = task.alpha(t_next) * x0

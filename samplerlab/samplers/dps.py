@@ -79,4 +79,6 @@ class DPS(ReverseSampler):
         # 3. Measurement-consistency gradient step (reported as the likelihood score it implies).
         if self.wants_guidance(task, t):
             self.reported_guidance = shift_to_score(-self.zeta * grad, a, s, a_next, s_next, 1.0)
+            m = task.y.shape[-1]  # the Dirac approximation's Cov[y | x_t]: σ_y² I
+            self.reported_cov = task.sigma_y**2 * torch.eye(m, dtype=x.dtype, device=x.device)
         return x_prime - self.zeta * grad, x0_hat

@@ -36,6 +36,7 @@ Example:
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from samplerlab.samplers._base import ReverseSampler, ddim_update
@@ -77,6 +78,14 @@ class PiGDM(ReverseSampler):
         x0_hat, g = denoise_and_pullback(task, x, t, cotangent)
         return x0_hat, g, r2
 
+    @staticmethod
+    def implied_cov(task, t) -> Tensor:
+        """ΠGDM's ``Cov[y | x_t] = r_t² A Aᵀ + σ_y² I`` (dense, ``(m, m)``)."""
+        a, s = task.alpha(t), task.sigma(t)
+        A = task.operator.matrix().to(task.y)
+        return (s**2 / (a**2 + s**2)) * (A @ A.T) + task.sigma_y**2 * torch.eye(A.shape[0], dtype=A.dtype,
+                                                                              device=A.device)
+
     def step(self, task, x: Tensor, t: Tensor, t_next: Tensor, generator) -> tuple[Tensor, Tensor]:
         a, s, a_next, s_next = task.alpha(t), task.sigma(t), task.alpha(t_next), task.sigma(t_next)
         # 1-2. x̂0 and the likelihood score g.
@@ -84,6 +93,8 @@ class PiGDM(ReverseSampler):
         # 3. Tweedie's formula with the guided score: x̂0_y = x̂0 + (s² / a) w g.
         x0_y = x0_hat + (s**2 / a) * self.weight * g
         self.reported_guidance = self.weight * g  # ΠGDM's likelihood score, reported as it is
+        if self.wants_guidance(task, t):
+            self.reported_cov = self.implied_cov(task, t)
         eps_y = eps_from_x0(x, x0_y, a, s)
         # 4. DDIM step from the conditional estimate.
         noise = ddim_noise(x, self.eta, s_next, generator)

@@ -82,4 +82,5 @@ class PiGDMRedDiff(PiGDM):
         delta = (self.weight * a_next * a * r2) * g
         if self.wants_guidance(task, t):  # the added term as the likelihood score it implies
             self.reported_guidance = shift_to_score(delta, a, s, a_next, s_next, self.eta)
+            self.reported_cov = self.implied_cov(task, t)
         return x_next + delta, x0_hat

@@ -89,6 +89,7 @@ class TMPD(ReverseSampler):
                 cov_at = scale * torch.stack(cols, dim=-1)  # (n, d, m)
                 # Innovation covariance A Cov Aᵀ + σ_y² I (symmetrised) and its solve.
                 gram = op.forward(cov_at.transpose(-1, -2))  # (n, m, m)
+                self._innovation_cov = (0.5 * (gram + gram.transpose(-1, -2))).detach()
                 eye = torch.eye(m, device=x.device, dtype=x.dtype)
                 gain_in = torch.linalg.solve(0.5 * (gram + gram.transpose(-1, -2)) + task.sigma_y**2 * eye,
                                              innovation[..., None])
@@ -99,6 +100,7 @@ class TMPD(ReverseSampler):
                 ones = torch.ones_like(y_hat)
                 cov_at_1 = scale * torch.autograd.grad(y_hat, xg, grad_outputs=ones, retain_graph=True)[0]
                 diag = op.forward(cov_at_1) + task.sigma_y**2
+                self._innovation_cov = torch.diag_embed(diag - task.sigma_y**2).detach()
                 # Kalman update with the diagonal innovation covariance; Cov Aᵀ w is one more VJP.
                 w = innovation / diag
                 correction = scale * torch.autograd.grad(y_hat, xg, grad_outputs=w)[0]
@@ -112,6 +114,8 @@ class TMPD(ReverseSampler):
         eps_y = (x - a * x0_y) / s
         if self.wants_guidance(task, t):  # the Kalman correction as the likelihood score it implies
             self.reported_guidance = x0_shift_to_score(x0_y - task.denoise(x, t).detach(), a, s)
+            m = task.y.shape[-1]  # A C_t Aᵀ + σ_y² I, per sample
+            self.reported_cov = self._innovation_cov + task.sigma_y**2 * torch.eye(m, dtype=x.dtype, device=x.device)
         # DDPM ancestral (eta = 1) / DDIM (eta < 1) step to t_next.
         noise = None
         if self.eta > 0 and float(s_next) > 0:
