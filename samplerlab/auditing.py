@@ -87,10 +87,10 @@ def _on_device(problem: InverseProblem, device) -> InverseProblem:
 class _Recorder:
     """Observer keeping ``x_t`` (and the sampler's reported guidance, when asked) at chosen grid times."""
 
-    def __init__(self, times: set[float], guidance: bool = False):
+    def __init__(self, times: set[float], guidance_times: set[float] = frozenset()):
         self.times, self.records, self.guidance, self.covs = times, {}, {}, {}
-        self.wants_guidance = self.wants_likelihood_cov = guidance
-        self.guidance_times = times  # the sampler computes its guidance only where it is recorded
+        self.wants_guidance = self.wants_likelihood_cov = bool(guidance_times)
+        self.guidance_times = guidance_times  # the sampler computes its guidance only where it is used
 
     def __call__(self, t, x_t, x0_hat, guidance=None, likelihood_cov=None) -> None:
         if float(t) in self.times:
@@ -197,7 +197,8 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
     recorder = None
     if trajectory_times or from_run:
         stop_times = {float(g[-1]) for g in stops.values()} if from_run else set()
-        recorder = _Recorder(trajectory_times | stop_times, guidance="likelihood_approximation" in selected)
+        recorder = _Recorder(trajectory_times | stop_times,
+                             trajectory_times if "likelihood_approximation" in selected else frozenset())
         task = task.with_observer(recorder)
     x, meta["sampler_s"] = _run(sampler, task, n, seed, name, where, report, problem)
 

@@ -155,6 +155,7 @@ def _check_output(path: str | None, flag: str) -> None:
 
 def _write_or_fallback(write, path: str, what: str) -> str:
     """``write(path)``; if that fails after all, write to a temporary file instead and say where."""
+    import os
     import tempfile
 
     try:
@@ -162,8 +163,6 @@ def _write_or_fallback(write, path: str, what: str) -> str:
         return path
     except OSError as exc:
         fd, fallback = tempfile.mkstemp(prefix=f"samplerlab-{what}-", suffix=Path(path).suffix or ".out")
-        import os
-
         os.close(fd)
         write(fallback)
         print(f"samplerlab: could not write {what} to {path} ({exc.strerror or exc}); saved it to {fallback}",

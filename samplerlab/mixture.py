@@ -75,10 +75,10 @@ class GaussianMixture:
         if not torch.isfinite(m).all():
             raise ValueError("means: contains NaN or Inf")
         cov = make_covariance(covariances, w.shape[0], m.shape[1], device=device, dtype=dtype)
-        self._init(w.log(), m, cov, max_elements, labels)
+        self._init(w.log(), m, cov, max_elements, _validate_labels(labels, w.shape[0]))
 
     def _init(self, log_weights: Tensor, means: Tensor, cov: Covariance, max_elements: int, labels=None) -> None:
-        self.labels = _validate_labels(labels, log_weights.shape[0])
+        self.labels = labels  # validated by the public constructors; passed through by the others
         self.log_weights = log_weights
         self.means = means
         self.cov_factors = cov
@@ -105,7 +105,8 @@ class GaussianMixture:
         n = x.shape[0]
         lam = torch.full((n, 1), float(bandwidth) ** 2, device=x.device, dtype=dtype)
         log_w = torch.full((n,), -math.log(n), device=x.device, dtype=dtype)
-        return cls.from_factored(log_w, x.clone(), CoordinateCovariance(lam, x.shape[1]), max_elements, labels)
+        return cls.from_factored(log_w, x.clone(), CoordinateCovariance(lam, x.shape[1]), max_elements,
+                                 _validate_labels(labels, n))
 
     # -- basic properties ------------------------------------------------------------------
     @property
@@ -190,11 +191,16 @@ class GaussianMixture:
         """``n`` exact draws (and their component labels if asked)."""
         if n < 0:
             raise ValueError(f"n: must be non-negative, got {n}")
-        labels = torch.multinomial(self.weights, n, replacement=True, generator=generator) if n else \
-            torch.zeros(0, dtype=torch.long, device=self.device)
+        labels = self._component_draws(n, generator)
         z = torch.randn(n, self.dim, generator=generator, device=self.device, dtype=self.dtype)
         x = self.means[labels] + self.cov_factors.sqrt_apply(z, labels)
         return (x, labels) if return_labels else x
+
+    def _component_draws(self, n: int, generator: torch.Generator | None) -> Tensor:
+        """``n`` component indices drawn from the weights."""
+        if not n:
+            return torch.zeros(0, dtype=torch.long, device=self.device)
+        return torch.multinomial(self.weights, n, replacement=True, generator=generator)
 
     def sample_projected(self, n: int, theta: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """``n`` exact draws of ``θᵀ x`` (``(n, L)`` for ``θ`` of shape ``(d, L)``).
@@ -211,8 +217,7 @@ class GaussianMixture:
         rot = cov.rotate(theta.T.to(self.dtype))  # (L, d): θ in the covariance's basis
         gram = (rot * cov.lam[0]) @ rot.T  # θᵀ S θ
         chol = torch.linalg.cholesky(0.5 * (gram + gram.T))
-        labels = torch.multinomial(self.weights, n, replacement=True, generator=generator) if n else \
-            torch.zeros(0, dtype=torch.long, device=self.device)
+        labels = self._component_draws(n, generator)
         z = torch.randn(n, theta.shape[1], generator=generator, device=self.device, dtype=self.dtype)
         return ((self.means @ theta.to(self.dtype))[labels] + z @ chol.T).to(theta.dtype)
 

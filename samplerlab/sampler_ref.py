@@ -111,11 +111,14 @@ def _is_factory(obj) -> bool:
     """A class, or a function every parameter of which has a default (or is keyword-only)."""
     if inspect.isclass(obj):
         return True
-    if not (inspect.isfunction(obj) or inspect.ismethod(obj)):
-        return False
-    required = [p for p in inspect.signature(obj).parameters.values()
-                if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return not required
+    return (inspect.isfunction(obj) or inspect.ismethod(obj)) and not _required(obj)
+
+
+def _builds_with(obj, params: dict) -> bool:
+    """``obj`` is a factory callable with ``params`` (and the problem): all defaults, or its
+    required arguments all given."""
+    required = _required(obj)
+    return _is_factory(obj) or bool(params and required and set(required) <= set(params) | {"problem"})
 
 
 def _accepts(fn, name: str) -> bool:
@@ -146,7 +149,7 @@ def resolve_sampler(ref, problem=None, params: dict | None = None):
     if callable(ref) and not isinstance(ref, str):
         label = getattr(ref, "__name__", type(ref).__name__.lower())
         if params:  # a factory given as an object: honour params, as for module:attr references
-            if not (_is_factory(ref) or (_required(ref) and set(_required(ref)) <= set(params) | {"problem"})):
+            if not _builds_with(ref, params):
                 raise SamplerRefError(f"{label}: parameters {sorted(params)} given, but it is a sampler, not a factory")
             return _call_factory(label, ref, params, problem), label
         return ref, label
@@ -172,11 +175,9 @@ def resolve_sampler(ref, problem=None, params: dict | None = None):
     if not callable(obj):
         raise SamplerRefError(f"{ref}: {attr!r} is a {type(obj).__name__}, not callable "
                               "(expected a sampler or a factory)")
-    if _is_factory(obj):
+    if _builds_with(obj, params):
         obj = _call_factory(ref, obj, params, problem)
     elif params:
-        if _required(obj) and set(_required(obj)) <= set(params) | {"problem"}:
-            return _call_factory(ref, obj, params, problem), attr.split(".")[-1]
         raise SamplerRefError(f"{ref}: parameters {sorted(params)} given, but {attr!r} is a sampler, not a factory")
     elif _required(obj) and not {"task", "n"} <= set(_required(obj)):
         raise SamplerRefError(f"{ref}: {attr!r} needs the argument(s) {_required(obj)}; pass them with --param "

@@ -121,8 +121,6 @@ def vary(sampler: str, param: str, values, scenario, params: dict | None = None,
 
 def exact_band(scenario, n: int, seeds: int = 19, checks=None, device=None, quantiles=(0.05, 0.95)):
     """Per check, the ``quantiles`` of its effect over ``seeds`` audits of exact posterior draws."""
-    import pandas as pd
-
     from samplerlab.scenarios import Scenario, load_scenario
 
     if not isinstance(scenario, Scenario):

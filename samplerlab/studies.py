@@ -15,12 +15,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
 from typing import Any, Callable, Iterable, Iterator
 
-__all__ = ["run_tasks"]
+__all__ = ["run_tasks", "dask_client"]
 
 
 def _single_threaded(fn: Callable, args: tuple) -> Any:
@@ -48,7 +49,19 @@ def run_tasks(fn: Callable, tasks: Iterable[tuple], workers: int | None = None, 
             yield fn(*task)
             _progress(label, i + 1, len(tasks), start)
         return
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import as_completed
+
+    with dask_client(workers, scheduler) as client:
+        futures = [client.submit(_single_threaded, fn, task, pure=False) for task in tasks]
+        for i, future in enumerate(as_completed(futures)):
+            yield future.result()
+            _progress(label, i + 1, len(tasks), start)
+
+
+@contextlib.contextmanager
+def dask_client(workers: int | None = None, scheduler: str | None = None):
+    """A Dask client: on ``scheduler`` if given, else on a local cluster of single-threaded processes."""
+    from dask.distributed import Client, LocalCluster
 
     cluster = None
     if scheduler is None:
@@ -56,10 +69,7 @@ def run_tasks(fn: Callable, tasks: Iterable[tuple], workers: int | None = None, 
                                dashboard_address=None, silence_logs=40)
     client = Client(scheduler or cluster)
     try:
-        futures = [client.submit(_single_threaded, fn, task, pure=False) for task in tasks]
-        for i, future in enumerate(as_completed(futures)):
-            yield future.result()
-            _progress(label, i + 1, len(tasks), start)
+        yield client
     finally:
         client.close()
         if cluster is not None:

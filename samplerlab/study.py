@@ -16,7 +16,6 @@ only formats them.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +99,7 @@ def image_rows(images: Path):
 
     rows = []
     for path in sorted((images / "reports").glob("*.json")):
-        report = Report.from_dict(json.loads(path.read_text()))
+        report = Report.from_json(path)
         rows += curve_rows(report, sampler=report.meta["sampler"], scenario=report.meta["scenario"], param="steps",
                            value=report.meta.get("steps"))
     return pd.DataFrame(rows)

@@ -39,7 +39,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import json
@@ -50,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["SweepSpec", "SweepSpecError", "load_spec", "parse_spec", "cells", "cell_key", "run_cell", "sweep",
-           "read_store", "store_table", "dask_client"]
+           "read_store", "store_table"]
 
 
 class SweepSpecError(ValueError):
@@ -322,27 +321,11 @@ def sweep(spec: SweepSpec, out, workers: int | None = None, scheduler: str | Non
     return read_store(out) if todo else None
 
 
-@contextlib.contextmanager
-def dask_client(workers: int | None = None, scheduler: str | None = None):
-    """A Dask client: on ``scheduler`` if given, else on a local cluster of single-threaded processes."""
-    from dask.distributed import Client, LocalCluster
-
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=40)
-    client = Client(scheduler or cluster)
-    try:
-        yield client
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
 def _run_on_dask(pending: dict, out: Path, workers, scheduler, timeout, retries: int, progress: _Progress,
                  client=None) -> None:
     if client is None:
+        from samplerlab.studies import dask_client
+
         with dask_client(workers, scheduler) as fresh:
             return _run_on_dask(pending, out, workers, scheduler, timeout, retries, progress, fresh)
     from dask.distributed import wait

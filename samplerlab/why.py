@@ -19,7 +19,6 @@ Writes ``summary.csv``, one ``guidance_<scenario>.png`` per scenario (one curve 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -35,7 +34,7 @@ def _reports(folders) -> list:
     out = []
     for folder in folders:
         for path in sorted(Path(folder).glob("*.json")):
-            out.append(Report.from_dict(json.loads(path.read_text())))
+            out.append(Report.from_json(path))
     return out
 
 

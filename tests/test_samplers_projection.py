@@ -18,7 +18,6 @@ from samplerlab.samplers import get
 from samplerlab.samplers.daps import DAPS
 from samplerlab.samplers.ddrm import DDRM
 from samplerlab.samplers.tmpd import TMPD
-from tests.exact_chain import exact_chain_law as _exact_chain_law
 from tests.exact_chain import mean_and_radius_pvalues as _mean_and_radius_pvalues
 
 ALPHA = 1e-3  # per-assertion false-rejection rate of every statistical check below

@@ -135,10 +135,6 @@ class DAPS:
         tau2 = (task.sigma_y if self.tau is None else self.tau) ** 2
         return r2 * (A @ A.T) + tau2 * torch.eye(A.shape[0], dtype=A.dtype, device=A.device)
 
-    def posterior_x0(self, task, x: Tensor, t: Tensor, generator) -> Tensor:
-        """Steps (1)-(2): DAPS's draw of ``x0`` given ``x_t`` and ``y``."""
-        return self.langevin(task, self.ode_denoise(task, x, t), t, generator)
-
     def __call__(self, task, n: int, generator: torch.Generator | None = None) -> Tensor:
         x = task.initial_noise(n, generator)
         grid = task.timesteps

@@ -124,29 +124,22 @@ class DDRM(ReverseSampler):
         # Eq. 8, σ_{t'} < σ_y/s_i: y is noisier than x̄_{t'}; pull towards ȳ through its residual.
         x0_obs, z_obs = x0_spec[:, :r], z[:, :r]
         sig_y = sp.sigma_bar.clamp_min(torch.finfo(x.dtype).tiny)
-        less_noisy = x0_obs + keep * sig_next * (sp.y_bar - x0_obs) / sig_y + eta * sig_next * z_obs
+        less_noisy = x0_obs + keep * sig_next * (sp.y_bar - x0_obs) / sig_y
         # Eq. 8, σ_{t'} ≥ σ_y/s_i: x̄_{t'} is noisier than y; centre on ȳ, top the noise up to σ_{t'}.
         top_up = (sig_next**2 - (eta_b * sp.sigma_bar) ** 2).clamp_min(0).sqrt()
-        noisier = (1 - eta_b) * x0_obs + eta_b * sp.y_bar + top_up * z_obs
-        new[:, :r] = torch.where(sig_next < sp.sigma_bar, less_noisy, noisier)
+        noisier = (1 - eta_b) * x0_obs + eta_b * sp.y_bar
+        less = sig_next < sp.sigma_bar
+        mean_obs = torch.where(less, less_noisy, noisier)
+        new[:, :r] = mean_obs + torch.where(less, eta * sig_next * z_obs, top_up * z_obs)
         if self.wants_guidance(task, t):
-            self.reported_guidance = self._implied_score(task, t, t_next, sp, x0_obs, eps_spec[:, :r], keep)
+            # The likelihood score the observed-coordinate update implies: its mean minus the
+            # unconditional DDIM(η) mean x̄_θ + √(1−η²) σ_{t'} ε̂ (the unobserved coordinates get
+            # exactly that), in x-space, over κ (s²/a) with κ = a' − √(1−η²) s' a / s.
+            a_t, s_t, a_n, s_n = task.alpha(t), task.sigma(t), task.alpha(t_next), task.sigma(t_next)
+            delta = a_n * ((mean_obs - x0_obs - keep * sig_next * eps_spec[:, :r]) @ sp.basis[:, :r].T)
+            self.reported_guidance = (a_t / s_t**2) * delta / (a_n - keep * s_n * a_t / s_t)
         # Back to x-space and to the chain's scale: x_{t'} = a_{t'} V̄ x̄_{t'}.
         return a_next * (new @ sp.basis.T), x0_hat
-
-    def _implied_score(self, task, t, t_next, sp, x0_obs: Tensor, eps_obs: Tensor, keep: float) -> Tensor:
-        """The likelihood score DDRM's observed-coordinate update implies: its mean minus the
-        unconditional DDIM(η) mean ``x̄_θ + √(1−η²) σ_{t'} ε̂`` (the unobserved coordinates get
-        exactly that), in ``x``-space, divided by ``κ (s²/a)`` with ``κ = a' − √(1−η²) s' a / s``."""
-        a, s, a_next, s_next = task.alpha(t), task.sigma(t), task.alpha(t_next), task.sigma(t_next)
-        sig_next = s_next / a_next
-        sig_y = sp.sigma_bar.clamp_min(torch.finfo(x0_obs.dtype).tiny)
-        less_noisy = x0_obs + keep * sig_next * (sp.y_bar - x0_obs) / sig_y
-        noisier = (1 - self.eta_b) * x0_obs + self.eta_b * sp.y_bar
-        mean = torch.where(sig_next < sp.sigma_bar, less_noisy, noisier)
-        delta = a_next * ((mean - x0_obs - keep * sig_next * eps_obs) @ sp.basis[:, :sp.rank].T)
-        kappa = a_next - keep * s_next * a / s
-        return (a / s**2) * delta / kappa
 
     def __call__(self, task, n: int, generator: torch.Generator | None = None) -> Tensor:
         try:

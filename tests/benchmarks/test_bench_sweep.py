@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 from samplerlab import sweep as sw
+from samplerlab.studies import dask_client
 
 CELLS_ZETA = [round(0.1 + 0.02 * i, 2) for i in range(50)]
 
@@ -40,7 +41,7 @@ def test_sweep_overhead_and_speedup(benchmark, tmp_path):
     for workers in (1, 2):
         # A started cluster whose workers have imported samplerlab and built the scenario (one warm-up
         # cell each): what is left is scheduling, transfer and the store's writes.
-        with sw.dask_client(workers) as client:
+        with dask_client(workers) as client:
             sw._run_on_dask(warm, tmp_path / f"warm{workers}", workers, None, None, 1, sw._Progress(4, 0), client)
             _, times[workers] = _timed(lambda: sw._run_on_dask(pending, tmp_path / f"w{workers}", workers, None,
                                                                None, 1, sw._Progress(200, 0), client))
