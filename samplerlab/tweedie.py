@@ -32,6 +32,34 @@ def _as_scalar(v, like: Tensor) -> Tensor:
     return torch.as_tensor(v, dtype=like.dtype, device=like.device)
 
 
+def _floor(logits: Tensor, dim: int) -> float:
+    """Lowest log-responsibility (relative to the row's largest) kept, see :func:`_softmax`."""
+    return math.log(torch.finfo(logits.dtype).tiny) + math.log(logits.shape[dim]) + 1.0
+
+
+def _softmax(logits: Tensor, dim: int = -1) -> Tensor:
+    """Responsibilities from component logits along ``dim``, with negligible ones exactly 0.
+
+    Far-apart components leave responsibilities in the subnormal range, and ``exp`` and GEMMs on
+    subnormal numbers run many times slower on CPUs. Entries more than :func:`_floor` below the
+    largest (relative mass under ``2 K e · tiny``, far below the dtype's resolution) are set to 0.
+    """
+    floor = _floor(logits, dim)
+    shifted = logits - logits.amax(dim, keepdim=True)
+    if torch.is_grad_enabled() and logits.requires_grad:
+        p = shifted.clamp_min(floor).exp()
+        p = p.masked_fill(p < 2 * math.exp(floor), 0)
+        return p / p.sum(dim, keepdim=True)
+    p = shifted.clamp_min_(floor).exp_()
+    p.masked_fill_(p < 2 * math.exp(floor), 0)
+    return p.div_(p.sum(dim, keepdim=True))
+
+
+def _responsibilities(logits: Tensor) -> Tensor:
+    """Row-wise responsibilities of an ``(N, K)`` logit matrix (see :func:`_softmax`)."""
+    return _softmax(logits, -1)
+
+
 def _cat(parts: list[Tensor]) -> Tensor:
     """Concatenate row chunks without copying the common single-chunk case."""
     return parts[0] if len(parts) == 1 else torch.cat(parts)
@@ -141,17 +169,35 @@ class TweedieKernel:
         return _cat(out)
 
     # -- Tweedie mean ----------------------------------------------------------------------
+    def _mean_equal(self, z: Tensor, a: Tensor, c: Tensor, f: Tensor, need_logp: bool) -> tuple[Tensor, Tensor]:
+        """Equal isotropic variances without refinement (finite-sample priors, the grid).
+
+        ``μ_k = κ m̃_k + f z`` with one ``κ = 1 − a f`` and one ``f``, so ``E = f z + κ Σ π_k m̃_k``:
+        two GEMMs and one pass over ``z``. The logits are laid out ``K×N`` so the softmax runs
+        along contiguous rows of length N rather than N rows of length K; the GEMM writes ``E``
+        and ``f z`` is added in place (a BLAS ``beta`` would first copy ``z`` into the output).
+        """
+        inv, f0 = 1.0 / c[0, 0], float(f[0, 0])
+        lg = torch.addmm((self.log_w - 0.5 * a**2 * inv * self.rot_means_sqnorm)[:, None], self.rot_means, z.T,
+                         alpha=float(a * inv))  # (K, N), up to a per-row constant
+        pi = _softmax(lg, 0)
+        e = torch.mm(pi.T, (1 - float(a) * f0) * self.rot_means).add_(z, alpha=f0)
+        if not need_logp:
+            return e, lg[0]
+        norm = torch.linalg.vector_norm(z, dim=-1).square() * inv + self.dim * (c[0, 0].log() + math.log(2 * math.pi))
+        return e, torch.logsumexp(lg, 0) - 0.5 * norm
+
     def _mean_coord(self, x: Tensor, a: Tensor, c: Tensor, f: Tensor, need_logp: bool) -> tuple[Tensor, Tensor]:
         z = self.cov.rotate(x)
         m = self.rot_means
+        if self.equal_variances and not (z.dtype != torch.float64 and self.refine_top < m.shape[0]):
+            e, lp = self._mean_equal(z, a, c, f, need_logp)
+            return self.cov.unrotate(e), lp
         lg = self._logits_coord(z, a, c, with_norm=need_logp)
-        pi = torch.softmax(lg, -1)
+        pi = _responsibilities(lg)
         lp = torch.logsumexp(lg, -1) if need_logp else lg[:, 0]
         # Σ π_k ((1 − a f_k) m̃_k + f_k z): the GEMM accumulates into the rescaled z (BLAS beta = 1)
-        if self.equal_variances:  # f is one number: Σ π_k f = f, folded into the GEMM's alpha and beta
-            f0 = float(f[0, 0])
-            e = torch.addmm(z, pi, m, beta=f0, alpha=1 - float(a) * f0)
-        elif f.shape[1] == 1:
+        if f.shape[1] == 1:
             e = torch.addmm(z * (pi @ f), pi * (1 - a * f[:, 0]), m)
         else:
             e = torch.addmm(z * (pi @ f), pi, (1 - a * f) * m)
@@ -169,7 +215,7 @@ class TweedieKernel:
         maha = torch.linalg.vector_norm(yp, dim=-1).square() - 2 * cross + b.square().sum(-1)
         lg = self.log_w - 0.5 * (maha.clamp_min(0) + c.log().sum(-1) + d * math.log(2 * math.pi))
         lp = torch.logsumexp(lg, -1)
-        pi = (lg - lp[:, None]).exp()
+        pi = _softmax(lg)
         h = a * lam * rc  # f_k c_k^{1/2}: μ_k = m_k + U_k (h_k ⊙ (y'_k − b'_k))
         offset = self.means - torch.einsum("kde,ke->kd", u, h * b)
         scale = pi[:, :, None] * h
@@ -201,7 +247,7 @@ class TweedieKernel:
             return self.mean(x, a, s, need_logp=False)[0], ("generic", x, a, s)
         c, f, p = self._coeffs(a, s)
         lg = self._logits_coord(x, a, c, with_norm=False)
-        pi = torch.softmax(lg, -1)
+        pi = _responsibilities(lg)
         f0, p0 = float(f[0, 0]), float(p[0, 0])
         kappa = 1 - float(a) * f0
         e = torch.addmm(x, pi, self.means, beta=f0, alpha=kappa)
@@ -225,11 +271,11 @@ class TweedieKernel:
         for xc in x.split(self._row_chunk(x.shape[0])):
             if self.stacked is None:
                 z = self.cov.rotate(xc)
-                pi = torch.softmax(self._logits_coord(z, a, c), -1)
+                pi = _responsibilities(self._logits_coord(z, a, c))
                 out.append(self.cov.unrotate(pi @ (a * self.rot_means / c) - z * (pi @ (1.0 / c))))
             else:
                 z = self._z_full(xc, a)
-                pi = torch.softmax(self._logits_full(z, c), -1)
+                pi = _responsibilities(self._logits_full(z, c))
                 out.append(-((z / c) * pi[:, :, None]).view(xc.shape[0], -1) @ self.stacked.T)
         return _cat(out)
 
@@ -244,7 +290,7 @@ class TweedieKernel:
             if self.stacked is None:
                 z, gz = self.cov.rotate(xc), self.cov.rotate(gc)
                 lg = self._logits_coord(z, a, c)
-                pi = torch.softmax(lg, -1)
+                pi = _responsibilities(lg)
                 mbar = (1 - a * f) * self.rot_means  # μ̃_k = mbar_k + f_k ⊙ z
                 dots = gz @ mbar.T + (z * gz) @ f.T if f.shape[1] > 1 else gz @ mbar.T + (z * gz).sum(-1, keepdim=True) * f.T
                 e = pi @ mbar + z * (pi @ f)
@@ -253,7 +299,7 @@ class TweedieKernel:
                 out.append(self.cov.unrotate(res))
             else:
                 z = self._z_full(xc, a)
-                pi = torch.softmax(self._logits_full(z, c), -1)
+                pi = _responsibilities(self._logits_full(z, c))
                 gz = (gc @ self.stacked).view(xc.shape[0], -1, self.dim)
                 fz = z * f
                 dots = gc @ self.means.T + (fz * gz).sum(-1)  # μ_k · g
@@ -273,14 +319,14 @@ class TweedieKernel:
         for xc in x.split(self._row_chunk(x.shape[0])):
             if self.stacked is None:
                 z = self.cov.rotate(xc)
-                pi = torch.softmax(self._logits_coord(z, a, c), -1)
+                pi = _responsibilities(self._logits_coord(z, a, c))
                 k = torch.multinomial(pi, 1, generator=generator)[:, 0]
                 eps = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
                 mu = (1 - a * f[k]) * self.rot_means[k] + f[k] * z
                 out.append(self.cov.unrotate(mu + p[k].sqrt() * eps))
             else:
                 z = self._z_full(xc, a)
-                pi = torch.softmax(self._logits_full(z, c), -1)
+                pi = _responsibilities(self._logits_full(z, c))
                 k = torch.multinomial(pi, 1, generator=generator)[:, 0]
                 eps = torch.randn(xc.shape, generator=generator, device=xc.device, dtype=xc.dtype)
                 zk = z[torch.arange(len(k), device=k.device), k]
@@ -295,11 +341,11 @@ class TweedieKernel:
         c, f, p = self._coeffs(a, s)
         if self.stacked is None:
             z = self.cov.rotate(x)
-            pi = torch.softmax(self._logits_coord(z, a, c), -1)
+            pi = _responsibilities(self._logits_coord(z, a, c))
             mu = (1 - a * f) * self.rot_means + f[None] * z[:, None, :]
             mu = self.cov.unrotate(mu)
         else:
             z = self._z_full(x, a)
-            pi = torch.softmax(self._logits_full(z, c), -1)
+            pi = _responsibilities(self._logits_full(z, c))
             mu = self.means + torch.einsum("kij,nkj->nki", self.cov.basis, z * f)
         return pi, mu, p.expand(-1, self.dim)
