@@ -309,16 +309,21 @@ def sweep(spec: SweepSpec, out, workers: int | None = None, scheduler: str | Non
     progress = _Progress(len(pending), len(todo) - len(pending))
     scheduler = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
     if workers == 1 and scheduler is None:
-        for key, cell in pending.items():
-            for attempt in range(1, retries + 2):
-                result = run_cell(cell)
-                _store(out, key, cell, result, attempt)
-                if "error" not in result:
-                    break
-            progress.update("error" not in result)
-        return read_store(out) if todo else None
-    _run_on_dask(pending, out, workers, scheduler, timeout, retries, progress)
+        run_local(pending, out, retries, progress)
+    else:
+        _run_on_dask(pending, out, workers, scheduler, timeout, retries, progress)
     return read_store(out) if todo else None
+
+
+def run_local(pending: dict, out: Path, retries: int, progress: _Progress) -> None:
+    """Run ``pending`` cells one after another in this process (``--workers 1``)."""
+    for key, cell in pending.items():
+        for attempt in range(1, retries + 2):
+            result = run_cell(cell)
+            _store(out, key, cell, result, attempt)
+            if "error" not in result:
+                break
+        progress.update("error" not in result)
 
 
 def _run_on_dask(pending: dict, out: Path, workers, scheduler, timeout, retries: int, progress: _Progress,

@@ -2,11 +2,12 @@
 
 Run with ``make bench``. A 200-cell sweep of small audits (DPS on bimodal_1d, n = 500, 200 steps,
 spread, mode weights and distribution; 50 ζ values × 4 seeds, about a fifth of a second each)
-runs in this process (``workers=1``, writing the same store), then on a started local Dask
-cluster (workers warmed up by a few cells; cluster start-up, a few seconds, is not scheduling)
-with 1 and with 2 worker processes. Overhead: the 1-worker cluster's wall time over the
-in-process sweep's, minus 1. Targets: overhead ≤ 5 %, speed-up of 2 workers over
-1 ≥ 1.7× on a 2-core machine.
+runs three ways: in this process (``workers=1``'s path, writing the same store), on a started
+local Dask cluster with 1 worker process and on one with 2 (workers warmed up by a few cells;
+cluster start-up, a few seconds, is not scheduling). The three are interleaved in blocks of 20
+cells, so that a machine whose speed drifts during the two minutes slows all three alike.
+Overhead: the 1-worker cluster's total time over the in-process one's, minus 1. Targets:
+overhead ≤ 5 %, speed-up of 2 workers over 1 ≥ 1.7× on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -33,19 +34,25 @@ def _timed(fn):
 
 
 def test_sweep_overhead_and_speedup(benchmark, tmp_path):
-    assert len(sw.cells(_spec())) == 200
-    local, cell_s = _timed(lambda: sw.sweep(_spec(), tmp_path / "local", workers=1))
-    pending = {sw.cell_key(c): c for c in sw.cells(_spec())}
-    warm = {sw.cell_key(c): c for c in sw.cells(_spec())[:4]}
-    times = {}
-    for workers in (1, 2):
-        # A started cluster whose workers have imported samplerlab and built the scenario (one warm-up
-        # cell each): what is left is scheduling, transfer and the store's writes.
-        with dask_client(workers) as client:
+    all_cells = sw.cells(_spec())
+    assert len(all_cells) == 200
+    blocks = [{sw.cell_key(c): c for c in all_cells[i:i + 20]} for i in range(0, 200, 20)]
+    warm = {sw.cell_key(c): c for c in all_cells[:4]}
+    totals = {"local": 0.0, 1: 0.0, 2: 0.0}
+    with dask_client(1) as one, dask_client(2) as two:
+        clients = {1: one, 2: two}
+        for workers, client in clients.items():
+            # A started cluster whose workers have imported samplerlab and built the scenario (one
+            # warm-up cell each): what is left is scheduling, transfer and the store's writes.
             sw._run_on_dask(warm, tmp_path / f"warm{workers}", workers, None, None, 1, sw._Progress(4, 0), client)
-            _, times[workers] = _timed(lambda: sw._run_on_dask(pending, tmp_path / f"w{workers}", workers, None,
-                                                               None, 1, sw._Progress(200, 0), client))
-    one_s, two_s = times[1], times[2]
+        sw.run_local(warm, tmp_path / "warm-local", 1, sw._Progress(4, 0))
+        for i, block in enumerate(blocks):
+            totals["local"] += _timed(lambda: sw.run_local(block, tmp_path / "local", 1,
+                                                           sw._Progress(20, 0)))[1]
+            for workers, client in clients.items():
+                totals[workers] += _timed(lambda: sw._run_on_dask(block, tmp_path / f"w{workers}", workers, None, None,
+                                                                  1, sw._Progress(20, 0), client))[1]
+    cell_s, one_s, two_s = totals["local"], totals[1], totals[2]
     overhead, speedup = one_s / cell_s - 1, one_s / two_s
     benchmark.extra_info.update(cells_s=cell_s, one_worker_s=one_s, two_workers_s=two_s, overhead=overhead,
                                 speedup=speedup)
