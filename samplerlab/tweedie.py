@@ -84,17 +84,39 @@ class TweedieKernel:
             self.rot_means = torch.einsum("kd,kde->ke", means, cov.basis)  # U_kᵀ m_k
         self.rot_means_sqnorm = self.rot_means.square().sum(-1)  # (K,)
         self.equal_variances = cov.lam.shape[1] == 1 and bool((cov.lam == cov.lam[:1]).all())
+        self.shared_diagonal = cov.lam.shape[1] > 1 and cov.lam.shape[0] > 1 and bool((cov.lam == cov.lam[:1]).all())
         self.refine_top = REFINE_TOP
 
     # -- spectral coefficients -------------------------------------------------------------
     def _coeffs(self, a: Tensor, s: Tensor):
-        lam = self.cov.lam
+        """``C``'s eigenvalues, ``f`` and ``p`` (module doc), kept for the last ``(a, s)``: they are
+        ``K×d`` for diagonal covariances, and callers evaluate row chunks with the same ``(a, s)``."""
+        key = None if a.requires_grad or s.requires_grad else (float(a), float(s))
+        memo = getattr(self, "_coeff_memo", None)
+        if key is not None and memo is not None and memo[0] == key:
+            return memo[1]
+        lam = self.cov.lam[:1] if self.shared_diagonal else self.cov.lam
         c = a**2 * lam + s**2
-        return c, a * lam / c, lam * s**2 / c  # C eigenvalues, f, p
+        out = c, a * lam / c, lam * s**2 / c
+        if self.shared_diagonal:  # one diagonal for every component: computed once, seen as K rows
+            out = tuple(v.expand(self.cov.lam.shape) for v in out)
+        self._coeff_memo = (key, out)
+        return out
+
+    def _per_coeffs(self, name: str, c: Tensor, build):
+        """``build()`` kept while the coefficients ``c`` (one object per ``(a, s)``, see
+        :meth:`_coeffs`) stay the same: ``K×d`` terms that row chunks and repeated calls share."""
+        memos = self.__dict__.setdefault("_memos", {})
+        hit = memos.get(name)
+        if hit is not None and hit[0] is c:
+            return hit[1]
+        value = build()
+        memos[name] = (c, value)
+        return value
 
     def _row_chunk(self, n: int) -> int:
         k = self.log_w.shape[0]
-        per_row = k * (self.dim if self.stacked is not None or self.cov.lam.shape[1] > 1 else 1)
+        per_row = k * (self.dim if self.stacked is not None else 1)  # (rows, K, d) only with per-component bases
         refines = (self.log_w.dtype != torch.float64 and self.stacked is None and self.cov.lam.shape[1] == 1
                    and self.refine_top < k)
         if refines:  # the float32 refinement gathers (rows, top, d) blocks
@@ -120,16 +142,33 @@ class TweedieKernel:
             else:
                 lg = torch.addcmul(bias, z @ m.T, a * inv)
         else:
-            inv = 1.0 / c
-            bias = self.log_w - 0.5 * (a**2 * (self.rot_means.square() * inv).sum(-1) + c.log().sum(-1)
-                                       + self.dim * math.log(2 * math.pi))
-            lg = torch.addmm(bias, z, (a * m * inv).T)
+            inv, bias, scaled = self._diagonal_terms(a, c)
+            if scaled is None:  # one diagonal for all components: −½ zᵀC⁻¹z is a per-row number
+                lg = torch.addmm(bias, z * inv[0], m.T, alpha=float(a))
+                return lg - 0.5 * (z.square() @ inv[0])[:, None]
+            lg = torch.addmm(bias, z, scaled)
         refine = z.dtype != torch.float64 and c.shape[1] == 1 and self.refine_top < lg.shape[1]
         if c.shape[1] > 1:
             lg = lg - 0.5 * (z.square() @ inv.T)
         elif with_norm or refine or not self.equal_variances:
             lg = lg - 0.5 * torch.linalg.vector_norm(z, dim=-1, keepdim=True).square() * inv
         return self._refine(lg, z, a, c) if refine else lg
+
+    def _diagonal_terms(self, a: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """``C⁻¹``, the logits' bias and ``(a C⁻¹ m̃)ᵀ`` for diagonal eigenvalues (``None`` when every
+        component has the same ones), built once per ``(a, s)`` (see :meth:`_per_coeffs`)."""
+        def build():
+            if self.shared_diagonal:
+                inv = 1.0 / c[:1]
+                quad = self.rot_means.square() @ inv[0]
+                bias = self.log_w - 0.5 * (a**2 * quad + c[0].log().sum() + self.dim * math.log(2 * math.pi))
+                return inv, bias, None
+            inv = 1.0 / c
+            bias = self.log_w - 0.5 * (a**2 * (self.rot_means.square() * inv).sum(-1) + c.log().sum(-1)
+                                       + self.dim * math.log(2 * math.pi))
+            return inv, bias, (a * self.rot_means * inv).T
+
+        return self._per_coeffs("logits", c, build)
 
     def _refine(self, lg: Tensor, z: Tensor, a: Tensor, c: Tensor) -> Tensor:
         """Precision strategy for float32 (isotropic components, large K).
@@ -197,10 +236,12 @@ class TweedieKernel:
         pi = _responsibilities(lg)
         lp = torch.logsumexp(lg, -1) if need_logp else lg[:, 0]
         # Σ π_k ((1 − a f_k) m̃_k + f_k z): the GEMM accumulates into the rescaled z (BLAS beta = 1)
-        if f.shape[1] == 1:
+        if self.shared_diagonal:  # Σ π_k f_k = f: one diagonal
+            e = torch.addmm(z * f[0], pi, self._per_coeffs("mbar", c, lambda: (1 - a * f) * m))
+        elif f.shape[1] == 1:
             e = torch.addmm(z * (pi @ f), pi * (1 - a * f[:, 0]), m)
         else:
-            e = torch.addmm(z * (pi @ f), pi, (1 - a * f) * m)
+            e = torch.addmm(z * (pi @ f), pi, self._per_coeffs("mbar", c, lambda: (1 - a * f) * m))
         return self.cov.unrotate(e), lp
 
     def _mean_full(self, x: Tensor, a: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
@@ -268,11 +309,13 @@ class TweedieKernel:
         a, s = _as_scalar(alpha, x), _as_scalar(sigma, x)
         c, _, _ = self._coeffs(a, s)
         out = []
+        if self.stacked is None:  # K×d terms: once per (a, s), not per row chunk
+            pulled, inv = self._per_coeffs("score", c, lambda: (a * self.rot_means / c, 1.0 / c))
         for xc in x.split(self._row_chunk(x.shape[0])):
             if self.stacked is None:
                 z = self.cov.rotate(xc)
                 pi = _responsibilities(self._logits_coord(z, a, c))
-                out.append(self.cov.unrotate(pi @ (a * self.rot_means / c) - z * (pi @ (1.0 / c))))
+                out.append(self.cov.unrotate(pi @ pulled - z * (pi @ inv)))
             else:
                 z = self._z_full(xc, a)
                 pi = _responsibilities(self._logits_full(z, c))
@@ -286,16 +329,26 @@ class TweedieKernel:
         c, f, p = self._coeffs(a, s)
         out = []
         step = self._row_chunk(x.shape[0])
+        # μ̃_k = mbar_k + f_k ⊙ z; K×d, once per (a, s)
+        mbar = self._per_coeffs("mbar", c, lambda: (1 - a * f) * self.rot_means) if self.stacked is None else None
         for xc, gc in zip(x.split(step), g.split(step)):
             if self.stacked is None:
                 z, gz = self.cov.rotate(xc), self.cov.rotate(gc)
                 lg = self._logits_coord(z, a, c)
                 pi = _responsibilities(lg)
-                mbar = (1 - a * f) * self.rot_means  # μ̃_k = mbar_k + f_k ⊙ z
-                dots = gz @ mbar.T + (z * gz) @ f.T if f.shape[1] > 1 else gz @ mbar.T + (z * gz).sum(-1, keepdim=True) * f.T
-                e = pi @ mbar + z * (pi @ f)
-                pc = pi * dots
-                res = gz * (pi @ p) + pc @ mbar + z * (pc @ f) - e * (e * gz).sum(-1, keepdim=True)
+                if self.shared_diagonal:  # one f and p for all components: Σ π_k f_k = f
+                    f0, p0 = f[0], p[0]
+                    dots = gz @ mbar.T + ((z * gz) @ f0)[:, None]
+                    e = pi @ mbar + z * f0
+                    pc = pi * dots
+                    res = gz * p0 + pc @ mbar + z * pc.sum(-1, keepdim=True) * f0
+                else:
+                    dots = (gz @ mbar.T + (z * gz) @ f.T if f.shape[1] > 1
+                            else gz @ mbar.T + (z * gz).sum(-1, keepdim=True) * f.T)
+                    e = pi @ mbar + z * (pi @ f)
+                    pc = pi * dots
+                    res = gz * (pi @ p) + pc @ mbar + z * (pc @ f)
+                res = res - e * (e * gz).sum(-1, keepdim=True)
                 out.append(self.cov.unrotate(res))
             else:
                 z = self._z_full(xc, a)

@@ -56,10 +56,13 @@ from samplerlab.diagnostics.threads import small_work_threads
 from samplerlab.mixture import GaussianMixture
 from samplerlab.problem import InverseProblem
 
-__all__ = ["Truth", "Evaluated", "evaluate", "ruled_out_components", "row_chunks", "OFF_SUPPORT_LEVEL", "FAR_RADIUS"]
+__all__ = ["Truth", "Evaluated", "evaluate", "ruled_out_components", "row_chunks", "reference_size", "OFF_SUPPORT_LEVEL",
+           "FAR_RADIUS"]
 
 OFF_SUPPORT_LEVEL = 1e-3  # below the truth's own 0.1 % log-density quantile; also the ruled-out mass
-N_REFERENCE = 20_000  # exact draws per reference set (thresholds; reference counts)
+N_REFERENCE = 20_000  # at most this many exact draws per reference set (thresholds; reference counts)
+REFERENCE_PER_SAMPLE = 10  # otherwise ten per audited sample ...
+REFERENCE_MIN = 5_000  # ... and at least this many (five draws below the 0.1 % threshold)
 FAR_RADIUS = 1.5  # likelihood-mode: outside every prior component's 99.9 % region enlarged 1.5× in radius
 CHUNK_ELEMENTS = 1 << 22  # rows × K per chunk when evaluating sample sets
 
@@ -115,6 +118,17 @@ def evaluate(mixture: GaussianMixture, x: Tensor, gen: torch.Generator) -> Evalu
     return Evaluated(logp, labels, whiten(mixture, x, labels))
 
 
+def reference_size(n: int) -> int:
+    """Exact draws per reference set for an audit of ``n`` samples: ``10 n`` within ``[5,000, 20,000]``.
+
+    The reference sets are the truth's largest cost (each draw is evaluated against all K
+    components), so their size follows ``n``: an audit's cost stays linear in ``n·K·d``. The tests
+    that use them condition on the pooled counts (hypergeometric), so they are exact for any size;
+    ten reference draws per sample keep ≥ 90 % of the information of an infinite reference.
+    """
+    return int(min(N_REFERENCE, max(REFERENCE_MIN, REFERENCE_PER_SAMPLE * int(n))))
+
+
 def ruled_out_components(weights: Tensor, mass: float = OFF_SUPPORT_LEVEL) -> Tensor:
     """Boolean ``(K,)``: the lightest components whose weights sum to at most ``mass``."""
     order = weights.argsort()
@@ -132,7 +146,7 @@ class Truth:
         self.posterior = problem.posterior()
         self.prior = problem.prior
         self.device, self.dtype = self.posterior.device, self.posterior.dtype
-        self.n_reference = N_REFERENCE
+        self.n_reference = m = reference_size(n)
         self.nulls: dict = {}  # Monte Carlo nulls, filled on first use by the checks
         self.ruled_out = ruled_out_components(self.posterior.weights)
         d = self.prior.dim
@@ -140,13 +154,13 @@ class Truth:
         self.far2 = FAR_RADIUS**2 * self.hdr2
         # Reference set 1: thresholds. Sorted posterior log-densities of exact draws (also the
         # reference law of the mixture-level HPD PIT), and the 0.1 % quantiles.
-        ref = self.posterior.sample(N_REFERENCE, generator=self.gen("reference-1"))
+        ref = self.posterior.sample(m, generator=self.gen("reference-1"))
         self.reference_logp = self.log_prob(ref).sort().values
         self.q_post = float(torch.quantile(self.reference_logp, OFF_SUPPORT_LEVEL))
         self.q_lik = float(torch.quantile(self.log_likelihood(ref), OFF_SUPPORT_LEVEL))
         # Reference set 2, independent of the thresholds: counts of each sample type, and the
         # labels of the draws that are on the support and not ruled out (mode weights).
-        ref2 = self.posterior.sample(N_REFERENCE, generator=self.gen("reference-2"))
+        ref2 = self.posterior.sample(m, generator=self.gen("reference-2"))
         ev2 = self.evaluate(ref2, "reference-2-labels")
         types = self.sample_types(ref2, ev2)
         self.reference_counts = {k: int(v.sum()) for k, v in types.items()}
@@ -191,8 +205,9 @@ class Truth:
     def prior_radii(self, x: Tensor) -> Tensor:
         """Squared Mahalanobis radius of ``x`` to every prior component, ``(n, K)``."""
         prior = self.prior
-        norm = -0.5 * (prior.cov_factors.logdet() + prior.dim * math.log(2 * math.pi))
-        return -2.0 * (prior.component_log_prob(x.to(self.dtype)) - prior.log_weights - norm)
+        if getattr(self, "_prior_norm", None) is None:  # (K,): once per truth, not per row chunk
+            self._prior_norm = prior.log_weights - 0.5 * (prior.cov_factors.logdet() + prior.dim * math.log(2 * math.pi))
+        return -2.0 * (prior.component_log_prob(x.to(self.dtype)) - self._prior_norm)
 
     def kept(self, x: Tensor, ev: Evaluated) -> Tensor:
         """Samples the mode-weight check judges: neither prior-mode nor likelihood-mode hallucinations."""
