@@ -1,7 +1,8 @@
 """The image suite: the zoo audited on real-image priors (``make gpu``).
 
 On CUDA it runs every image scenario at full size, including the 20,000-component
-``patches32_inpainting_gpu`` (d = 1024); on the CPU a reduced version (fewer samples, the
+``patches32_inpainting_gpu`` (d = 1024) and the 100,000-component d = 4096 inpainting and
+super-resolution (``patches64_*_gpu``); on the CPU a reduced version (fewer samples, the
 CPU-size scenarios) runs the same code — CI runs it smaller still (``tests/test_image_suite.py``).
 Outputs under ``--out``: ``summary.csv``, one JSON report per run, and a gallery figure per
 inpainting scenario (posterior samples of each sampler next to exact posterior draws).
@@ -23,10 +24,12 @@ import torch
 
 __all__ = ["CPU_SCENARIOS", "GPU_SCENARIOS", "IMAGE_SAMPLERS", "run_image_suite", "main"]
 
-CPU_SCENARIOS = ("digits_inpainting", "faces_inpainting", "patches_superresolution", "patches_blur")
-GPU_SCENARIOS = CPU_SCENARIOS + ("patches32_inpainting_gpu",)
+CPU_SCENARIOS = ("digits_inpainting", "faces_inpainting", "patches_superresolution", "patches_blur",
+                 "patches64_inpainting", "patches64_superresolution")
+GPU_SCENARIOS = CPU_SCENARIOS + ("patches32_inpainting_gpu", "patches64_inpainting_gpu", "patches64_superresolution_gpu")
 IMAGE_SAMPLERS = ("oracle", "dps", "pigdm", "ddrm", "tmpd", "mcgdiff")
-GALLERY_SCENARIOS = ("digits_inpainting", "faces_inpainting", "patches32_inpainting_gpu")
+GALLERY_SCENARIOS = ("digits_inpainting", "faces_inpainting", "patches64_inpainting", "patches64_superresolution",
+                     "patches32_inpainting_gpu", "patches64_inpainting_gpu", "patches64_superresolution_gpu")
 
 
 def _square(d: int) -> tuple[int, int]:

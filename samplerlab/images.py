@@ -9,7 +9,9 @@ Data sets (pixel values scaled to ``[-1, 1]``, images flattened row-major):
 * ``faces`` — the 100 faces of scikit-image's ``lfw_subset``, 25×25 (its other 100 images,
   non-face crops, are left out);
 * ``patches`` — square patches (8×8 up to 32×32) cut at seeded random places from
-  scikit-image's bundled grey-level natural images.
+  scikit-image's bundled grey-level natural images;
+* ``medical`` — square patches of scikit-image's bundled medical images, half of them with a
+  synthetic lesion, labelled ``"lesion"`` / ``"healthy"`` (see :mod:`samplerlab.medical`).
 
 scikit-learn and scikit-image are optional (``pip install 'samplerlab[images]'``) and are
 imported only when a data set is loaded.
@@ -89,11 +91,17 @@ def _patches(size: int = 8, n: int = 2000, seed: int = 0) -> ImageData:
     return ImageData(f"patches{size}", torch.from_numpy(out * 2.0 - 1.0), (size, size))
 
 
-DATASETS = {"digits": _digits, "faces": _faces, "patches": _patches}
+def _medical(**params) -> ImageData:
+    from samplerlab.medical import medical_patches  # imports this module: loaded on first use
+
+    return medical_patches(**params)
+
+
+DATASETS = {"digits": _digits, "faces": _faces, "patches": _patches, "medical": _medical}
 
 
 def load_images(name: str, **params) -> ImageData:
-    """Load a bundled data set by name (``digits``, ``faces``, ``patches``)."""
+    """Load a bundled data set by name (``digits``, ``faces``, ``patches``, ``medical``)."""
     if name not in DATASETS:
         raise ValueError(f"images: unknown data set {name!r}, expected one of {sorted(DATASETS)}")
     return DATASETS[name](**params)

@@ -255,6 +255,11 @@ class GaussianMixture:
         """``Cov[x0 | x_t] g`` row by row without forming ``d×d`` matrices."""
         return self._kernel.cov_vec(self._rows(x_t), self._rows(g), alpha, sigma)
 
+    def denoise_cov_quadratic(self, x_t, u, alpha, sigma) -> Tensor:
+        """``u_iᵀ Cov[x0 | x_t] u_i`` per row for the columns of ``u`` (d, k), shape ``(N, k)``."""
+        return self._kernel.cov_quadratic(self._rows(x_t), torch.as_tensor(u, device=self.device, dtype=self.dtype),
+                                          alpha, sigma)
+
     def denoise_with_state(self, x_t, alpha, sigma) -> tuple[Tensor, tuple]:
         """``E[x0|x_t]`` and an opaque state for :meth:`denoise_cov_vec_from_state` (autograd)."""
         x = torch.as_tensor(x_t, device=self.device, dtype=self.dtype)

@@ -196,6 +196,8 @@ def _prior_images(f: Fields, g) -> GaussianMixture:
     if name == "patches":  # patches are cut at seeded places; how many and how large is part of the prior
         params = {"size": f.get("patch_size", "pos_int", 8), "n": f.get("patches", "pos_int", 2000),
                   "seed": f.get("patch_seed", "nonneg_int", 0)}
+    elif name == "medical":  # also a seeded fraction of synthetic lesions (samplerlab.medical)
+        params = _medical_params(f)
     try:
         data = load_images(name, **params)
     except ImportError as exc:
@@ -203,6 +205,25 @@ def _prior_images(f: Fields, g) -> GaussianMixture:
     if n is not None and n > len(data.images):
         f.fail("components", f"at most {len(data.images)} (the size of {name!r})", n)
     return finite_sample_prior(data, h, n=n, generator=g)
+
+
+def _medical_params(f: Fields) -> dict:
+    """``patch_size = 16`` (8..64), ``patches = 2000``, ``patch_seed = 0``, ``lesion_fraction = 0.5``,
+    ``lesion_contrast = 0.6`` (at most 0.6), ``lesion_radius`` (default ``max(1, patch_size / 8)``)."""
+    from samplerlab.medical import HEADROOM
+
+    size = f.get("patch_size", "pos_int", 16)
+    if not 8 <= size <= 64:
+        f.fail("patch_size", "an integer between 8 and 64", size)
+    contrast = f.get("lesion_contrast", "pos_float", HEADROOM)
+    if contrast > HEADROOM:
+        f.fail("lesion_contrast", f"a contrast in (0, {HEADROOM}] (healthy tissue leaves that much headroom)", contrast)
+    radius = f.get("lesion_radius", "pos_float", None)
+    if radius is not None and not 0.5 <= radius <= (size - 3) / 2:
+        f.fail("lesion_radius", f"a radius in [0.5, {(size - 3) / 2:g}] for patch_size {size}", radius)
+    return {"size": size, "n": f.get("patches", "pos_int", 2000), "seed": f.get("patch_seed", "nonneg_int", 0),
+            "fraction": float(f.get("lesion_fraction", "fraction", 0.5)), "contrast": float(contrast),
+            "radius": None if radius is None else float(radius)}
 
 
 PRIOR_KINDS = {"mixture": _prior_mixture, "grid25": _prior_grid25, "random": _prior_random,
@@ -276,8 +297,36 @@ def _op_blur(f: Fields, d: int, g) -> LinearOperator:
                          boundary=boundary)
 
 
+def _image_shape(f: Fields, d: int) -> tuple[int, int]:
+    shape = _shape_of(f, "shape", d)
+    if len(shape) != 2 or min(shape) < 2:
+        f.fail("shape", f"[H, W] with H, W >= 2 and H·W = {d} (the prior dimension)", list(shape))
+    return shape
+
+
+def _op_mri(f: Fields, d: int, g) -> LinearOperator:
+    """Undersampled 2-D Fourier (MRI-like): ``shape``, ``acceleration``, ``centre = 0.08``, ``pattern = "random"``."""
+    from samplerlab.medical_operators import PATTERNS, UndersampledFourier
+
+    shape = _image_shape(f, d)
+    acceleration = f.get("acceleration", "pos_int")
+    if acceleration > shape[0]:
+        f.fail("acceleration", f"at most the number of k-space lines H = {shape[0]}", acceleration)
+    centre = float(f.get("centre", "fraction", 0.08))
+    pattern = f.get("pattern", "str", "random", choices=PATTERNS)
+    return UndersampledFourier(shape, acceleration, centre, pattern, generator=g)
+
+
+def _op_ct(f: Fields, d: int, g) -> LinearOperator:
+    """Sparse-view parallel-beam projection (CT-like): ``shape``, ``angles`` (equally spaced in [0°, 180°))."""
+    from samplerlab.medical_operators import ParallelBeamProjection
+
+    shape = _image_shape(f, d)
+    return ParallelBeamProjection(shape, f.get("angles", "pos_int"))
+
+
 OPERATOR_KINDS = {"identity": _op_identity, "matrix": _op_matrix, "random": _op_random, "mask": _op_mask,
-                  "subsample": _op_subsample, "blur": _op_blur}
+                  "subsample": _op_subsample, "blur": _op_blur, "mri": _op_mri, "ct": _op_ct}
 
 
 def _noise(f: Fields, op: LinearOperator, sigma_y: float, g, default: bool) -> Tensor:

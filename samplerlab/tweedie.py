@@ -363,6 +363,29 @@ class TweedieKernel:
                 out.append(res - e * (e * gc).sum(-1, keepdim=True))
         return _cat(out)
 
+    def cov_quadratic(self, x: Tensor, u: Tensor, alpha, sigma) -> Tensor:
+        """``u_iᵀ Cov[x0|x_t] u_i`` per row for the columns of ``u`` (d, k): (N, k).
+
+        With one ``f`` and ``p`` for all components (equal isotropic variances, or one shared
+        diagonal), ``μ_k·u = m̄_k·u + f (z·u)`` and the second term is the same for every k, so
+        ``uᵀ Cov u = uᵀ P u + Var_π(m̄_k·u)``: two small GEMMs after the responsibilities, shared
+        by all k directions. Other covariances apply :meth:`cov_vec` per direction.
+        """
+        if self.stacked is not None or not (self.equal_variances or self.shared_diagonal):
+            return torch.stack([(self.cov_vec(x, u[:, i].expand_as(x), alpha, sigma) * u[:, i]).sum(-1)
+                                for i in range(u.shape[1])], -1)
+        a, s = _as_scalar(alpha, x), _as_scalar(sigma, x)
+        c, f, p = self._coeffs(a, s)
+        ur = self.cov.rotate(u.T).T  # (d, k) in the eigenbasis
+        proj = self._per_coeffs("mbar", c, lambda: (1 - a * f) * self.rot_means) @ ur  # m̄_k·u, (K, k)
+        quad_p = (ur.square() * p[0][:, None]).sum(0)  # uᵀ P u, (k,)
+        out = []
+        for xc in x.split(self._row_chunk(x.shape[0])):
+            pi = _responsibilities(self._logits_coord(self.cov.rotate(xc), a, c))
+            mean = pi @ proj
+            out.append(quad_p + pi @ proj.square() - mean.square())
+        return _cat(out)
+
     # -- exact draws of x0 given x_t ------------------------------------------------------
     def sample(self, x: Tensor, alpha, sigma, generator: torch.Generator | None) -> Tensor:
         """One exact draw of ``x0 ~ p(x0 | x_t)`` per row: ``k ~ π(x_t)``, then ``N(μ_k, P_k)``."""

@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from samplerlab.image_suite import CPU_SCENARIOS, GPU_SCENARIOS, main, run_image_suite
 from samplerlab.scenarios import load_scenario
 
 
+GPU_ONLY = {"patches64_inpainting_gpu", "patches64_superresolution_gpu"}  # 100,000 × 4096 means: 3.3 GB each
+
+
 @pytest.mark.parametrize("name", GPU_SCENARIOS)
 def test_image_scenarios_load(name):
-    scenario = load_scenario(name)
+    if name in GPU_ONLY and not torch.cuda.is_available():
+        pytest.skip("100,000 components at d = 4096 are built on a GPU (make gpu)")
+    scenario = load_scenario(name, device="cuda" if torch.cuda.is_available() else None)
     assert scenario.problem.dim >= 64 and scenario.problem.posterior().n_components >= 100
+
+
+@pytest.mark.parametrize("name", sorted(GPU_ONLY))
+def test_gpu_size_scenarios_declare_the_image_track_size(name):
+    from samplerlab.scenarios import scenario_path
+
+    import tomllib
+
+    spec = tomllib.loads(scenario_path(name).read_text())
+    assert spec["prior"]["patch_size"] == 64 and spec["prior"]["patches"] >= 100_000 and spec["n"] == 2000
 
 
 def test_reduced_image_suite_audits_and_draws_the_gallery(tmp_path):

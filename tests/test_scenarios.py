@@ -12,7 +12,8 @@ from samplerlab.operators import Mask
 from samplerlab.scenarios import ScenarioError, list_scenarios, load_scenario, read_header
 
 SHIPPED = list_scenarios()
-SMALL = [s for s in SHIPPED if not s.startswith("grid_d800") and s != "digits_inpainting"]
+SMALL = [s for s in SHIPPED if not s.startswith("grid_d800") and s != "digits_inpainting"
+         and not s.endswith("_gpu")]  # GPU-size scenarios load in test_image_suite / test_medical
 
 VALID = """
 description = "test scenario"

@@ -94,11 +94,10 @@ def _cov_ratio(truth: Truth, x: Tensor, cov: Tensor, a: Tensor, s: Tensor, direc
     k = min(directions, S.shape[0])
     cov = cov.to(device=x.device, dtype=x.dtype)
     reported = torch.einsum("mi,...mn,ni->...i", U[:, :k], cov, U[:, :k])  # (k,) or (n, k)
+    var = truth.prior.denoise_cov_quadratic(x.to(truth.dtype), V[:, :k].to(truth.dtype), a, s).to(x.dtype)  # (n, k)
     out = []
     for i in range(k):
-        v = V[:, i].expand_as(x)
-        var = (truth.prior.denoise_cov_vec(x.to(truth.dtype), v.to(truth.dtype), a, s).to(x.dtype) @ V[:, i])
-        exact = S[i] ** 2 * var + truth.problem.sigma_y ** 2
+        exact = S[i] ** 2 * var[:, i] + truth.problem.sigma_y ** 2
         rep = reported[..., i] if reported.dim() == 2 else reported[i].expand_as(exact)
         out.append(float((rep / exact).median()))
     return out
