@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test bench audit plots validation calibration sensitivity study why slow gpu clean
+.PHONY: test bench audit plots validation calibration sensitivity study why slow gpu gpu-check medical clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ why: $(STAMP)
 
 gpu: $(STAMP)
 	$(PY) -m samplerlab.image_suite --out results/images
+
+gpu-check: $(STAMP)
+	$(PY) -m samplerlab.gpu_check --out $${OUT:-runs/gpu-check}
+
+medical: $(STAMP)
+	$(PY) -m samplerlab.medical_suite --out results/medical
 
 slow: $(STAMP)
 	$(PY) -m pytest -q -m slow

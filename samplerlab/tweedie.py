@@ -15,6 +15,7 @@ larger than ``max_elements`` is ever formed.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -26,6 +27,7 @@ __all__ = ["TweedieKernel"]
 
 DEFAULT_MAX_ELEMENTS = 2**26
 REFINE_TOP = 32  # logits recomputed in difference form per row below float64
+SCREEN_MASS = 1e-6  # TF32-screened rows with more mass outside the refined candidates are redone
 
 
 def _as_scalar(v, like: Tensor) -> Tensor:
@@ -60,6 +62,27 @@ def _responsibilities(logits: Tensor) -> Tensor:
     return _softmax(logits, -1)
 
 
+@contextlib.contextmanager
+def _tf32(on: bool, device: torch.device):
+    """Let CUDA float32 GEMMs use TF32 tensor cores inside the block (the setting is restored)."""
+    if not (on and device.type == "cuda"):
+        yield
+        return
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
+def _round_tf32(t: Tensor) -> Tensor:
+    """``t`` rounded to TF32 (10 mantissa bits, nearest), as tensor cores read float32 operands:
+    off CUDA this emulates the screening GEMM's input rounding, so its accuracy is testable anywhere."""
+    bits = t.contiguous().view(torch.int32)
+    return ((bits + 0x1000) & ~0x1FFF).view(torch.float32)
+
+
 def _cat(parts: list[Tensor]) -> Tensor:
     """Concatenate row chunks without copying the common single-chunk case."""
     return parts[0] if len(parts) == 1 else torch.cat(parts)
@@ -86,6 +109,9 @@ class TweedieKernel:
         self.equal_variances = cov.lam.shape[1] == 1 and bool((cov.lam == cov.lam[:1]).all())
         self.shared_diagonal = cov.lam.shape[1] > 1 and cov.lam.shape[0] > 1 and bool((cov.lam == cov.lam[:1]).all())
         self.refine_top = REFINE_TOP
+        # The float32 screening GEMM may run on tensor cores (TF32): the refinement recomputes the
+        # leading logits in full float32, and the rest only rank candidates (see _refine).
+        self.screen = "tf32" if means.is_cuda and means.dtype == torch.float32 else "exact"
 
     # -- spectral coefficients -------------------------------------------------------------
     def _coeffs(self, a: Tensor, s: Tensor):
@@ -124,23 +150,28 @@ class TweedieKernel:
         return max(1, min(n, self.max_elements // max(per_row, 1)))
 
     # -- logits ----------------------------------------------------------------------------
-    def _logits_coord(self, z: Tensor, a: Tensor, c: Tensor, with_norm: bool = True) -> Tensor:
+    def _logits_coord(self, z: Tensor, a: Tensor, c: Tensor, with_norm: bool = True, screen: bool = True) -> Tensor:
         """``log w_k + log N(x; a m_k, C_k)`` from rotated rows ``z``.
 
         ``log w_k − ½ (a² m̃ᵀC⁻¹m̃ + log det C + d log 2π) + a zᵀC⁻¹m̃`` is one GEMM with a bias;
         ``− ½ zᵀC⁻¹z`` is added unless ``with_norm`` is False, allowed only when every ``c_k`` is
         equal (it then cancels in the responsibilities). Below float64 the leading candidates are
-        recomputed in difference form (see :meth:`_refine`).
+        recomputed in difference form (see :meth:`_refine`); with TF32 screening, rows that keep
+        more than ``SCREEN_MASS`` of their mass outside those candidates are recomputed unscreened.
         """
         m = self.rot_means
         if c.shape[1] == 1:  # isotropic: per-component scalars scale the N×K result, not the K×d means
             inv = 1.0 / c[:, 0]
             bias = self.log_w - 0.5 * (a**2 * self.rot_means_sqnorm * inv
                                        + self.dim * (c[:, 0].log() + math.log(2 * math.pi)))
-            if self.equal_variances:
-                lg = torch.addmm(bias, z, m.T, alpha=float(a * inv[0]))
-            else:
-                lg = torch.addcmul(bias, z @ m.T, a * inv)
+            screened = (screen and z.dtype != torch.float64 and self.refine_top < m.shape[0]
+                        and self.screen == "tf32")
+            with _tf32(screened, z.device):
+                zs, ms = (_round_tf32(z), _round_tf32(m)) if screened and z.device.type != "cuda" else (z, m)
+                if self.equal_variances:
+                    lg = torch.addmm(bias, zs, ms.T, alpha=float(a * inv[0]))
+                else:
+                    lg = torch.addcmul(bias, zs @ ms.T, a * inv)
         else:
             inv, bias, scaled = self._diagonal_terms(a, c)
             if scaled is None:  # one diagonal for all components: −½ zᵀC⁻¹z is a per-row number
@@ -152,7 +183,17 @@ class TweedieKernel:
             lg = lg - 0.5 * (z.square() @ inv.T)
         elif with_norm or refine or not self.equal_variances:
             lg = lg - 0.5 * torch.linalg.vector_norm(z, dim=-1, keepdim=True).square() * inv
-        return self._refine(lg, z, a, c) if refine else lg
+        if not refine:
+            return lg
+        lg, top = self._refine(lg, z, a, c)
+        if screened:
+            # mass outside the refined candidates carries the screening GEMM's TF32 error: where it
+            # is not negligible (spread-out responsibilities, large noise) the row is redone in float32
+            outside = 1 - (torch.logsumexp(top, -1) - torch.logsumexp(lg, -1)).exp()
+            redo = outside > SCREEN_MASS
+            if redo.any():
+                lg[redo] = self._logits_coord(z[redo], a, c, with_norm, screen=False)
+        return lg
 
     def _diagonal_terms(self, a: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         """``C⁻¹``, the logits' bias and ``(a C⁻¹ m̃)ᵀ`` for diagonal eigenvalues (``None`` when every
@@ -170,7 +211,7 @@ class TweedieKernel:
 
         return self._per_coeffs("logits", c, build)
 
-    def _refine(self, lg: Tensor, z: Tensor, a: Tensor, c: Tensor) -> Tensor:
+    def _refine(self, lg: Tensor, z: Tensor, a: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
         """Precision strategy for float32 (isotropic components, large K).
 
         The GEMM expansion ``‖z‖² − 2a z·m + a²‖m‖²`` cancels catastrophically when ``z`` is near
@@ -184,7 +225,7 @@ class TweedieKernel:
         ck = c[idx, 0]
         exact = self.log_w[idx] - 0.5 * (diff.square().sum(-1) / ck
                                          + self.dim * (ck.log() + math.log(2 * math.pi)))
-        return lg.scatter(1, idx, exact)
+        return lg.scatter(1, idx, exact), exact
 
     def _z_full(self, x: Tensor, a: Tensor) -> Tensor:
         """``U_kᵀ (x − a m_k)`` for all k: one GEMM, shape (N, K, d)."""

@@ -76,6 +76,22 @@ def test_float32_denoiser_tracks_float64(big_prior, sigma):
     assert 0.5 * (r32 - r64).abs().sum(1).max() < 1e-3
 
 
+@pytest.mark.parametrize("sigma", [0.01, 0.1, 1.0, 10.0])
+def test_tf32_screening_keeps_the_float32_accuracy(big_prior, sigma):
+    """TF32 screening (operands rounded to 10 mantissa bits, as tensor cores read them; emulated
+    off CUDA) then float32 refinement of the top 32: the same documented accuracy as float32."""
+    x = big_prior.noised(1.0, sigma).sample(32, generator=torch.Generator().manual_seed(3))
+    p32 = big_prior.to(dtype=torch.float32)
+    p32._kernel.screen = "tf32"
+    e64, e32 = big_prior.denoise(x, 1.0, sigma), p32.denoise(x.float(), 1.0, sigma).double()
+    assert ((e32 - e64).norm(dim=1) / e64.norm(dim=1)).max() < 1e-4
+    noised32 = p32.noised(1.0, sigma)
+    noised32._kernel.screen = "tf32"
+    r64 = big_prior.noised(1.0, sigma).responsibilities(x)
+    r32 = noised32.responsibilities(x.float()).double()
+    assert 0.5 * (r32 - r64).abs().sum(1).max() < 1e-3
+
+
 def test_posterior_at_image_scale_is_exact_and_finite(big_prior):
     """Super-resolution posterior of the 20,000-image prior: weights sum to one, means fit y."""
     op = IMAGE_OPERATORS["superresolution"]((32, 32), 4)

@@ -7,12 +7,12 @@ run. Runs on CUDA when present (float32, the GPU precision strategy) and on the 
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 
 from samplerlab.images import finite_sample_prior, load_images
+
+from _timing import seconds
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -23,15 +23,10 @@ def _sync():
 
 
 def _best(fn, rounds: int) -> float:
+    """Best of ``rounds`` after a warm-up, timed with CUDA events on a GPU (see ``_timing``)."""
     fn()
     _sync()
-    best = float("inf")
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        _sync()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return min(seconds(fn, DEVICE) for _ in range(rounds))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
