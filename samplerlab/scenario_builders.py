@@ -20,6 +20,7 @@ from numbers import Integral, Real
 import torch
 from torch import Tensor
 
+from samplerlab.memory import require
 from samplerlab.mixture import GaussianMixture
 from samplerlab.operators import Blur, Dense, Identity, LinearOperator, Mask, Subsample
 from samplerlab.scenarios import ScenarioError
@@ -162,6 +163,7 @@ def _prior_grid25(f: Fields, g) -> GaussianMixture:
     d = f.get("dim", "pos_int")
     if d % 2:
         f.fail("dim", "an even dimension (the grid repeats over coordinate pairs)", d)
+    require(25 * d * 8, f"a 25-component prior in {d} dimensions", lambda e, got: f.fail("dim", e, Raw(got)))
     spacing = f.get("spacing", "pos_float", 8.0)
     variance = f.get("variance", "pos_float", 1.0)
     ij = torch.tensor([(i, j) for i in range(-2, 3) for j in range(-2, 3)], dtype=torch.float64)
@@ -173,6 +175,8 @@ def _prior_random(f: Fields, g) -> GaussianMixture:
     """Random full covariances ``Q diag(λ) Qᵀ``, ``Q`` Haar, ``λ ~ U(lo, hi)``; means ``~ N(0, scale² I)``."""
     k = f.get("components", "pos_int")
     d = f.get("dim", "pos_int")
+    # the covariances, their Haar factors and the eigen-factorisation: three K·d² arrays
+    require(3 * k * d * d * 8, f"{k} full {d}×{d} covariances", lambda e, got: f.fail("dim", e, Raw(got)))
     scale = f.get("mean_scale", "pos_float", 4.0)
     lo_hi = f.array("eigenvalues", 1, torch.tensor([0.1, 1.0], dtype=torch.float64))
     if lo_hi.shape != (2,) or not 0 < lo_hi[0] <= lo_hi[1]:

@@ -128,6 +128,16 @@ def read_header(name_or_path) -> dict:
         raise ScenarioError(f"{_display(path)}: TOML syntax error: {exc}") from None
 
 
+def _require_audit_memory(prior_fields, n: int, dim: int) -> None:
+    """Refuse, naming the field that sets the dimension, a problem whose audit cannot fit in memory."""
+    from samplerlab.memory import audit_bytes, require
+    from samplerlab.scenario_builders import Raw
+
+    key = next((k for k in ("dim", "means", "patch_size", "dataset") if prior_fields.has(k)), "kind")
+    require(audit_bytes(n, dim), f"auditing n = {n} samples in {dim} dimensions",
+            lambda expected, got: prior_fields.fail(key, expected, Raw(got)))
+
+
 def load_scenario(name_or_path, *, seed: int | None = None, device=None) -> Scenario:
     """Load and build a scenario by shipped name or path; ``seed`` overrides the file's seed."""
     from samplerlab import scenario_builders as b
@@ -177,6 +187,7 @@ def load_scenario(name_or_path, *, seed: int | None = None, device=None) -> Scen
         return torch.Generator().manual_seed(seed + offset)
 
     prior = b.build_prior(tables["prior"], gen(0))
+    _require_audit_memory(tables["prior"], n, prior.dim)
     op = b.build_operator(tables["operator"], prior.dim, gen(1))
     y, x_star = b.build_observation(tables["observation"], prior, op, sigma_y, gen(2))
     tables["observation"].finish()

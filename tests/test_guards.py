@@ -178,3 +178,19 @@ def test_params_reach_a_callable_factory():
 
     sampler, _ = resolve_sampler(build, params={"scale": 0.25})
     assert sampler.scale == 0.25
+
+
+@pytest.mark.parametrize("prior, what", [
+    ('kind = "random"\ncomponents = 1\ndim = 100000', "1 full 100000×100000 covariances: at least 240.0 GB"),
+    ('kind = "grid25"\ndim = 2000000', "auditing n = 2000 samples in 2000000 dimensions: at least 672.0 GB"),
+], ids=["random-full-covariances", "grid25-audit"])
+def test_a_scenario_too_large_for_memory_fails_before_allocating(prior, what, tmp_path, monkeypatch, capsys):
+    import samplerlab.memory as memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 16e9)  # the same verdict on every machine
+    path = tmp_path / "huge.toml"
+    path.write_text(f'description = "too large"\nsigma_y = 0.1\n[prior]\n{prior}\n[operator]\nkind = "identity"\n')
+    assert main(["score", "dps", "--scenario", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "huge.toml: prior.dim: expected a size that fits in memory (16.0 GB available), got " + what in err
