@@ -122,11 +122,18 @@ class Fields:
         return t
 
     def finish(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
+        self._reject(set(self.data) - self.used, self.used)
+
+    def expect(self, keys) -> None:
+        """Reject keys outside ``keys`` now, before a missing key is reported: a misspelt key
+        (``A`` for ``rows``) is the likelier mistake, and naming it says what to fix."""
+        self._reject(set(self.data) - set(keys) - {"kind"}, set(keys) | {"kind"})
+
+    def _reject(self, unknown: set, known: set) -> None:
         if unknown:
             where = f"[{self.section}]" if self.section else "the top level"
-            raise ScenarioError(f"{self.file}: {self.section + '.' if self.section else ''}{unknown[0]}: "
-                                f"unknown key in {where}, expected one of {sorted(self.used)}")
+            raise ScenarioError(f"{self.file}: {self.section + '.' if self.section else ''}{sorted(unknown)[0]}: "
+                                f"unknown key in {where}, expected one of {sorted(known)}")
 
 
 def _weights(f: Fields, k: int, g: torch.Generator) -> Tensor:
@@ -350,6 +357,7 @@ def build_observation(f: Fields, prior: GaussianMixture, op: LinearOperator, sig
                       g: torch.Generator) -> tuple[Tensor, Tensor | None]:
     """``(y, x_star)``; ``x_star`` is ``None`` when ``y`` was given or placed without a signal."""
     kind = f.get("kind", "str", "simulated", choices=("simulated", "explicit", "point", "between", "outlier"))
+    f.expect(OBSERVATION_KEYS)
     m, d = op.out_dim, prior.dim
     if kind == "simulated":  # x* ~ prior, y = A x* + σ_y n
         x = prior.sample(1, generator=g)[0]
@@ -382,8 +390,19 @@ def build_observation(f: Fields, prior: GaussianMixture, op: LinearOperator, sig
     return op.forward(x) + _noise(f, op, sigma_y, g, False), x
 
 
+PRIOR_KEYS = {"mixture": {"weights", "means", "covariances"}, "grid25": {"dim", "spacing", "variance", "weights"},
+              "random": {"components", "dim", "eigenvalues", "mean_scale", "weights"},
+              "images": {"dataset", "bandwidth", "components", "patch_size", "patches", "patch_seed",
+                         "lesion_fraction", "lesion_contrast", "lesion_radius"}}
+OPERATOR_KEYS = {"identity": set(), "matrix": {"rows"}, "random": {"m"}, "mask": {"keep", "box", "image", "missing"},
+                 "subsample": {"shape", "factor"}, "blur": {"shape", "std", "boundary"},
+                 "mri": {"shape", "acceleration", "centre", "pattern"}, "ct": {"shape", "angles"}}
+OBSERVATION_KEYS = {"x", "y", "noise", "mode", "modes", "fraction", "offset", "direction"}
+
+
 def build_prior(f: Fields, g: torch.Generator) -> GaussianMixture:
     kind = f.get("kind", "str", choices=tuple(PRIOR_KINDS))
+    f.expect(PRIOR_KEYS[kind])
     try:
         prior = PRIOR_KINDS[kind](f, g)
     except ScenarioError:
@@ -396,6 +415,7 @@ def build_prior(f: Fields, g: torch.Generator) -> GaussianMixture:
 
 def build_operator(f: Fields, d: int, g: torch.Generator) -> LinearOperator:
     kind = f.get("kind", "str", choices=tuple(OPERATOR_KINDS))
+    f.expect(OPERATOR_KEYS[kind])
     op = OPERATOR_KINDS[kind](f, d, g)
     f.finish()
     return op

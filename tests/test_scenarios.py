@@ -186,3 +186,13 @@ def test_unknown_scenario_name_lists_the_shipped_ones():
 def test_missing_path_is_a_scenario_error(tmp_path):
     with pytest.raises(ScenarioError, match="no such scenario file"):
         load_scenario(tmp_path / "absent.toml")
+
+
+def test_unknown_key_is_named_before_a_missing_one(tmp_path):
+    # `A = ...` where the matrix operator needs `rows`: the misspelt key is the one to fix
+    path = tmp_path / "case.toml"
+    path.write_text('description = "x"\nsigma_y = 0.1\n[prior]\nkind = "mixture"\nmeans = [[0.0, 0.0]]\n'
+                    'weights = [1.0]\ncovariances = [1.0]\n[operator]\nkind = "matrix"\nA = [[1.0, 0.0]]\n')
+    with pytest.raises(ScenarioError, match=r"case.toml: operator.A: unknown key in \[operator\], "
+                                            r"expected one of \['kind', 'rows'\]"):
+        load_scenario(path)
