@@ -18,14 +18,18 @@ A scenario file (``scenarios/<name>.toml``; any path is accepted too) holds::
     covariances = [0.25, 0.25]    #   (K,) isotropic, (K, d) diagonal or (K, d, d) full (SPD)
     # grid25: dim (even), weights = "uniform" | "random", spacing = 8, variance = 1 (the MCGdiff grid benchmark)
     # random: components, dim, mean_scale = 4, eigenvalues = [0.1, 1.0], weights  (full covariances)
-    # images: dataset = "digits" | "faces" | "patches", bandwidth, components (a seeded subset);
+    # images: dataset = "digits" | "faces" | "patches" | "medical", bandwidth, components (a seeded subset);
     #         patches only: patch_size = 8 (4..64), patches = 2000 (how many are cut), patch_seed = 0
+    #         medical only: patch_size = 16 (8..64), patches = 2000, patch_seed = 0, lesion_fraction = 0.5,
+    #         lesion_contrast (≤ 0.6), lesion_radius (components labelled "lesion" / "healthy")
 
-    [operator]        # kind = identity | matrix | random | mask | subsample | blur
+    [operator]        # kind = identity | matrix | random | mask | subsample | blur | mri | ct
     kind = "identity"
     # matrix: rows = [[...], ...]          random: m (sorted Uniform(0, 1) singular values, Haar U, V)
     # mask: keep = [indices] | image = [H, W] with box = [top, left, h, w] hidden | missing = fraction
     # subsample: shape = [n] or [H, W], factor     blur: shape, std, boundary = "circular" | "zero"
+    # mri: shape = [H, W], acceleration, centre = 0.08, pattern = "random" | "equispaced" (k-space lines)
+    # ct: shape = [H, W], angles (parallel-beam views, equally spaced in [0°, 180°))
 
     [observation]     # kind = simulated | explicit | point | between | outlier
     kind = "between"
@@ -35,8 +39,9 @@ A scenario file (``scenarios/<name>.toml``; any path is accepted too) holds::
     # between / point / outlier add noise only when noise = true
 
 The loader rejects a bad file with a :class:`ScenarioError` — one line naming the file, the
-field and what was expected (unknown keys, wrong types, non-SPD covariances, mismatched
-dimensions, TOML syntax errors with their line). Everything random is drawn on the CPU from
+field and what was expected (unknown keys — named before missing ones —, wrong types, non-SPD
+covariances, mismatched dimensions, TOML syntax errors with their line, and sizes that cannot
+fit in memory, refused before anything is allocated). Everything random is drawn on the CPU from
 ``torch.Generator().manual_seed(seed + offset)`` (offset 0 prior, 1 operator, 2 observation),
 so the same file and seed give the same problem bit for bit on every machine.
 
