@@ -39,6 +39,18 @@ def _selected_coordinates(v: Tensor) -> Tensor | None:
     return nonzero.to(torch.int8).argmax(0)
 
 
+def _placed(operator: LinearOperator, device, dtype) -> LinearOperator:
+    """``operator`` on ``device`` in ``dtype``: itself when it already is (its cached SVD, which a
+    dense 4096-column operator takes seconds to compute, is kept), else a moved copy that carries
+    the cached SVD along."""
+    if operator.device == torch.device(device) and operator.dtype == dtype:
+        return operator
+    moved = operator.to(device=device, dtype=dtype)
+    if operator._svd is not None and moved._svd is None:
+        moved._svd = type(operator._svd)(*(t.to(device=device, dtype=dtype) for t in operator._svd))
+    return moved
+
+
 class InverseProblem:
     """Prior, operator, noise level and observation; every exact quantity derives from them."""
 
@@ -54,7 +66,7 @@ class InverseProblem:
         if not torch.isfinite(y).all():
             raise ValueError("y: contains NaN or Inf")
         self.prior = prior
-        self.operator = operator.to(device=prior.device, dtype=prior.dtype)
+        self.operator = _placed(operator, prior.device, prior.dtype)
         self.sigma_y = float(sigma_y)
         self.y = y
         self.x_star: Tensor | None = None
@@ -65,7 +77,7 @@ class InverseProblem:
                  generator: torch.Generator | None = None) -> "InverseProblem":
         """Draw ``x* ~ prior`` and ``y = A x* + σ_y n``; ``x*`` is kept as ``problem.x_star``."""
         x = prior.sample(1, generator=generator)[0]
-        op = operator.to(device=prior.device, dtype=prior.dtype)
+        op = _placed(operator, prior.device, prior.dtype)
         noise = torch.randn(op.out_dim, generator=generator, device=prior.device, dtype=prior.dtype)
         problem = cls(prior, operator, sigma_y, op.forward(x) + sigma_y * noise)
         problem.x_star = x
