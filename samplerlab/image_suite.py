@@ -45,7 +45,8 @@ def run_image_suite(out, device: str, scenarios=None, samplers=IMAGE_SAMPLERS, n
                     steps: int | None = None, seed: int = 0, gallery_n: int = 6, progress=None):
     """Audit ``samplers`` on the image scenarios and draw the galleries; returns the summary frame."""
     from samplerlab import samplers as zoo
-    from samplerlab.image_gallery import gallery, plot_gallery
+    from samplerlab.image_gallery import gallery, plot_gallery, report_label_frequencies
+    from samplerlab.report import Report
     from samplerlab.scenarios import load_scenario
     from samplerlab.suite import run_suite
 
@@ -60,8 +61,12 @@ def run_image_suite(out, device: str, scenarios=None, samplers=IMAGE_SAMPLERS, n
         problem = scenario.problem
         chosen = {s: zoo.get(s, **({"problem": problem} if zoo.describe(s).control else {})) for s in samplers}
         rows = gallery(problem, chosen, n=gallery_n, steps=steps or scenario.steps, seed=seed)
+        # labelled priors (digits' classes): exact vs sampled label bars, read from the audits' reports
+        bars = (report_label_frequencies({s: Report.from_json(out / "reports" / f"{name}__{s}.json") for s in samplers})
+                if problem.prior.labels else None)
         plot_gallery(rows, _square(problem.dim), out / "figures" / f"gallery_{name}.png",
-                     title=f"{scenario.description}\n(exact posterior draws vs the zoo, {steps or scenario.steps} steps)")
+                     title=f"{scenario.description}\n(exact posterior draws vs the zoo, {steps or scenario.steps} steps)",
+                     labels=bars)
     return frame
 
 

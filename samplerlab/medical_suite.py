@@ -9,10 +9,23 @@ fraction of a sampler's draws labelled lesion, with an exact p-value. A sampler 
 lesions more often than ``P(lesion | y)`` hallucinates them; one that draws them less often
 erases them.
 
+Where, not only whether: each lesion component's disc is known (:func:`samplerlab.medical.prior_lesion_masks`),
+so the exact probability that a pixel lies inside a lesion given ``y`` is ``Σ_k w̄_k mask_k``, and a
+sampler's map is the average of ``mask_{k_i}`` over its draws, ``k_i`` drawn from draw ``i``'s exact
+responsibilities (the check's labels; :func:`lesion_maps`). The suite keeps no samples, so the
+maps come from a second run of each sampler with the audit's ``n``, steps, schedule, sampler
+stream and seeded global RNGs — the audit's own draws for a sampler that depends on nothing else
+(checked for the oracle, DPS and ΠGDM on the CPU; GPU kernels need not be bitwise reproducible) —
+and every draw counts (a hallucinated lesion shows on the map; the check leaves those out).
+
 Outputs under ``--out``: ``summary.csv`` and one JSON report per run (:func:`samplerlab.suite.run_suite`),
-``lesions.csv`` (one row per run: exact probability, sampled rate, p-value), a gallery per
-scenario (``figures/gallery_<scenario>.png``: the truth, ``A⁺ y``, exact posterior draws and
-each sampler's draws) and ``MEDICAL.md``, a table rendered from the reports only.
+``lesions.csv`` (one row per run: exact probability, sampled rate, p-value; with maps also the
+largest and the mean absolute pixel difference of the sampler's lesion map to the exact one), a
+gallery per scenario (``figures/gallery_<scenario>.png``: the truth, ``A⁺ y``, exact posterior
+draws and each sampler's draws, beside bars of the exact label probabilities and each sampler's
+label frequencies read from its report), the lesion maps (``figures/lesion_maps_<scenario>.png``:
+the exact map and each sampler's, then their differences) and ``MEDICAL.md``, a table rendered
+from the reports only.
 
 Usage::
 
@@ -33,13 +46,14 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CPU_SCENARIOS", "GPU_SCENARIOS", "MEDICAL_SAMPLERS", "lesion_rows", "lesion_table",
-           "run_medical_suite", "main"]
+__all__ = ["CPU_SCENARIOS", "GPU_SCENARIOS", "MEDICAL_SAMPLERS", "EXACT_MAP", "lesion_rows", "lesion_table",
+           "scenario_lesion_masks", "lesion_maps", "audit_draws", "run_medical_suite", "main"]
 
 CPU_SCENARIOS = ("mri_4x", "mri_8x", "ct_sparse")
 GPU_SCENARIOS = CPU_SCENARIOS + ("mri_4x_gpu", "ct_sparse_gpu")
 MEDICAL_SAMPLERS = ("oracle", "dps", "pigdm", "ddrm", "tmpd", "mcgdiff")
 LESION = "lesion"
+EXACT_MAP = "P(lesion) exact"
 
 
 def lesion_rows(out, frame) -> list[dict]:
@@ -64,6 +78,63 @@ def lesion_rows(out, frame) -> list[dict]:
             row.update(exact=check.data["exact"][i], sampled=check.data["sampled"][i])
         rows.append(row)
     return rows
+
+
+def scenario_lesion_masks(scenario) -> torch.Tensor | None:
+    """``(K, d)`` bool: each prior component's lesion disc for a ``medical`` scenario, else None.
+
+    The patch parameters are read from the scenario file's ``[prior]`` table with the loader's
+    defaults; components are matched to their patches by their means.
+    """
+    from samplerlab import scenario_builders as b
+    from samplerlab.medical import prior_lesion_masks
+    from samplerlab.scenarios import read_header
+
+    table = read_header(scenario.path).get("prior", {})
+    if table.get("kind") != "images" or table.get("dataset") != "medical":
+        return None
+    params = b._medical_params(b.Fields(str(scenario.path), "prior", table))
+    return prior_lesion_masks(scenario.problem.prior, **params)
+
+
+def lesion_maps(problem, masks: torch.Tensor, draws: dict, seed: int = 0) -> dict[str, torch.Tensor]:
+    """``{"P(lesion) exact": Σ_k w̄_k mask_k, name: mean of mask_{k_i} over its draws}``, each ``(d,)``.
+
+    ``k_i`` is drawn from draw ``i``'s exact responsibilities with the audit's label stream
+    (:func:`samplerlab.image_gallery.draw_labels`); every draw counts.
+
+    Example:
+        >>> from samplerlab import GaussianMixture, InverseProblem
+        >>> from samplerlab.operators import Identity
+        >>> problem = InverseProblem(GaussianMixture([0.5, 0.5], [[-2.0, 0.0], [2.0, 0.0]], [0.1, 0.1]),
+        ...                          Identity(2), 0.5, [2.0, 0.0])
+        >>> maps = lesion_maps(problem, torch.tensor([[True, False], [False, True]]), {"x": torch.tensor([[2.0, 0.0]])})
+        >>> [round(v, 3) for v in maps[EXACT_MAP].tolist()], maps["x"].tolist()
+        ([0.0, 1.0], [0.0, 1.0])
+    """
+    from samplerlab.image_gallery import draw_labels
+    from samplerlab.medical import lesion_map
+
+    post = problem.posterior()
+    if masks.shape != (post.n_components, post.dim):
+        raise ValueError(f"lesion maps: expected ({post.n_components}, {post.dim}) masks, got {tuple(masks.shape)}")
+    masks = masks.detach().cpu().double()
+    out = {EXACT_MAP: lesion_map(post.weights, masks)}
+    for name, x in draws.items():
+        out[name] = masks[draw_labels(problem, x, seed).cpu()].mean(0)
+    return out
+
+
+def audit_draws(sampler, scenario, n: int, steps: int | None, seed: int) -> torch.Tensor:
+    """``n`` draws of ``sampler`` on ``scenario`` as the audit makes them: its task, sampler stream
+    ``(seed, "sampler")`` and seeded global RNGs (:mod:`samplerlab.guard`)."""
+    from samplerlab.diagnostics.truth import generator
+    from samplerlab.guard import seeded_globals
+
+    problem = scenario.problem
+    task = problem.task(schedule=scenario.schedule, steps=steps or scenario.steps)
+    with seeded_globals(seed, problem.y.device):
+        return sampler(task, n, generator(seed, "sampler", problem.y.device)).detach()
 
 
 def _cell(row: dict | None) -> str:
@@ -97,24 +168,30 @@ def _markdown(rows: list[dict], samplers, n, steps, device: str) -> str:
         lesion_table(rows, samplers),
         "",
         "Galleries: `figures/gallery_<scenario>.png` (truth, pseudo-inverse `A⁺ y`, exact posterior draws, "
-        "then each sampler's draws).",
+        "then each sampler's draws; beside them the exact label probabilities and each sampler's label "
+        "frequencies). Lesion maps: `figures/lesion_maps_<scenario>.png` (the exact per-pixel "
+        "`P(lesion | y)` = Σ_k w_k mask_k, each sampler's map from its draws' sampled components, and their "
+        "differences); `lesions.csv` has each map's largest and mean absolute difference to the exact one.",
         "",
     ])
 
 
 def run_medical_suite(out, device: str, scenarios=None, samplers=MEDICAL_SAMPLERS, n: int | None = None,
                       steps: int | None = None, seed: int = 0, gallery_n: int = 6, progress=None, checks=None,
-                      floor: bool = True):
-    """Audit ``samplers`` on the medical scenarios, write lesion table and galleries; returns the summary frame.
+                      floor: bool = True, maps: bool = True):
+    """Audit ``samplers`` on the medical scenarios, write lesion table, galleries and lesion maps; returns the
+    summary frame.
 
     ``checks`` and ``floor`` go to :func:`samplerlab.suite.run_suite` (all checks and the floor by default).
+    ``maps`` runs each sampler a second time (the audit's ``n`` draws, see the module doc) for the lesion maps.
     """
     import pandas as pd
 
     from samplerlab import samplers as zoo
-    from samplerlab.image_gallery import gallery, plot_gallery
+    from samplerlab.image_gallery import gallery, plot_gallery, plot_maps, report_label_frequencies
+    from samplerlab.report import Report
     from samplerlab.scenarios import load_scenario
-    from samplerlab.suite import run_suite
+    from samplerlab.suite import DEFAULT_N, run_suite
 
     scenarios = list(scenarios or (GPU_SCENARIOS if device.startswith("cuda") else CPU_SCENARIOS))
     samplers = list(samplers)
@@ -122,25 +199,51 @@ def run_medical_suite(out, device: str, scenarios=None, samplers=MEDICAL_SAMPLER
     frame = run_suite(out, scenarios=scenarios, samplers=samplers, n=n, steps=steps, seed=seed,
                       device=device, progress=progress, checks=checks, floor=floor)
     rows = lesion_rows(out, frame)
-    pd.DataFrame(rows).to_csv(out / "lesions.csv", index=False)
     rate = {(r["scenario"], r["sampler"]): r for r in rows}
     for name in scenarios:
         scenario = load_scenario(name, device=device)
-        problem = scenario.problem
+        name, problem = scenario.name, scenario.problem  # a scenario given by path: its reports use the stem
+        side = math.isqrt(problem.dim)
         chosen = {s: zoo.get(s, **({"problem": problem} if zoo.describe(s).control else {})) for s in samplers}
         pictures = gallery(problem, chosen, n=gallery_n, steps=steps or scenario.steps, seed=seed)
-        renamed = {}
+        renamed, bars = {}, {}
         for key, images in pictures.items():
             r = rate.get((name, key))
             label = {"observation": "A⁺ y"}.get(key, key)
             renamed[label if r is None else f"{label}\nlesion {_cell(r).split(' (')[0]}"] = images
-        side = math.isqrt(problem.dim)
+        if problem.prior.labels is not None:
+            paths = {s: out / "reports" / f"{name}__{s}.json" for s in samplers}
+            bars = report_label_frequencies({s: Report.from_json(p) for s, p in paths.items() if p.exists()})
         exact = next((r["exact"] for r in rows if r["scenario"] == name), math.nan)
         plot_gallery(renamed, (side, side), out / "figures" / f"gallery_{name}.png",
                      title=f"{scenario.description}\nexact P(lesion | y) = {exact:.2f}; "
-                           f"{steps or scenario.steps} steps")
+                           f"{steps or scenario.steps} steps", labels=bars or None)
         if progress:
             progress(f"gallery for {name} written")
+        masks = scenario_lesion_masks(scenario) if maps else None
+        if masks is None:
+            continue
+        ran = {(r["scenario"], r["sampler"]) for r in frame.to_dict("records") if not r.get("error")}
+        draws = {}
+        for s in samplers:
+            if (name, s) not in ran:
+                continue
+            try:
+                draws[s] = audit_draws(chosen[s], scenario, DEFAULT_N if n is None else n, steps, seed)
+            except Exception as exc:  # the audit ran it; a failure here only costs the map
+                if progress:
+                    progress(f"lesion map: {s} on {name} failed: {type(exc).__name__}: {exc}")
+        found = lesion_maps(problem, masks, draws, seed)
+        for s in draws:
+            diff = (found[s] - found[EXACT_MAP]).abs()
+            if (name, s) in rate:
+                rate[(name, s)].update(map_max_abs=float(diff.max()), map_mean_abs=float(diff.mean()))
+        plot_maps(found, (side, side), out / "figures" / f"lesion_maps_{name}.png",
+                  title=f"{scenario.description}\nP(pixel inside a lesion | y): exact and from each sampler's "
+                        f"{DEFAULT_N if n is None else n} draws", reference=EXACT_MAP)
+        if progress:
+            progress(f"lesion maps for {name} written")
+    pd.DataFrame(rows).to_csv(out / "lesions.csv", index=False)
     (out / "MEDICAL.md").write_text(_markdown(rows, samplers, n, steps, device))
     return frame
 

@@ -101,18 +101,25 @@ class LinearOperator(ABC):
         if v.dim() == 0 or v.shape[-1] != expected:
             got = v.shape[-1] if v.dim() else "none (a scalar)"
             raise ValueError(f"{name}: {what} has last dimension {got}, expected {symbol} = {expected}")
-        if v.dtype != self.dtype:
+        if v.dtype != self.dtype and not v.is_floating_point():
             raise ValueError(f"{name}: {what} has dtype {v.dtype}, expected {self.dtype} "
-                             f"(convert the input or use .to(dtype={v.dtype}))")
+                             f"(convert the input or use .to(dtype=...))")
         return v
 
+    def _in_own_precision(self, apply, v: Tensor) -> Tensor:
+        """``apply(v)`` in the operator's dtype, returned in ``v``'s: a float32 caller (most
+        libraries) gets float32 back, while the operator keeps its own precision."""
+        if v.dtype == self.dtype:
+            return apply(v)
+        return apply(v.to(self.dtype)).to(v.dtype)
+
     def forward(self, x: Tensor) -> Tensor:
-        """``A x`` for ``x`` of shape ``(..., d)``; returns ``(..., m)``."""
-        return self._apply(self._check(x, self.in_dim, "input", "d"))
+        """``A x`` for ``x`` of shape ``(..., d)``; returns ``(..., m)`` (in ``x``'s float dtype)."""
+        return self._in_own_precision(self._apply, self._check(x, self.in_dim, "input", "d"))
 
     def adjoint(self, y: Tensor) -> Tensor:
-        """``Aᵀ y`` for ``y`` of shape ``(..., m)``; returns ``(..., d)``."""
-        return self._apply_adjoint(self._check(y, self.out_dim, "adjoint input", "m"))
+        """``Aᵀ y`` for ``y`` of shape ``(..., m)``; returns ``(..., d)`` (in ``y``'s float dtype)."""
+        return self._in_own_precision(self._apply_adjoint, self._check(y, self.out_dim, "adjoint input", "m"))
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.forward(x)

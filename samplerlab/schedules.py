@@ -54,6 +54,31 @@ class Schedule:
             raise ValueError(f"t_stop: expected 0 <= t_stop < 1, got {t_stop}")
         return torch.linspace(1.0, t_stop, steps + 1, device=device, dtype=dtype)
 
+    def time_of_ratio(self, ratio) -> Tensor:
+        """The time ``t`` with ``σ(t)/α(t) = ratio`` (bisection; ``σ/α`` increases with ``t``).
+
+        Libraries parametrise noise by that ratio — deepinv's ``denoiser(x, sigma)`` sees
+        ``x = x0 + σ n``, i.e. ``x_t / α(t)`` at ``σ = σ(t)/α(t)`` — and keep their own time grids;
+        this maps their noise levels onto the schedule. Ratios outside ``[σ/α at 0, at 1]`` are an error.
+
+        Example:
+            >>> s = VPLinear()
+            >>> t = s.time_of_ratio(1.0)
+            >>> round(float(s.sigma(t) / s.alpha(t)), 9)
+            1.0
+        """
+        r = _t(ratio)
+        lo_r, hi_r = (float(self.sigma(v) / self.alpha(v)) for v in (0.0, 1.0))
+        if not bool(((r >= lo_r) & (r <= hi_r)).all()):
+            raise ValueError(f"ratio: expected sigma/alpha within [{lo_r:g}, {hi_r:g}] (t = 0 … 1 of "
+                             f"{self.name}), got {r.min().item():g} … {r.max().item():g}")
+        lo, hi = torch.zeros_like(r), torch.ones_like(r)
+        for _ in range(60):  # 2^-60: below float64 resolution on [0, 1]
+            mid = 0.5 * (lo + hi)
+            below = self.sigma(mid) / self.alpha(mid) < r
+            lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+        return 0.5 * (lo + hi)
+
     def reference_std(self) -> float:
         """Standard deviation of the reference law ``N(0, σ² I)`` that ``x_1`` is started from."""
         return 1.0 if self.variance_preserving else float(self.sigma(1.0))

@@ -33,18 +33,37 @@ Observer = Callable[[Tensor, Tensor, Tensor], None]
 
 
 class _ExactDenoise(torch.autograd.Function):
-    """``E[x0|x_t]`` with the analytic vector-Jacobian product."""
+    """``E[x0|x_t]`` with the analytic vector-Jacobian product.
+
+    Written with ``setup_context`` so that ``torch.func`` transforms (``vjp``, ``grad``,
+    ``jacrev``) go through it as well as ``torch.autograd`` does (library samplers built on
+    ``torch.func``, e.g. deepinv's ΠGDM, take that route).
+    """
 
     @staticmethod
-    def forward(ctx, x, a, s, mixture):
+    def forward(x, a, s, mixture):
         x0, state = mixture.denoise_with_state(x, a, s)
-        ctx.state, ctx.scale, ctx.mixture, ctx.shape = state, a / s**2, mixture, x.shape
-        return x0
+        return x0, state
 
     @staticmethod
-    def backward(ctx, grad):
+    def setup_context(ctx, inputs, output):
+        x, a, s, mixture = inputs
+        ctx.state, ctx.scale, ctx.mixture, ctx.shape = output[1], a / s**2, mixture, x.shape
+        ctx.mark_non_differentiable(*[t for t in _tensors(output[1])])
+
+    @staticmethod
+    def backward(ctx, grad, *_):
         jvp = ctx.mixture.denoise_cov_vec_from_state(ctx.state, grad.reshape(-1, grad.shape[-1]))
         return (jvp * ctx.scale).reshape(ctx.shape), None, None, None
+
+
+def _tensors(state) -> list[Tensor]:
+    """The tensors inside the denoiser's opaque state (a tuple, possibly nested)."""
+    if isinstance(state, Tensor):
+        return [state]
+    if isinstance(state, (tuple, list)):
+        return [t for item in state for t in _tensors(item)]
+    return []
 
 
 def _make_denoiser(mixture, schedule: Schedule) -> Callable[[Tensor, Tensor], Tensor]:
@@ -55,7 +74,7 @@ def _make_denoiser(mixture, schedule: Schedule) -> Callable[[Tensor, Tensor], Te
             return x_t
         x = x_t.to(mixture.dtype)
         if x.requires_grad:
-            out = _ExactDenoise.apply(x, a.to(mixture.dtype), s.to(mixture.dtype), mixture)
+            out = _ExactDenoise.apply(x, a.to(mixture.dtype), s.to(mixture.dtype), mixture)[0]
         else:
             out = mixture.denoise(x, a.to(mixture.dtype), s.to(mixture.dtype))
         return out.to(x_t.dtype)
@@ -112,6 +131,18 @@ class Task:
         """Prior score from the denoiser: ``(a E[x0|x_t] − x_t) / s²``."""
         a, s = self.alpha(t), self.sigma(t)
         return (a * self.denoise(x_t, t) - x_t) / s**2
+
+    def denoise_sigma(self, x: Tensor, sigma) -> Tensor:
+        """``E[x0 | x]`` for ``x = x0 + σ n`` (the σ-parametrised denoiser libraries call).
+
+        With ``t`` such that ``σ(t)/α(t) = σ`` (:meth:`Schedule.time_of_ratio`), ``α(t) x`` is
+        distributed as ``x_t``, so this is ``denoise(α(t) x, t)``: exact, differentiable in ``x``.
+        ``sigma`` is a number, or one per row of ``x``.
+        """
+        t = self.schedule.time_of_ratio(torch.as_tensor(sigma, dtype=torch.float64).cpu())
+        if t.dim() == 0:
+            return self.denoise(self.alpha(t) * x, t)
+        return torch.cat([self.denoise(self.alpha(ti) * x[i:i + 1], ti) for i, ti in enumerate(t)])
 
     def initial_noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``x_1 ~ N(0, σ_ref² I)``, the reference law samplers start from."""

@@ -235,9 +235,20 @@ def test_bad_inputs():
         op.pinv(torch.zeros(4, dtype=F64))
     with pytest.raises(ValueError, match=r"Mask: input has last dimension none"):
         op.forward(torch.tensor(1.0, dtype=F64))
-    with pytest.raises(ValueError, match=r"Dense: input has dtype torch.float32, expected torch.float64"):
-        Dense(torch.eye(2))(torch.zeros(2))
+    with pytest.raises(ValueError, match=r"Dense: input has dtype torch.int64, expected torch.float64"):
+        Dense(torch.eye(2, dtype=F64))(torch.zeros(2, dtype=torch.long))
     with pytest.raises(ValueError, match=r"Subsample: n must be a positive integer"):
         Subsample(4, 2).adjointness_test(n=0)
     # Array-likes are converted.
     torch.testing.assert_close(op([1.0, 2, 3, 4, 5, 6, 7, 8]), torch.tensor([1.0, 2, 3], dtype=F64))
+
+
+@pytest.mark.parametrize("op", [Dense(torch.tensor([[1.0, 2.0, 0.5]], dtype=torch.float64)), Mask(3, [0, 2]),
+                                Subsample(4, 2)], ids=["dense", "mask", "subsample"])
+def test_float32_callers_get_float32_computed_in_the_operators_precision(op):
+    # libraries (deepinv, diffusers) send float32: accepted, computed in float64, returned as float32
+    x = torch.randn(5, op.in_dim, generator=torch.Generator().manual_seed(0))
+    y = op.forward(x)
+    assert y.dtype == torch.float32
+    torch.testing.assert_close(y, op.forward(x.double()).float())
+    assert op.adjoint(y).dtype == torch.float32
