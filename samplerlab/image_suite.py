@@ -70,22 +70,32 @@ def run_image_suite(out, device: str, scenarios=None, samplers=IMAGE_SAMPLERS, n
     return frame
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m samplerlab.image_suite", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="results/images", help="output folder (default results/images)")
+def suite_arguments(prog: str, description: str, out: str, samplers, cpu_n: int, argv=None):
+    """The image-track suites' command line: ``(args, device, n)`` (``n``: 2000 on CUDA, ``cpu_n`` else)."""
+    parser = argparse.ArgumentParser(prog=f"python -m {prog}", description=description)
+    parser.add_argument("--out", default=out, help=f"output folder (default {out})")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
-    parser.add_argument("--n", type=int, default=None, help="samples per audit (default 2000 on cuda, 300 on cpu)")
+    parser.add_argument("--n", type=int, default=None, help=f"samples per audit (default 2000 on cuda, {cpu_n} on cpu)")
     parser.add_argument("--steps", type=int, default=None, help="grid size (default: each scenario's)")
     parser.add_argument("--scenarios", nargs="+", default=None, help="scenario names (default: by device)")
-    parser.add_argument("--samplers", nargs="+", default=list(IMAGE_SAMPLERS), help="zoo names")
+    parser.add_argument("--samplers", nargs="+", default=list(samplers), help="zoo names")
     args = parser.parse_args(argv)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    n = args.n or (2000 if device.startswith("cuda") else 300)
+    return args, device, args.n or (2000 if device.startswith("cuda") else cpu_n)
+
+
+def device_line(what: str, device: str) -> str:
+    return f"{what} on {device}" + (f" ({torch.cuda.get_device_name()})" if device.startswith("cuda") else "")
+
+
+def main(argv=None) -> int:
+    args, device, n = suite_arguments("samplerlab.image_suite", __doc__.splitlines()[0], "results/images",
+                                      IMAGE_SAMPLERS, 300, argv)
     from samplerlab.suite import suite_table
 
     frame = run_image_suite(args.out, device, args.scenarios, args.samplers, n=n, steps=args.steps,
                             progress=lambda m: print(m, file=sys.stderr, flush=True))
-    print(f"image suite on {device}" + (f" ({torch.cuda.get_device_name()})" if device.startswith("cuda") else ""))
+    print(device_line("image suite", device))
     print(suite_table(frame))
     return 0
 

@@ -39,7 +39,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -249,21 +248,14 @@ def run_medical_suite(out, device: str, scenarios=None, samplers=MEDICAL_SAMPLER
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m samplerlab.medical_suite", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="results/medical", help="output folder (default results/medical)")
-    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
-    parser.add_argument("--n", type=int, default=None, help="samples per audit (default 2000 on cuda, 200 on cpu)")
-    parser.add_argument("--steps", type=int, default=None, help="grid size (default: each scenario's)")
-    parser.add_argument("--scenarios", nargs="+", default=None, help="scenario names (default: by device)")
-    parser.add_argument("--samplers", nargs="+", default=list(MEDICAL_SAMPLERS), help="zoo names")
-    args = parser.parse_args(argv)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    n = args.n or (2000 if device.startswith("cuda") else 200)
+    from samplerlab.image_suite import device_line, suite_arguments
     from samplerlab.suite import suite_table
 
+    args, device, n = suite_arguments("samplerlab.medical_suite", __doc__.splitlines()[0], "results/medical",
+                                      MEDICAL_SAMPLERS, 200, argv)
     frame = run_medical_suite(args.out, device, args.scenarios, args.samplers, n=n, steps=args.steps,
                               progress=lambda m: print(m, file=sys.stderr, flush=True))
-    print(f"medical suite on {device}" + (f" ({torch.cuda.get_device_name()})" if device.startswith("cuda") else ""))
+    print(device_line("medical suite", device))
     print(suite_table(frame))
     print((Path(args.out) / "MEDICAL.md").read_text())
     return 0

@@ -57,11 +57,6 @@ def _softmax(logits: Tensor, dim: int = -1) -> Tensor:
     return p.div_(p.sum(dim, keepdim=True))
 
 
-def _responsibilities(logits: Tensor) -> Tensor:
-    """Row-wise responsibilities of an ``(N, K)`` logit matrix (see :func:`_softmax`)."""
-    return _softmax(logits, -1)
-
-
 @contextlib.contextmanager
 def _tf32(on: bool, device: torch.device):
     """Let CUDA float32 GEMMs use TF32 tensor cores inside the block (the setting is restored)."""
@@ -274,7 +269,7 @@ class TweedieKernel:
             e, lp = self._mean_equal(z, a, c, f, need_logp)
             return self.cov.unrotate(e), lp
         lg = self._logits_coord(z, a, c, with_norm=need_logp)
-        pi = _responsibilities(lg)
+        pi = _softmax(lg)
         lp = torch.logsumexp(lg, -1) if need_logp else lg[:, 0]
         # Σ π_k ((1 − a f_k) m̃_k + f_k z): the GEMM accumulates into the rescaled z (BLAS beta = 1)
         if self.shared_diagonal:  # Σ π_k f_k = f: one diagonal
@@ -329,7 +324,7 @@ class TweedieKernel:
             return self.mean(x, a, s, need_logp=False)[0], ("generic", x, a, s)
         c, f, p = self._coeffs(a, s)
         lg = self._logits_coord(x, a, c, with_norm=False)
-        pi = _responsibilities(lg)
+        pi = _softmax(lg)
         f0, p0 = float(f[0, 0]), float(p[0, 0])
         kappa = 1 - float(a) * f0
         e = torch.addmm(x, pi, self.means, beta=f0, alpha=kappa)
@@ -355,11 +350,11 @@ class TweedieKernel:
         for xc in x.split(self._row_chunk(x.shape[0])):
             if self.stacked is None:
                 z = self.cov.rotate(xc)
-                pi = _responsibilities(self._logits_coord(z, a, c))
+                pi = _softmax(self._logits_coord(z, a, c))
                 out.append(self.cov.unrotate(pi @ pulled - z * (pi @ inv)))
             else:
                 z = self._z_full(xc, a)
-                pi = _responsibilities(self._logits_full(z, c))
+                pi = _softmax(self._logits_full(z, c))
                 out.append(-((z / c) * pi[:, :, None]).view(xc.shape[0], -1) @ self.stacked.T)
         return _cat(out)
 
@@ -376,7 +371,7 @@ class TweedieKernel:
             if self.stacked is None:
                 z, gz = self.cov.rotate(xc), self.cov.rotate(gc)
                 lg = self._logits_coord(z, a, c)
-                pi = _responsibilities(lg)
+                pi = _softmax(lg)
                 if self.shared_diagonal:  # one f and p for all components: Σ π_k f_k = f
                     f0, p0 = f[0], p[0]
                     dots = gz @ mbar.T + ((z * gz) @ f0)[:, None]
@@ -393,7 +388,7 @@ class TweedieKernel:
                 out.append(self.cov.unrotate(res))
             else:
                 z = self._z_full(xc, a)
-                pi = _responsibilities(self._logits_full(z, c))
+                pi = _softmax(self._logits_full(z, c))
                 gz = (gc @ self.stacked).view(xc.shape[0], -1, self.dim)
                 fz = z * f
                 dots = gc @ self.means.T + (fz * gz).sum(-1)  # μ_k · g
@@ -422,7 +417,7 @@ class TweedieKernel:
         quad_p = (ur.square() * p[0][:, None]).sum(0)  # uᵀ P u, (k,)
         out = []
         for xc in x.split(self._row_chunk(x.shape[0])):
-            pi = _responsibilities(self._logits_coord(self.cov.rotate(xc), a, c))
+            pi = _softmax(self._logits_coord(self.cov.rotate(xc), a, c))
             mean = pi @ proj
             out.append(quad_p + pi @ proj.square() - mean.square())
         return _cat(out)
@@ -436,14 +431,14 @@ class TweedieKernel:
         for xc in x.split(self._row_chunk(x.shape[0])):
             if self.stacked is None:
                 z = self.cov.rotate(xc)
-                pi = _responsibilities(self._logits_coord(z, a, c))
+                pi = _softmax(self._logits_coord(z, a, c))
                 k = torch.multinomial(pi, 1, generator=generator)[:, 0]
                 eps = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
                 mu = (1 - a * f[k]) * self.rot_means[k] + f[k] * z
                 out.append(self.cov.unrotate(mu + p[k].sqrt() * eps))
             else:
                 z = self._z_full(xc, a)
-                pi = _responsibilities(self._logits_full(z, c))
+                pi = _softmax(self._logits_full(z, c))
                 k = torch.multinomial(pi, 1, generator=generator)[:, 0]
                 eps = torch.randn(xc.shape, generator=generator, device=xc.device, dtype=xc.dtype)
                 zk = z[torch.arange(len(k), device=k.device), k]
@@ -458,11 +453,11 @@ class TweedieKernel:
         c, f, p = self._coeffs(a, s)
         if self.stacked is None:
             z = self.cov.rotate(x)
-            pi = _responsibilities(self._logits_coord(z, a, c))
+            pi = _softmax(self._logits_coord(z, a, c))
             mu = (1 - a * f) * self.rot_means + f[None] * z[:, None, :]
             mu = self.cov.unrotate(mu)
         else:
             z = self._z_full(x, a)
-            pi = _responsibilities(self._logits_full(z, c))
+            pi = _softmax(self._logits_full(z, c))
             mu = self.means + torch.einsum("kij,nkj->nki", self.cov.basis, z * f)
         return pi, mu, p.expand(-1, self.dim)
