@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test bench audit plots validation calibration sensitivity study why slow gpu gpu-check medical clean
+.PHONY: test bench audit results plots validation calibration sensitivity study why slow gpu gpu-check medical clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,11 +19,15 @@ bench: $(STAMP)
 	$(PY) -m pytest -q tests/benchmarks --benchmark-enable --benchmark-only -p no:cacheprovider
 
 audit: $(STAMP)
+	$(PY) -m samplerlab.cli suite --out runs/audit
+
+results: $(STAMP)
 	$(PY) -m samplerlab.cli suite --out results
+	$(PY) -m samplerlab.cli plot results/reports/*.json -o results/figures
 
 plots: $(STAMP)
-	test -n "$$(ls results/reports/*.json 2>/dev/null)" || $(PY) -m samplerlab.cli suite --out results
-	$(PY) -m samplerlab.cli plot results/reports/*.json -o results/figures
+	test -n "$$(ls runs/audit/reports/*.json 2>/dev/null)" || $(PY) -m samplerlab.cli suite --out runs/audit
+	$(PY) -m samplerlab.cli plot runs/audit/reports/*.json -o runs/figures
 
 validation: $(STAMP)
 	$(PY) -m samplerlab.validation --seeds 50 --n 2000 --out results/validation

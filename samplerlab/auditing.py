@@ -201,6 +201,7 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
                              trajectory_times if "likelihood_approximation" in selected else frozenset())
         task = task.with_observer(recorder)
     x, meta["sampler_s"] = _run(sampler, task, n, seed, name, where, report, problem)
+    report.samples = x
 
     start = time.perf_counter()
     truth = Truth.get(problem, n, seed)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-from samplerlab.auditing import audit
+from samplerlab import pipeline
 from samplerlab.diagnostics.truth import Truth
 from samplerlab.families import FAMILIES, build
 from samplerlab.validation import exact_sampler
@@ -52,8 +52,8 @@ def calibration_task(family: str, truth_seed: int, runs: int, n: int) -> list[di
     rows = []
     for r in range(runs):
         seed = 1_000_003 * (truth_seed + 1) + r
-        report = audit(_exact_with_seed(problem, seed), problem, n=n, seed=truth_seed, schedule=schedule,
-                       steps=steps, alpha=1e-3, name="exact")
+        report = pipeline.run(_exact_with_seed(problem, seed), problem, n=n, seed=truth_seed, schedule=schedule,
+                              steps=steps, alpha=1e-3, name="exact")
         for c in report.checks:
             if c.applicable and c.p_value is not None:
                 rows.append({"family": family, "truth": truth_seed, "run": r, "check": c.check, "role": c.role,

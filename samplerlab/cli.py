@@ -5,9 +5,9 @@ Examples::
     samplerlab list                       # scenarios and samplers
     samplerlab score dps --scenario bimodal_1d --n 1000 --steps 100 --json dps.json
     samplerlab score my_sampler.py:build --scenario scenarios/my_problem.toml --param scale=0.5
-    samplerlab plot dps.json -o results/figures
+    samplerlab plot dps.json -o runs/figures --card
     samplerlab compare dps.json tmpd.json
-    samplerlab suite --out results
+    samplerlab suite --out runs/audit
 
 ``score`` exits 0 when every check passes, 1 when a failure mode is found, 2 on bad input
 (unknown sampler or scenario, a sampler that raises or returns NaN/Inf, the wrong shape, dtype
@@ -21,13 +21,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from samplerlab.errors import InputError, SamplerlabError
 from samplerlab.options import add_cli_options, in_ci
 
 __all__ = ["main", "build_parser"]
-
-
-class InputError(Exception):
-    """Bad input: exit code 2 with a one-line message."""
 
 
 def _progress_enabled() -> bool:
@@ -36,6 +33,12 @@ def _progress_enabled() -> bool:
 
 def _progress(message: str) -> None:
     if _progress_enabled():
+        print(message, file=sys.stderr, flush=True)
+
+
+def _suite_progress(message: str) -> None:
+    """A long run reports each audit on stderr even when it is not a terminal (a log), except under ``CI``."""
+    if not in_ci():
         print(message, file=sys.stderr, flush=True)
 
 
@@ -65,9 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plot", help="render the figures of JSON reports")
     p.add_argument("reports", nargs="+", metavar="REPORT", help="reports written by `score --json` or `suite`")
-    p.add_argument("-o", "--out", default="results/figures", help="output folder (default results/figures)")
+    p.add_argument("-o", "--out", default="runs/figures", help="output folder (default runs/figures, git-ignored)")
     p.add_argument("--samples", metavar="NPZ", help="samples saved by `score --save-samples` for a single "
                    "report (2-D contour plot); by default REPORT.npz next to each report is used if present")
+    p.add_argument("--card", action="store_true", help="also write one report card per report: every panel and "
+                   "the verdict table on one page (PNG) and a self-contained HTML page with the report JSON embedded")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
     p = sub.add_parser("compare", help="two JSON reports side by side")
@@ -87,7 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
     p = sub.add_parser("suite", help="score the sampler zoo on the default scenario suite")
-    p.add_argument("--out", default="results", help="folder for summary.csv and reports/ (default results)")
+    p.add_argument("--out", default="runs/audit", help="folder for summary.csv, reports/ and cards/ (default "
+                   "runs/audit, git-ignored; `make results` regenerates the committed results/)")
+    p.add_argument("--no-cards", dest="cards", action="store_false", help="skip the report cards (one PNG and one "
+                   "HTML page per audit in OUT/cards)")
     p.add_argument("--scenarios", nargs="+", metavar="NAME", help="scenarios (default: the suite's)")
     p.add_argument("--samplers", nargs="+", metavar="NAME", help="samplers (default: the whole zoo)")
     p.add_argument("--checks", nargs="+", metavar="CHECK", help="run only these checks (default: all)")
@@ -171,35 +179,24 @@ def _write_or_fallback(write, path: str, what: str) -> str:
 
 
 def _cmd_score(args) -> int:
-    from samplerlab.errors import SamplerError
-    from samplerlab.sampler_ref import SamplerRefError, parse_params, resolve_sampler
-    from samplerlab.scenarios import ScenarioError, audit_scenario, load_scenario
+    from samplerlab.pipeline import run
+    from samplerlab.sampler_ref import parse_params
+    from samplerlab.scenarios import load_scenario
+    from samplerlab.suite import save_samples
     from samplerlab.tables import report_table
 
     _check_device(args.device)
     _check_output(args.json, "--json")
     _check_output(args.save_samples, "--save-samples")
-    try:
-        scenario = load_scenario(args.scenario, device=args.device)
-        sampler, name = resolve_sampler(args.sampler, problem=scenario.problem, params=parse_params(args.param))
-    except (ScenarioError, SamplerRefError) as exc:
-        raise InputError(str(exc)) from exc
+    scenario = load_scenario(args.scenario, device=args.device)
     n, steps = args.n or scenario.n, args.steps or scenario.steps
     if args.vary:
         return _score_vary(args, scenario, n, steps)
     if args.plot:
         raise InputError("--plot: only with --vary (single audits are plotted with `samplerlab plot REPORT`)")
-    _progress(f"auditing {name} on {scenario.name} (d = {scenario.problem.dim}, n = {n}, steps = {steps}) …")
-    from samplerlab.suite import Capture, save_samples
-
-    sampler = Capture(sampler)
-    try:
-        report = audit_scenario(sampler, scenario, n=n, steps=steps, seed=args.seed, alpha=args.alpha,
-                                device=args.device, checks=args.checks, name=name, floor=args.floor)
-    except SamplerError as exc:
-        raise InputError(str(exc)) from exc
-    except ValueError as exc:  # bad audit arguments (e.g. an unknown check)
-        raise InputError(str(exc)) from exc
+    _progress(f"auditing {args.sampler} on {scenario.name} (d = {scenario.problem.dim}, n = {n}, steps = {steps}) …")
+    report = run(args.sampler, scenario, params=parse_params(args.param), n=n, steps=steps, seed=args.seed,
+                 alpha=args.alpha, device=args.device, checks=args.checks, floor=args.floor)
     print(report_table(report))
     print()
     print(report.summary())
@@ -207,30 +204,26 @@ def _cmd_score(args) -> int:
         written = _write_or_fallback(report.to_json, args.json, "report")
         _progress(f"report written to {written}")
     if args.save_samples:
-        written = _write_or_fallback(lambda p: save_samples(p, sampler.samples, scenario), args.save_samples,
+        written = _write_or_fallback(lambda p: save_samples(p, report.samples, scenario), args.save_samples,
                                      "samples")
         _progress(f"samples written to {written}")
     return 0 if report.passed else 1
 
 
 def _score_vary(args, scenario, n: int, steps: int) -> int:
-    from samplerlab.errors import SamplerError
-    from samplerlab.sampler_ref import SamplerRefError, parse_params
+    from samplerlab.sampler_ref import parse_params
     from samplerlab.sensitivity import MODE_CHECKS, exact_band, parse_vary, vary
     from samplerlab.tables import vary_table
 
     for flag in ("save_samples", "json"):
         if getattr(args, flag):
             raise InputError(f"--{flag.replace('_', '-')}: not with --vary (use --plot DIR for the curve)")
-    try:
-        param, values = parse_vary(args.vary)
-        _progress(f"auditing {args.sampler} on {scenario.name} at {param} = {values} (n = {n}) …")
-        reports: list = []
-        frame = vary(args.sampler, param, values, scenario, params=parse_params(args.param), floor=args.floor,
-                     reports=reports, n=n, steps=None if param == "steps" else steps, seed=args.seed,
-                     alpha=args.alpha, device=args.device, checks=args.checks)
-    except (SamplerError, SamplerRefError, ValueError) as exc:
-        raise InputError(str(exc)) from exc
+    param, values = parse_vary(args.vary)
+    _progress(f"auditing {args.sampler} on {scenario.name} at {param} = {values} (n = {n}) …")
+    reports: list = []
+    frame = vary(args.sampler, param, values, scenario, params=parse_params(args.param), floor=args.floor,
+                 reports=reports, n=n, steps=None if param == "steps" else steps, seed=args.seed,
+                 alpha=args.alpha, device=args.device, checks=args.checks)
     print(vary_table(frame, MODE_CHECKS))
     if args.plot:
         from samplerlab.sensitivity_plots import plot_sensitivity
@@ -270,6 +263,11 @@ def _cmd_plot(args) -> int:
         samples = dict(np.load(npz)) if npz.is_file() else None
         for written in plot_report(report, args.out, samples=samples):
             print(written)
+        if args.card:
+            from samplerlab.report_card import write_report_card
+
+            for written in write_report_card(report, args.out, samples=samples).values():
+                print(written)
     return 0
 
 
@@ -281,24 +279,21 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_suite(args) -> int:
-    from samplerlab.scenarios import ScenarioError
     from samplerlab.suite import run_suite, suite_table
 
     _check_device(args.device)
-    try:
-        frame = run_suite(args.out, scenarios=args.scenarios, samplers=args.samplers, n=args.n, steps=args.steps,
-                          seed=args.seed, alpha=args.alpha, device=args.device, checks=args.checks,
-                          progress=_progress, floor=args.floor)
-    except ScenarioError as exc:
-        raise InputError(str(exc)) from exc
+    frame = run_suite(args.out, scenarios=args.scenarios, samplers=args.samplers, n=args.n, steps=args.steps,
+                      seed=args.seed, alpha=args.alpha, device=args.device, checks=args.checks,
+                      progress=_suite_progress, floor=args.floor, cards=args.cards)
     print(suite_table(frame))
     print(f"\nwrote {Path(args.out) / 'summary.csv'} and {len(frame) - int(frame['error'].astype(bool).sum())} "
-          f"reports in {Path(args.out) / 'reports'}")
+          f"reports in {Path(args.out) / 'reports'}" + (f", report cards in {Path(args.out) / 'cards'}"
+                                                       if args.cards else ""))
     return 0
 
 
 def _cmd_sweep(args) -> int:
-    from samplerlab.sweep import SweepSpecError, load_spec, read_store, store_table, sweep
+    from samplerlab.sweep import load_spec, read_store, store_table, sweep
 
     if args.spec == "report":
         if not args.store:
@@ -309,10 +304,7 @@ def _cmd_sweep(args) -> int:
             raise InputError(str(exc)) from exc
         print(store_table(frame))
         return 0
-    try:
-        spec = load_spec(args.spec)
-    except SweepSpecError as exc:
-        raise InputError(str(exc)) from exc
+    spec = load_spec(args.spec)
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers: expected a positive integer, got {args.workers}")
     frame = sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler, timeout=args.timeout)
@@ -340,7 +332,7 @@ def main(argv=None) -> int:
         return int(exc.code or 0)
     try:
         return _COMMANDS[args.command](args)
-    except InputError as exc:
+    except (SamplerlabError, ValueError) as exc:  # bad input, a failing sampler, bad audit options
         if getattr(args, "debug", False):
             raise
         print(f"samplerlab {args.command}: error: {_one_line(exc)}", file=sys.stderr)

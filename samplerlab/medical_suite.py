@@ -12,11 +12,9 @@ erases them.
 Where, not only whether: each lesion component's disc is known (:func:`samplerlab.medical.prior_lesion_masks`),
 so the exact probability that a pixel lies inside a lesion given ``y`` is ``Σ_k w̄_k mask_k``, and a
 sampler's map is the average of ``mask_{k_i}`` over its draws, ``k_i`` drawn from draw ``i``'s exact
-responsibilities (the check's labels; :func:`lesion_maps`). The suite keeps no samples, so the
-maps come from a second run of each sampler with the audit's ``n``, steps, schedule, sampler
-stream and seeded global RNGs — the audit's own draws for a sampler that depends on nothing else
-(checked for the oracle, DPS and ΠGDM on the CPU; GPU kernels need not be bitwise reproducible) —
-and every draw counts (a hallucinated lesion shows on the map; the check leaves those out).
+responsibilities (the check's labels; :func:`lesion_maps`). The maps use the audit's own draws
+(``report.samples``), and every draw counts (a hallucinated lesion shows on the map; the check
+leaves those out).
 
 Outputs under ``--out``: ``summary.csv`` and one JSON report per run (:func:`samplerlab.suite.run_suite`),
 ``lesions.csv`` (one row per run: exact probability, sampled rate, p-value; with maps also the
@@ -46,7 +44,7 @@ from pathlib import Path
 import torch
 
 __all__ = ["CPU_SCENARIOS", "GPU_SCENARIOS", "MEDICAL_SAMPLERS", "EXACT_MAP", "lesion_rows", "lesion_table",
-           "scenario_lesion_masks", "lesion_maps", "audit_draws", "run_medical_suite", "main"]
+           "scenario_lesion_masks", "lesion_maps", "run_medical_suite", "main"]
 
 CPU_SCENARIOS = ("mri_4x", "mri_8x", "ct_sparse")
 GPU_SCENARIOS = CPU_SCENARIOS + ("mri_4x_gpu", "ct_sparse_gpu")
@@ -124,18 +122,6 @@ def lesion_maps(problem, masks: torch.Tensor, draws: dict, seed: int = 0) -> dic
     return out
 
 
-def audit_draws(sampler, scenario, n: int, steps: int | None, seed: int) -> torch.Tensor:
-    """``n`` draws of ``sampler`` on ``scenario`` as the audit makes them: its task, sampler stream
-    ``(seed, "sampler")`` and seeded global RNGs (:mod:`samplerlab.guard`)."""
-    from samplerlab.diagnostics.truth import generator
-    from samplerlab.guard import seeded_globals
-
-    problem = scenario.problem
-    task = problem.task(schedule=scenario.schedule, steps=steps or scenario.steps)
-    with seeded_globals(seed, problem.y.device):
-        return sampler(task, n, generator(seed, "sampler", problem.y.device)).detach()
-
-
 def _cell(row: dict | None) -> str:
     if row is None or not row.get("applicable", True) or math.isnan(row["sampled"]):
         return "n/a"
@@ -182,7 +168,7 @@ def run_medical_suite(out, device: str, scenarios=None, samplers=MEDICAL_SAMPLER
     summary frame.
 
     ``checks`` and ``floor`` go to :func:`samplerlab.suite.run_suite` (all checks and the floor by default).
-    ``maps`` runs each sampler a second time (the audit's ``n`` draws, see the module doc) for the lesion maps.
+    ``maps`` draws the lesion maps from each audit's own samples (see the module doc).
     """
     import pandas as pd
 
@@ -195,8 +181,10 @@ def run_medical_suite(out, device: str, scenarios=None, samplers=MEDICAL_SAMPLER
     scenarios = list(scenarios or (GPU_SCENARIOS if device.startswith("cuda") else CPU_SCENARIOS))
     samplers = list(samplers)
     out = Path(out)
+    kept: dict = {}  # (scenario, sampler) -> the audit's draws, for the lesion maps
     frame = run_suite(out, scenarios=scenarios, samplers=samplers, n=n, steps=steps, seed=seed,
-                      device=device, progress=progress, checks=checks, floor=floor)
+                      device=device, progress=progress, checks=checks, floor=floor,
+                      on_report=(lambda sc, s, report: kept.__setitem__((sc, s), report.samples)) if maps else None)
     rows = lesion_rows(out, frame)
     rate = {(r["scenario"], r["sampler"]): r for r in rows}
     for name in scenarios:
@@ -222,16 +210,7 @@ def run_medical_suite(out, device: str, scenarios=None, samplers=MEDICAL_SAMPLER
         masks = scenario_lesion_masks(scenario) if maps else None
         if masks is None:
             continue
-        ran = {(r["scenario"], r["sampler"]) for r in frame.to_dict("records") if not r.get("error")}
-        draws = {}
-        for s in samplers:
-            if (name, s) not in ran:
-                continue
-            try:
-                draws[s] = audit_draws(chosen[s], scenario, DEFAULT_N if n is None else n, steps, seed)
-            except Exception as exc:  # the audit ran it; a failure here only costs the map
-                if progress:
-                    progress(f"lesion map: {s} on {name} failed: {type(exc).__name__}: {exc}")
+        draws = {s: kept[(name, s)] for s in samplers if (name, s) in kept}
         found = lesion_maps(problem, masks, draws, seed)
         for s in draws:
             diff = (found[s] - found[EXACT_MAP]).abs()

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from samplerlab.covariance import Covariance, CoordinateCovariance, make_covariance
+from samplerlab.logspace import logsumexp
 from samplerlab.tweedie import DEFAULT_MAX_ELEMENTS, TweedieKernel
 
 __all__ = ["GaussianMixture"]
@@ -175,7 +176,7 @@ class GaussianMixture:
 
     def log_prob(self, x) -> Tensor:
         """``log p(x)`` (log-sum-exp over components), shape ``(...)``."""
-        return torch.logsumexp(self.component_log_prob(x), -1)
+        return logsumexp(self.component_log_prob(x), -1)
 
     def responsibilities(self, x) -> Tensor:
         """``π_k(x) = p(k | x)``, shape ``(..., K)``."""

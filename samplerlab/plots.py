@@ -1,13 +1,22 @@
 """Figures of an audit report (seaborn; rendering only — every number comes from the report's
-per-check ``data`` or from a samples file saved by ``samplerlab score --save-samples``).
+per-check ``data`` or from a samples file saved by ``samplerlab score --save-samples``; the only
+arithmetic here turns the verdict's α into the critical value of the test the check already ran).
 
-* ``mode_weights.png`` — sampled vs exact posterior mode weights (largest modes);
-* ``spread_vs_t.png`` — time-resolved spread ratio and mode TV of ``x_t`` against ``p_t(·|y)``;
-* ``pit_ecdf.png`` — ECDF of the HPD-level PIT minus the uniform CDF, with a 95 % simultaneous
-  band (Dvoretzky–Kiefer–Wolfowitz: ``±sqrt(log(2/0.05) / (2n))``, exact and conservative);
-* ``early_stopping.png`` — within-mode sliced Wasserstein to the exact law vs stop time;
-* ``samples_2d.png`` — 2-D samples over the exact posterior's density contours;
-* ``guidance_vs_t.png`` — the sampler's reported guidance against the exact ``∇ log p(y|x_t)``:
+Each figure is made of *panels* (one axes each) whose title states that check's verdict; the same
+panels make the one-page report card (:mod:`samplerlab.report_card`).
+
+* ``mode_weights`` — sampled vs exact posterior mode weights (largest modes);
+* ``spread_vs_t`` — time-resolved spread ratio of ``x_t`` against ``p_t(·|y)`` with the exact
+  band stored by the check (the range an exact sampler leaves with probability at most the
+  check's per-time level α / (2T)), and the mode TV (debiased: 0 is exact sampling noise);
+* ``pit_ecdf`` — ECDF of the within-mode HPD-level PIT minus the uniform CDF; the band is the
+  exact Kolmogorov-Smirnov critical value at the verdict's α for the number of pairs tested (the
+  ECDF leaves it iff the check's p ≤ α), and dashed lines at α / m, Holm's strictest step over the
+  m verdict checks (outside them the check fails whatever the others);
+* ``early_stopping`` — pairs won by the stopped output vs stop time, with the exact one-sided
+  binomial critical value at α / S (Bonferroni over S stops);
+* ``samples_2d`` — 2-D samples over the exact posterior's log-density contours, with the verdict;
+* ``guidance_vs_t`` — the sampler's reported guidance against the exact ``∇ log p(y|x_t)``:
   norm ratio and cosine against t, with the interquartile band of its samples.
 
 A figure whose check was not run or is not applicable is skipped.
@@ -15,13 +24,18 @@ A figure whose check was not run or is not applicable is skipped.
 
 from __future__ import annotations
 
-import math
+import re
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["plot_report", "draw_guidance", "FIGURES"]
+from samplerlab.diagnostics.result import p_eq
+
+__all__ = ["plot_report", "draw_guidance", "figure_panels", "file_stem", "verdict_line", "pit_band", "FIGURES"]
 
 FIGURES = ("mode_weights", "spread_vs_t", "pit_ecdf", "early_stopping", "samples_2d", "guidance_vs_t")
-_BAND_LEVEL = 0.05
+_SIZES = {"mode_weights": (6, 4.4), "spread_vs_t": (11, 4.4), "pit_ecdf": (6.5, 5), "early_stopping": (6, 4.6),
+          "samples_2d": (6, 5.8), "guidance_vs_t": (11, 4.4)}
+_T_LABEL = "t (1 = noise, 0 = data)"
 
 
 def _plt():
@@ -42,86 +56,160 @@ def _check(report, name):
     return None
 
 
-def _title(report, what: str) -> str:
+def file_stem(report) -> str:
+    """``scenario__sampler`` (characters unsafe in a file name replaced by ``_``)."""
     m = report.meta
-    return f"{what}\n{m.get('sampler')} on {m.get('scenario') or 'problem'} (n = {m.get('n')})"
+    stem = f"{m.get('scenario') or 'problem'}__{m.get('sampler') or 'sampler'}"
+    return re.sub(r"[^\w.=,+()-]", "_", stem)
 
 
-def _mode_weights(report, plt, sns):
-    c = _check(report, "mode_weights")
-    if c is None:
-        return None
+def _who(report) -> str:
+    m = report.meta
+    return f"{m.get('sampler')} on {m.get('scenario') or 'problem'} (n = {m.get('n')})"
+
+
+def verdict_line(c) -> str:
+    """The check's verdict as stored: ``pass: p = …, Holm p = …``, ``FAIL: …``, ``informative (p = …)``."""
+    if not c.applicable:
+        return "not applicable"
+    if c.role == "info":
+        return f"informative ({p_eq(c.p_value)})"
+    word = "pass" if c.passed else "FAIL"
+    floor = " (the floor fails it too)" if c.attribution == "discretisation" else ""
+    holm = p_eq(c.p_holm, "Holm p") if c.p_holm is not None else "Holm p n/a"
+    return f"{word}: {p_eq(c.p_value)}, {holm}{floor}"
+
+
+def _holm_family(report) -> int:
+    """How many checks entered Holm (applicable verdict checks with a p-value)."""
+    return sum(1 for c in report.checks if c.applicable and c.role == "verdict" and c.p_value is not None)
+
+
+def _audit_verdict(report) -> str:
+    return "PASSED" if report.passed else "FAILED [" + ", ".join(sorted(report.failure_modes)) + "]"
+
+
+# -- panels: each draws one or two axes from one check's data ------------------------------------
+def _draw_mode_weights(ax, report, c, sns) -> None:
     import pandas as pd
 
     d = c.data
     rows = [{"mode": str(k), "weight": w, "source": "exact"} for k, w in zip(d["modes"], d["exact"])]
     rows += [{"mode": str(k), "weight": w, "source": "sampled"} for k, w in zip(d["modes"], d["sampled"])]
-    fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(d["modes"]) + 3), 3.8))
     sns.barplot(pd.DataFrame(rows), x="mode", y="weight", hue="source", ax=ax, palette=["0.55", "C0"])
     ax.set(xlabel="posterior mode (largest first)", ylabel="weight",
-           title=_title(report, f"Mode weights (TV {c.effect:.3f}, {'pass' if c.passed else 'FAIL'})"))
-    return fig
+           title=f"Mode weights (TV {c.effect:.3f})\n{verdict_line(c)}")
+    ax.legend(title=None, fontsize="small")
 
 
-def _spread_vs_t(report, plt, sns):
-    c = _check(report, "early_stopping_trajectory")
-    if c is None:
-        return None
+def _draw_spread_ratio(ax, report, c) -> None:
     d = c.data
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
-    sns.lineplot(x=d["t"], y=d["spread_ratio"], marker="o", ax=a1)
-    a1.axhline(1.0, color="0.3", ls="--", lw=1, label="exact")
-    a1.set(xlabel="t (1 = noise, 0 = data)", ylabel="spread ratio of x_t vs p_t(·|y)", xlim=(1.02, -0.02))
-    a1.legend()
-    sns.lineplot(x=d["t"], y=d["mode_tv"], marker="o", ax=a2, color="C1")
-    a2.set(xlabel="t (1 = noise, 0 = data)", ylabel="mode TV of x_t vs p_t(·|y)", xlim=(1.02, -0.02))
+    if d.get("spread_lo") is not None:
+        ax.fill_between(d["t"], d["spread_lo"], d["spread_hi"], color="0.82", lw=0,
+                        label=f"exact sampler's range (outside: P ≤ {d['band_level']:.0e} per t)")
+    ax.plot(d["t"], d["spread_ratio"], "o-", color="C0", ms=4, label=report.meta.get("sampler", "sampler"))
+    ax.axhline(1.0, color="0.3", ls="--", lw=1, label="exact (1)")
+    _t_enter(ax, d)
+    ax.set(xlabel=_T_LABEL, ylabel="spread ratio of x_t vs p_t(·|y)", xlim=(1.02, -0.02),
+           title=f"Spread of x_t vs exact p_t(·|y)\n{_trajectory_words(c)}")
+    _legend_on_top(ax)
+
+
+def _draw_mode_tv(ax, report, c) -> None:
+    d = c.data
+    ax.plot(d["t"], d["mode_tv"], "o-", color="C1", ms=4, label=report.meta.get("sampler", "sampler"))
+    ax.axhline(0.0, color="0.3", ls="--", lw=1, label="exact (0: debiased by exact sampling noise)")
+    _t_enter(ax, d)
+    ax.set(xlabel=_T_LABEL, ylabel="mode TV of x_t vs p_t(·|y)", xlim=(1.02, -0.02),
+           title=f"Mode weights of x_t vs exact p_t(·|y)\n{_trajectory_words(c)}")
+    _legend_on_top(ax)
+
+
+def _legend_on_top(ax, frac: float = 0.45) -> None:
+    """Extend the y axis upwards by ``frac`` of its span and put the legend in that strip."""
+    y0, y1 = ax.get_ylim()
+    if ax.get_yscale() == "log":
+        ax.set_ylim(y0, y1 * (y1 / y0) ** frac)
+    else:
+        ax.set_ylim(y0, y1 + frac * (y1 - y0))
+    ax.legend(fontsize="x-small", loc="upper center")
+
+
+def _t_enter(ax, d) -> None:
     if d.get("t_enter") is not None:
-        for ax in (a1, a2):
-            ax.axvline(d["t_enter"], color="C3", lw=1, ls=":", label="error enters")
-        a2.legend()
-    fig.suptitle(_title(report, "Time-resolved spread").replace("\n", ": "))
-    return fig
+        ax.axvline(d["t_enter"], color="C3", lw=1, ls=":", label=f"error enters (t = {d['t_enter']:.3g})")
 
 
-def _pit_ecdf(report, plt, sns):
-    c = _check(report, "spread_pit")
-    if c is None or not c.data.get("pit_quantiles"):
-        return None
+def _trajectory_words(c) -> str:
+    t = c.data.get("t_enter")
+    return (f"error enters at t = {t:.3g} ({p_eq(c.p_value)}, informative)" if t is not None
+            else "tracks the exact at every recorded t (informative)")
+
+
+def pit_band(report, alpha: float) -> tuple[float, int]:
+    """``(half-width, number of pairs)``: the exact KS critical value at ``alpha`` for the pairs the
+    ``spread_pit`` check tested (``D > half-width`` iff the KS p-value ``< alpha``)."""
+    from scipy import stats
+
+    try:
+        n = int(report["spread_radius"].data["pairs"])  # the same pairs as the PIT's KS test
+    except (KeyError, TypeError):
+        n = max(int(report.meta.get("n") or 2) // 2, 1)  # older reports: at most n / 2 pairs
+    return float(stats.kstwo.isf(alpha, n)), n
+
+
+def _draw_pit(ax, report, c) -> None:
     import numpy as np
 
     d = c.data
     levels = np.asarray(d["levels"])
-    n = int(report.meta.get("n") or 0)
-    eps = math.sqrt(math.log(2 / _BAND_LEVEL) / (2 * max(n, 1)))
-    fig, ax = plt.subplots(figsize=(6, 4))
-    u = np.linspace(0, 1, 101)
-    ax.fill_between(u, -eps, eps, color="0.85", label=f"{1 - _BAND_LEVEL:.0%} simultaneous band (DKW, n = {n})")
-    for key, label, color in (("pit_quantiles", "within-mode PIT", "C0"),
-                              ("mixture_pit_quantiles", "mixture HPD PIT", "C2")):
+    alpha = float(report.meta.get("alpha") or 1e-3)
+    m = max(_holm_family(report), 1)
+    eps, n_pairs = pit_band(report, alpha)
+    eps_m, _ = pit_band(report, alpha / m)
+    ax.axhspan(-eps, eps, color="0.85", lw=0,
+               label=f"KS band at α = {alpha:g} ({n_pairs} pairs; per check, before Holm)")
+    if m > 1:
+        for sign in (-1, 1):
+            ax.axhline(sign * eps_m, color="0.45", ls="--", lw=1,
+                       label=f"α/m = {alpha / m:.2g} (Holm's strictest step, m = {m}): outside ⇒ fails"
+                       if sign > 0 else None)
+    mixture_p = d.get("mixture_pit_ks_p")
+    lo, hi = -eps_m, eps_m
+    for key, label, color in (("pit_quantiles", "within-mode PIT (the verdict)", "C0"),
+                              ("mixture_pit_quantiles", "mixture HPD PIT (informative"
+                               + (f", {p_eq(mixture_p)})" if mixture_p is not None else ")"), "C2")):
         q = np.asarray(d.get(key) or [])
         if len(q):  # the ECDF runs from (0, 0) to (1, 1) outside the stored quantile levels
             q, lv = np.r_[0.0, q, 1.0], np.r_[0.0, levels, 1.0]
             ax.plot(q, lv - q, color=color, label=label)
+            lo, hi = min(lo, float((lv - q).min())), max(hi, float((lv - q).max()))
     ax.axhline(0, color="0.3", lw=1)
-    ax.set(xlabel="u", ylabel="ECDF(u) − u", xlim=(0, 1),
-           title=_title(report, "PIT ECDF (below 0: piles near 1, over-dispersed)"))
-    ax.legend(fontsize="small")
-    return fig
+    ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.6 * (hi - lo))  # headroom for the legend
+    title = f"Within-mode PIT ECDF\n{verdict_line(c)}"
+    if not c.passed and c.effect is not None:
+        title += f"; u piles near {0 if c.effect < 0.5 else 1}"
+    ax.set(xlabel="u   (key: ECDF above 0 ⇔ u piles near 0, narrower than exact; below 0 ⇔ near 1, wider)",
+           ylabel="ECDF(u) − u", xlim=(0, 1), title=title)
+    ax.xaxis.label.set_fontsize("x-small")
+    ax.legend(fontsize="x-small", loc="upper center")
 
 
-def _early_stopping(report, plt, sns):
-    c = _check(report, "early_stopping_sweep")
-    if c is None:
-        return None
+def _draw_early_stopping(ax, report, c) -> None:
+    from scipy import stats
+
     d = c.data
-    fig, ax = plt.subplots(figsize=(6, 4))
-    n = report.meta.get("n", 1)
-    sns.lineplot(x=d["t_stop"][1:], y=d["won"], marker="o", ax=ax, label=report.meta.get("sampler", "sampler"))
-    ax.axhline(0.5, color="0.4", linestyle="--", label="no better than the end (½)")
-    ax.axhspan(0.5 - 1.65 / (2 * n**0.5), 0.5 + 1.65 / (2 * n**0.5), color="0.85", label="90 % band (exact)")
+    n = int(report.meta.get("n") or 1)
+    alpha = float(report.meta.get("alpha") or 1e-3)
+    stops = len(d["won"])
+    k = stats.binom.isf(alpha / stops, n, 0.5) + 1  # fewest wins with P(X >= k) <= α / S
+    ax.plot(d["t_stop"][1:], d["won"], "o-", color="C0", ms=5, label=report.meta.get("sampler", "sampler"))
+    ax.axhline(0.5, color="0.4", ls="--", lw=1, label="no better than the end (½)")
+    ax.axhline(k / n, color="C3", ls=":", lw=1.2,
+               label=f"exact critical value at α/S = {alpha / stops:.2g} (S = {stops} stops; before Holm)")
     ax.set(xlabel="stop time t_stop", ylabel="pairs won by the stopped output",
-           title=_title(report, f"Stop-time sweep ({'pass' if c.passed else 'FAIL'})"))
-    return fig
+           title=f"Stop-time sweep\n{verdict_line(c)}")
+    _legend_on_top(ax)
 
 
 def draw_guidance(ax_ratio, ax_cos, data: dict, label: str = "sampler", color: str = "C0") -> None:
@@ -142,57 +230,72 @@ def draw_guidance(ax_ratio, ax_cos, data: dict, label: str = "sampler", color: s
     ax_cos.set_ylim(-1.05, 1.05)
 
 
-def _guidance(report, plt, sns):
-    c = _check(report, "likelihood_approximation")
-    if c is None:
-        return None
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+def _draw_guidance(a1, a2, report, c) -> None:
     draw_guidance(a1, a2, c.data, report.meta.get("sampler", "sampler"))
-    a1.set(xlabel="t (1 = noise, 0 = data)", ylabel="‖guidance‖ / ‖exact ∇ log p(y|x_t)‖")
-    a2.set(xlabel="t (1 = noise, 0 = data)", ylabel="cosine to the exact")
-    fig.suptitle(_title(report, "Reported guidance vs the exact ∇ log p(y|x_t) (1 = exact; band: middle half)"),
-                 fontsize="medium")
-    return fig
+    a1.set(xlabel=_T_LABEL, ylabel="‖guidance‖ / ‖exact ∇ log p(y|x_t)‖",
+           title="Guidance norm vs exact (1 = exact)\nline: median, band: middle half (informative)")
+    a2.set(xlabel=_T_LABEL, ylabel="cosine to the exact",
+           title="Guidance direction vs exact (1 = exact)\nline: median, band: middle half (informative)")
 
 
-def _samples_2d(report, samples, plt, sns):
-    if samples is None or "log_density" not in samples:
-        return None
+def _draw_samples_2d(ax, report, samples) -> None:
     import numpy as np
+    from matplotlib.lines import Line2D
 
     x = np.asarray(samples["samples"])
-    fig, ax = plt.subplots(figsize=(5.5, 5))
     logp = np.asarray(samples["log_density"])
-    levels = np.linspace(logp.max() - 12, logp.max(), 9)
-    ax.contour(samples["grid_x"], samples["grid_y"], logp, levels=levels, cmap="Greys", linewidths=0.8)
-    ax.scatter(x[:, 0], x[:, 1], s=4, alpha=0.35, color="C0", label=f"{report.meta.get('sampler')} samples")
-    ax.set(xlabel="x1", ylabel="x2", title=_title(report, "Samples over exact posterior"))
+    top = float(logp.max())
+    levels = np.linspace(top - 12, top, 9)
+    ax.contour(samples["grid_x"], samples["grid_y"], logp, levels=levels, cmap="Greys", vmin=top - 20, vmax=top,
+               linewidths=0.9)
+    ax.scatter(x[:, 0], x[:, 1], s=4, alpha=0.35, color="C0", linewidths=0)
+    handles = [Line2D([], [], ls="", marker="o", ms=4, color="C0",
+                      label=f"{report.meta.get('sampler')} samples ({len(x)})"),
+               Line2D([], [], color="0.35", lw=0.9,
+                      label="exact posterior log p(x|y): contours every 1.5 nats below the peak")]
+    ax.set(xlabel="x1", ylabel="x2", title=f"Samples over the exact posterior\naudit: {_audit_verdict(report)}")
     ax.set_xlim(samples["grid_x"][0], samples["grid_x"][-1])
-    ax.set_ylim(samples["grid_y"][0], samples["grid_y"][-1])
-    ax.legend(loc="upper right", fontsize="small")
-    return fig
+    y0, y1 = float(samples["grid_y"][0]), float(samples["grid_y"][-1])
+    ax.set_ylim(y0, y1 + 0.2 * (y1 - y0))  # a strip above the density grid for the legend
+    ax.legend(handles=handles, fontsize="x-small", loc="upper center")
+
+
+def figure_panels(report, samples: dict | None = None) -> dict[str, tuple[int, Callable[[list], None]]]:
+    """``{figure: (number of axes, draw(axes))}`` for each figure of :data:`FIGURES` the report
+    (and, for ``samples_2d``, a samples dict with ``log_density``) has material for, in that order."""
+    _, sns = _plt()
+    out: dict[str, tuple[int, Callable[[list], None]]] = {}
+    if (c := _check(report, "mode_weights")) is not None:
+        out["mode_weights"] = (1, lambda axes, c=c: _draw_mode_weights(axes[0], report, c, sns))
+    if (c := _check(report, "early_stopping_trajectory")) is not None:
+        out["spread_vs_t"] = (2, lambda axes, c=c: (_draw_spread_ratio(axes[0], report, c),
+                                                    _draw_mode_tv(axes[1], report, c)))
+    if (c := _check(report, "spread_pit")) is not None and c.data.get("pit_quantiles"):
+        out["pit_ecdf"] = (1, lambda axes, c=c: _draw_pit(axes[0], report, c))
+    if (c := _check(report, "early_stopping_sweep")) is not None:
+        out["early_stopping"] = (1, lambda axes, c=c: _draw_early_stopping(axes[0], report, c))
+    if samples is not None and "log_density" in samples:
+        out["samples_2d"] = (1, lambda axes: _draw_samples_2d(axes[0], report, samples))
+    if (c := _check(report, "likelihood_approximation")) is not None:
+        out["guidance_vs_t"] = (2, lambda axes, c=c: _draw_guidance(axes[0], axes[1], report, c))
+    return out
 
 
 def plot_report(report, out, samples: dict | None = None) -> list[Path]:
-    """Write the report's figures into ``out`` (PNG); returns the paths written."""
-    plt, sns = _plt()
+    """Write the report's figures into ``out`` (PNG, ``scenario__sampler__figure.png``); returns the paths.
+
+    ``samples``: a dict as saved by :func:`samplerlab.suite.save_samples` (``samples`` and, in 2-D,
+    ``grid_x``, ``grid_y``, ``log_density``); without it the ``samples_2d`` figure is skipped.
+    """
+    plt, _ = _plt()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    m = report.meta
-    stem = f"{m.get('scenario') or 'problem'}__{m.get('sampler') or 'sampler'}"
-    makers = {"mode_weights": lambda: _mode_weights(report, plt, sns),
-              "spread_vs_t": lambda: _spread_vs_t(report, plt, sns),
-              "pit_ecdf": lambda: _pit_ecdf(report, plt, sns),
-              "early_stopping": lambda: _early_stopping(report, plt, sns),
-              "samples_2d": lambda: _samples_2d(report, samples, plt, sns),
-              "guidance_vs_t": lambda: _guidance(report, plt, sns)}
     written = []
-    for name in FIGURES:
-        fig = makers[name]()
-        if fig is None:
-            continue
-        path = out / f"{stem}__{name}.png"
-        fig.tight_layout()
+    for name, (k, draw) in figure_panels(report, samples).items():
+        fig, axes = plt.subplots(1, k, figsize=_SIZES[name], squeeze=False, layout="constrained")
+        draw(list(axes[0]))
+        fig.suptitle(_who(report), fontsize="medium")
+        path = out / f"{file_stem(report)}__{name}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)

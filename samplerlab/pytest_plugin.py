@@ -87,16 +87,10 @@ def sampler_audit(request):
     command_line = _options.pytest_values(request.config)
 
     def run(sampler, scenario, **kw):
-        from samplerlab.sampler_ref import resolve_sampler
-        from samplerlab.scenarios import Scenario, audit_scenario, load_scenario
+        from samplerlab import pipeline
 
         merged = {**marked, **command_line, **kw}
-        params = merged.pop("params", None)
-        if not isinstance(scenario, Scenario):
-            scenario = load_scenario(scenario, device=merged.get("device"))
-        sampler, name = resolve_sampler(sampler, problem=scenario.problem, params=params)
-        merged.setdefault("name", name)
-        report = audit_scenario(sampler, scenario, **merged)
+        report = pipeline.run(sampler, scenario, **merged)
         state.reports.append({"nodeid": request.node.nodeid, **report.to_dict()})
         return report
 

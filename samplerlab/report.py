@@ -27,11 +27,13 @@ COLUMNS = ["check", "failure_mode", "statistic", "effect", "p_value", "p_holm", 
 
 @dataclass
 class Report:
-    """Outcome of :func:`samplerlab.audit`: ``meta`` (sampler, scenario, n, seed, alpha, dim, steps, …)
-    and one :class:`CheckResult` per check (``data`` on each holds what plots need)."""
+    """Outcome of :func:`samplerlab.audit`: ``meta`` (sampler, scenario, n, seed, alpha, dim, steps, …),
+    one :class:`CheckResult` per check (``data`` on each holds what plots need) and, for a report
+    just computed, the sampler's main-run ``samples`` (kept in memory for plots; not serialised)."""
 
     meta: dict
     checks: list[CheckResult] = field(default_factory=list)
+    samples: object = field(default=None, repr=False, compare=False)  # the main run's output (not in the JSON)
 
     @property
     def passed(self) -> bool:

@@ -64,14 +64,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from samplerlab.errors import ScenarioError
+
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "list_scenarios", "scenario_path", "read_header",
-           "audit_scenario", "SCENARIO_DIR"]
+           "SCENARIO_DIR"]
+
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
-
-
-class ScenarioError(ValueError):
-    """A scenario file is invalid; the message is one line naming the file, the field and what was expected."""
 
 
 @dataclass(frozen=True)
@@ -204,25 +203,3 @@ def load_scenario(name_or_path, *, seed: int | None = None, device=None) -> Scen
         problem = moved
     return Scenario(path.stem, description, problem, get_schedule(schedule_name), schedule_name, steps, n, seed,
                     path, tuple(notes))
-
-
-def audit_scenario(sampler, scenario, **overrides):
-    """``audit`` on a scenario (name, path or :class:`Scenario`) with its defaults for n, steps, schedule.
-
-    ``overrides`` go to :func:`samplerlab.audit` (``n``, ``seed``, ``alpha``, ``steps``,
-    ``checks``, ``device``, ``name``…); ``None`` values mean "the scenario's default".
-    """
-    from samplerlab.auditing import audit
-
-    kw = {k: v for k, v in overrides.items() if v is not None}
-    if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario, device=kw.get("device"))
-    notes = list(scenario.notes)
-    for key, own in (("n", scenario.n), ("steps", scenario.steps)):
-        if key in kw and kw[key] != own:
-            notes.append(f"{key} = {kw[key]}: given for this audit (the scenario says {own})")
-    kw["notes"] = notes + list(kw.get("notes", []))
-    kw.setdefault("n", scenario.n)
-    kw.setdefault("steps", scenario.steps)
-    kw.setdefault("schedule", scenario.schedule)
-    return audit(sampler, scenario.problem, scenario=scenario.name, **kw)

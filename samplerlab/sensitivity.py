@@ -94,16 +94,14 @@ def vary(sampler: str, param: str, values, scenario, params: dict | None = None,
     """Audit ``sampler`` at each of ``values`` of ``param`` on ``scenario``; a pandas frame of checks.
 
     ``param == "steps"`` sets the grid size; any other name is a sampler parameter (on top of
-    ``params``). ``audit_kw`` go to :func:`samplerlab.scenarios.audit_scenario` (``n``, ``seed``,
+    ``params``). ``audit_kw`` go to :func:`samplerlab.pipeline.run` (``n``, ``seed``,
     ``alpha``, ``checks``, ``device``, ``steps``). The reports are appended to ``reports`` if given.
     """
     import pandas as pd
 
-    from samplerlab.sampler_ref import resolve_sampler
-    from samplerlab.scenarios import Scenario, audit_scenario, load_scenario
+    from samplerlab.pipeline import as_scenario, run
 
-    if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario, device=audit_kw.get("device"))
+    scenario = as_scenario(scenario, audit_kw.get("device"))
     rows = []
     for value in values:
         kw, sampler_params = dict(audit_kw), dict(params or {})
@@ -111,20 +109,18 @@ def vary(sampler: str, param: str, values, scenario, params: dict | None = None,
             kw["steps"] = value
         else:
             sampler_params[param] = value
-        built, name = resolve_sampler(sampler, problem=scenario.problem, params=sampler_params)
-        report = audit_scenario(built, scenario, name=name, floor=floor, **kw)
+        report = run(sampler, scenario, params=sampler_params, floor=floor, **kw)
         if reports is not None:
             reports.append(report)
-        rows += curve_rows(report, sampler=name, scenario=scenario.name, param=param, value=value)
+        rows += curve_rows(report, sampler=report.meta["sampler"], scenario=scenario.name, param=param, value=value)
     return pd.DataFrame(rows)
 
 
 def exact_band(scenario, n: int, seeds: int = 19, checks=None, device=None, quantiles=(0.05, 0.95)):
     """Per check, the ``quantiles`` of its effect over ``seeds`` audits of exact posterior draws."""
-    from samplerlab.scenarios import Scenario, load_scenario
+    from samplerlab.pipeline import as_scenario
 
-    if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario, device=device)
+    scenario = as_scenario(scenario, device)
     frame = _band_frame(scenario, n, seeds, checks, device)
     q = frame.groupby("check")["effect"].quantile(list(quantiles)).unstack()
     q.columns = ["low", "high"]
@@ -137,13 +133,13 @@ def exact_band(scenario, n: int, seeds: int = 19, checks=None, device=None, quan
 def _band_frame(scenario, n, seeds, checks, device):
     import pandas as pd
 
+    from samplerlab.pipeline import run
     from samplerlab.samplers.oracle import Oracle
-    from samplerlab.scenarios import audit_scenario
 
     rows = []
     for seed in range(seeds):
-        report = audit_scenario(Oracle(problem=scenario.problem), scenario, n=n, seed=1000 + seed, checks=checks,
-                                device=device, name="exact")
+        report = run(Oracle(problem=scenario.problem), scenario, n=n, seed=1000 + seed, checks=checks,
+                     device=device, name="exact")
         rows += curve_rows(report, seed=seed)
     return pd.DataFrame(rows)
 

@@ -13,11 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 from samplerlab.diagnostics.result import FAILURE_MODES
 
-__all__ = ["DEFAULT_SCENARIOS", "DEFAULT_N", "run_suite", "suite_table", "save_samples", "Capture"]
+__all__ = ["DEFAULT_SCENARIOS", "DEFAULT_N", "run_suite", "suite_table", "save_samples"]
 
 # Small problems on which the oracle control passes at their default 200 steps: two modes,
 # unequal mode weights, an outlier observation (likelihood-hallucination bait). n = 500 keeps the
@@ -26,23 +24,11 @@ DEFAULT_SCENARIOS = ("bimodal_1d", "unequal_weights_2d", "outlier_2d")
 DEFAULT_N = 500
 
 
-class Capture:
-    """Wraps a sampler and keeps the output of its first call (the audit's main run) for plots."""
-
-    def __init__(self, sampler):
-        self.sampler, self.samples = sampler, None
-
-    def __call__(self, task, n, generator=None):
-        x = self.sampler(task, n, generator)
-        if self.samples is None and isinstance(x, torch.Tensor):
-            self.samples = x.detach()
-        return x
-
-
 def save_samples(path, samples, scenario) -> None:
     """Save samples as ``.npz``; in 2-D also the exact posterior log-density on a grid covering
     them and the posterior means (for the contour plot of ``samplerlab plot``)."""
     import numpy as np
+    import torch
 
     x = samples.detach().cpu().double().numpy()
     extra = {}
@@ -82,19 +68,26 @@ def _row(scenario: str, sampler: str, report=None, error: str = "", seconds: flo
 
 
 def run_suite(out, scenarios=None, samplers=None, n: int | None = None, steps: int | None = None,
-              seed: int = 0, alpha: float = 1e-3, device=None, checks=None, progress=None, floor: bool = True):
+              seed: int = 0, alpha: float = 1e-3, device=None, checks=None, progress=None, floor: bool = True,
+              on_report=None, cards: bool = False):
     """Audit every sampler on every scenario; write ``out/reports/*.json`` and ``out/summary.csv``.
+
+    With ``cards`` each audit also gets its report card (:mod:`samplerlab.report_card`: every panel
+    and the verdict table on one PNG page, and a self-contained HTML page) in ``out/cards``, linked
+    from the summary's ``card`` column. ``on_report(scenario, sampler, report)``, if given, sees each report as it is written (with
+    ``report.samples``, the audit's own draws: the medical suite's lesion maps read them).
 
     With ``floor`` (default) each audit also runs the sampler's discretisation floor
     (:mod:`samplerlab.floor`, computed once per scenario and discretisation): a mode whose
     failing checks the floor fails too reads ``floor`` instead of ``FAIL``.
     """
+    import numpy as np
     import pandas as pd
 
     from samplerlab import samplers as zoo
-    from samplerlab.errors import SamplerError
-    from samplerlab.sampler_ref import resolve_sampler
-    from samplerlab.scenarios import audit_scenario, load_scenario
+    from samplerlab.errors import SamplerError, SamplerRefError
+    from samplerlab.pipeline import run
+    from samplerlab.scenarios import load_scenario
 
     out = Path(out)
     (out / "reports").mkdir(parents=True, exist_ok=True)
@@ -110,18 +103,27 @@ def run_suite(out, scenarios=None, samplers=None, n: int | None = None, steps: i
                 progress(f"[{len(rows) + 1}/{total}] {name} on {scenario.name} (n = {n}, steps = {run_steps})")
             start = time.perf_counter()
             try:
-                sampler, label = resolve_sampler(name, problem=scenario.problem)
-                sampler = Capture(sampler)
-                report = audit_scenario(sampler, scenario, n=n, steps=run_steps, seed=seed, alpha=alpha,
-                                        device=device, checks=checks, name=label, floor=floor)
-            except (SamplerError, ValueError) as exc:
+                report = run(name, scenario, n=n, steps=run_steps, seed=seed, alpha=alpha, device=device,
+                             checks=checks, floor=floor)
+            except (SamplerError, SamplerRefError) as exc:
                 rows.append(_row(scenario.name, name, error=str(exc).splitlines()[0],
                                  seconds=time.perf_counter() - start))
                 continue
+            label = report.meta["sampler"]
             report.to_json(out / "reports" / f"{scenario.name}__{label}.json")
+            samples = None
             if scenario.problem.dim == 2:  # samples for the contour plot of `samplerlab plot`
-                save_samples(out / "reports" / f"{scenario.name}__{label}.npz", sampler.samples, scenario)
-            rows.append(_row(scenario.name, label, report, seconds=time.perf_counter() - start))
+                npz = out / "reports" / f"{scenario.name}__{label}.npz"
+                save_samples(npz, report.samples, scenario)
+                samples = dict(np.load(npz))
+            row = _row(scenario.name, label, report, seconds=time.perf_counter() - start)
+            if cards:
+                from samplerlab.report_card import write_report_card
+
+                row["card"] = str(write_report_card(report, out / "cards", samples=samples)["html"].relative_to(out))
+            rows.append(row)
+            if on_report is not None:
+                on_report(scenario.name, label, report)
     frame = pd.DataFrame(rows)
     frame.to_csv(out / "summary.csv", index=False)
     return frame

@@ -48,12 +48,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from samplerlab.errors import SweepSpecError
+
 __all__ = ["SweepSpec", "SweepSpecError", "load_spec", "parse_spec", "cells", "cell_key", "run_cell", "sweep",
            "read_store", "store_table"]
-
-
-class SweepSpecError(ValueError):
-    """A sweep spec is invalid: one line naming the file, the field and what was expected."""
 
 
 @dataclass(frozen=True)
@@ -173,16 +171,13 @@ def run_cell(cell: dict) -> dict:
     """One audit (runs on a worker): ``{"report": dict}`` or ``{"error": message}``, with its seconds."""
     import torch
 
-    from samplerlab.sampler_ref import resolve_sampler
-    from samplerlab.scenarios import audit_scenario, load_scenario
+    from samplerlab.pipeline import run
 
     torch.set_num_threads(1)
     start = time.perf_counter()
     try:
-        scenario = load_scenario(cell["scenario"])
-        sampler, name = resolve_sampler(cell["sampler"], problem=scenario.problem, params=cell["params"])
-        report = audit_scenario(sampler, scenario, n=cell["n"], steps=cell["steps"], seed=cell["seed"],
-                                alpha=cell["alpha"], checks=cell["checks"], floor=cell["floor"], name=name)
+        report = run(cell["sampler"], cell["scenario"], params=cell["params"], n=cell["n"], steps=cell["steps"],
+                     seed=cell["seed"], alpha=cell["alpha"], checks=cell["checks"], floor=cell["floor"])
         return {"report": report.to_dict(), "seconds": time.perf_counter() - start}
     except Exception as exc:  # recorded as an error row; the sweep goes on
         return {"error": f"{type(exc).__name__}: {' '.join(str(exc).split())}", "seconds": time.perf_counter() - start}

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from samplerlab.covariance import ComponentCovariance, CoordinateCovariance, Covariance
+from samplerlab.logspace import logsumexp, softmax as _softmax
 
 __all__ = ["TweedieKernel"]
 
@@ -32,29 +33,6 @@ SCREEN_MASS = 1e-6  # TF32-screened rows with more mass outside the refined cand
 
 def _as_scalar(v, like: Tensor) -> Tensor:
     return torch.as_tensor(v, dtype=like.dtype, device=like.device)
-
-
-def _floor(logits: Tensor, dim: int) -> float:
-    """Lowest log-responsibility (relative to the row's largest) kept, see :func:`_softmax`."""
-    return math.log(torch.finfo(logits.dtype).tiny) + math.log(logits.shape[dim]) + 1.0
-
-
-def _softmax(logits: Tensor, dim: int = -1) -> Tensor:
-    """Responsibilities from component logits along ``dim``, with negligible ones exactly 0.
-
-    Far-apart components leave responsibilities in the subnormal range, and ``exp`` and GEMMs on
-    subnormal numbers run many times slower on CPUs. Entries more than :func:`_floor` below the
-    largest (relative mass under ``2 K e · tiny``, far below the dtype's resolution) are set to 0.
-    """
-    floor = _floor(logits, dim)
-    shifted = logits - logits.amax(dim, keepdim=True)
-    if torch.is_grad_enabled() and logits.requires_grad:
-        p = shifted.clamp_min(floor).exp()
-        p = p.masked_fill(p < 2 * math.exp(floor), 0)
-        return p / p.sum(dim, keepdim=True)
-    p = shifted.clamp_min_(floor).exp_()
-    p.masked_fill_(p < 2 * math.exp(floor), 0)
-    return p.div_(p.sum(dim, keepdim=True))
 
 
 @contextlib.contextmanager
@@ -184,7 +162,7 @@ class TweedieKernel:
         if screened:
             # mass outside the refined candidates carries the screening GEMM's TF32 error: where it
             # is not negligible (spread-out responsibilities, large noise) the row is redone in float32
-            outside = 1 - (torch.logsumexp(top, -1) - torch.logsumexp(lg, -1)).exp()
+            outside = 1 - (torch.logsumexp(top, -1) - logsumexp(lg, -1)).exp()
             redo = outside > SCREEN_MASS
             if redo.any():
                 lg[redo] = self._logits_coord(z[redo], a, c, with_norm, screen=False)
@@ -260,7 +238,7 @@ class TweedieKernel:
         if not need_logp:
             return e, lg[0]
         norm = torch.linalg.vector_norm(z, dim=-1).square() * inv + self.dim * (c[0, 0].log() + math.log(2 * math.pi))
-        return e, torch.logsumexp(lg, 0) - 0.5 * norm
+        return e, logsumexp(lg, 0) - 0.5 * norm
 
     def _mean_coord(self, x: Tensor, a: Tensor, c: Tensor, f: Tensor, need_logp: bool) -> tuple[Tensor, Tensor]:
         z = self.cov.rotate(x)
@@ -270,7 +248,7 @@ class TweedieKernel:
             return self.cov.unrotate(e), lp
         lg = self._logits_coord(z, a, c, with_norm=need_logp)
         pi = _softmax(lg)
-        lp = torch.logsumexp(lg, -1) if need_logp else lg[:, 0]
+        lp = logsumexp(lg, -1) if need_logp else lg[:, 0]
         # Σ π_k ((1 − a f_k) m̃_k + f_k z): the GEMM accumulates into the rescaled z (BLAS beta = 1)
         if self.shared_diagonal:  # Σ π_k f_k = f: one diagonal
             e = torch.addmm(z * f[0], pi, self._per_coeffs("mbar", c, lambda: (1 - a * f) * m))
@@ -291,7 +269,7 @@ class TweedieKernel:
         cross = x @ torch.einsum("kde,ke->dk", u, b * rc)  # y'_k · b'_k
         maha = torch.linalg.vector_norm(yp, dim=-1).square() - 2 * cross + b.square().sum(-1)
         lg = self.log_w - 0.5 * (maha.clamp_min(0) + c.log().sum(-1) + d * math.log(2 * math.pi))
-        lp = torch.logsumexp(lg, -1)
+        lp = logsumexp(lg, -1)
         pi = _softmax(lg)
         h = a * lam * rc  # f_k c_k^{1/2}: μ_k = m_k + U_k (h_k ⊙ (y'_k − b'_k))
         offset = self.means - torch.einsum("kde,ke->kd", u, h * b)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from samplerlab.auditing import audit
+from samplerlab import pipeline
 from samplerlab.diagnostics.result import FAILURE_MODES
 from samplerlab.diagnostics.truth import Truth
 from samplerlab.families import FAMILIES, build, grid_problem
@@ -54,7 +54,7 @@ def run(problem: InverseProblem, fault: str, seed: int, n: int = 2000, alpha: fl
         schedule=None):
     """Audit one fault (or ``"exact"``) with one seed; the report."""
     sampler = exact_sampler(problem) if fault == "exact" else FAULTS[fault](problem)
-    return audit(sampler, problem, n=n, seed=seed, alpha=alpha, steps=steps, name=fault, schedule=schedule)
+    return pipeline.run(sampler, problem, n=n, seed=seed, alpha=alpha, steps=steps, name=fault, schedule=schedule)
 
 
 def validation_task(family: str, seed: int, n: int, alpha: float) -> list[dict]:

@@ -10,7 +10,8 @@ from samplerlab import audit, samplers
 from samplerlab.cli import main
 from samplerlab.errors import SamplerError
 from samplerlab.report import Report
-from samplerlab.scenarios import audit_scenario, load_scenario
+from samplerlab.pipeline import run
+from samplerlab.scenarios import load_scenario
 
 KW = dict(n=300, checks=["spread", "mode_weights"], steps=20)
 
@@ -35,8 +36,8 @@ def test_a_sampler_writing_into_y_cannot_change_the_verdicts(write):
         task.y.add_(100.0) if write == "add" else task.y.mul_(0.0)
         return exact(task, n, g)
 
-    clean = audit_scenario(exact, scenario, **KW)
-    dirty = audit_scenario(vandal, scenario, **KW)
+    clean = run(exact, scenario, **KW)
+    dirty = run(vandal, scenario, **KW)
     assert _comparable(dirty) == _comparable(clean) and dirty.passed
 
 
@@ -50,7 +51,7 @@ def test_a_sampler_writing_into_the_operator_stops_the_audit_naming_it():
         return torch.zeros(n, task.dim, dtype=task.dtype)
 
     with pytest.raises(SamplerError, match="sampler 'vandal' modified its operator A in place"):
-        audit_scenario(vandal, scenario, **KW)
+        run(vandal, scenario, **KW)
 
 
 @pytest.mark.parametrize("library", ["torch", "numpy"])
@@ -65,15 +66,15 @@ def test_global_rng_draws_are_reported_and_seeded(library):
     torch.manual_seed(123)
     np.random.seed(123)
     before = torch.random.get_rng_state(), np.random.get_state()[1].copy()
-    a = audit_scenario(sloppy, scenario, **KW)
+    a = run(sloppy, scenario, **KW)
     torch.randn(7), np.random.standard_normal(7)  # move the global streams between the audits
-    b = audit_scenario(sloppy, scenario, **KW)
+    b = run(sloppy, scenario, **KW)
     assert a.meta["global_rng"] == [library]
     assert _comparable(a) == _comparable(b), "the same audit seed must give the same verdicts"
     assert "drew from the global" in a.summary()
     torch.manual_seed(123)
     np.random.seed(123)
-    audit_scenario(sloppy, scenario, **KW)
+    run(sloppy, scenario, **KW)
     assert torch.equal(torch.random.get_rng_state(), before[0]) and np.array_equal(np.random.get_state()[1],
                                                                                    before[1])
 
@@ -121,7 +122,7 @@ def test_defaults_a_scenario_relies_on_are_reported(tmp_path):
                     'means = [[-1.0], [1.0]]\ncovariances = [0.5, 0.5]\n[operator]\nkind = "identity"\n'
                     '[observation]\nkind = "explicit"\ny = [0.3]\n')
     scenario = load_scenario(path)
-    report = audit_scenario(_exact(scenario.problem), scenario, n=100, checks=["spread"])
+    report = run(_exact(scenario.problem), scenario, n=100, checks=["spread"])
     notes = " | ".join(report.meta["notes"])
     assert "1000 steps: the defaults (the file has no [schedule])" in notes
     assert "prior weights normalised to sum to 1 (the file's sum to 4)" in notes

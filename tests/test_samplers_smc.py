@@ -135,9 +135,10 @@ def test_mcgdiff_starts_from_the_reference_law_in_unobserved_directions():
 
 @lru_cache(maxsize=None)
 def particles_report(particles: int):
-    from samplerlab.scenarios import audit_scenario, load_scenario
+    from samplerlab.pipeline import run
+    from samplerlab.scenarios import load_scenario
 
-    return audit_scenario(samplers.get("mcgdiff", particles=particles), load_scenario("grid_particles_4d"),
+    return run(samplers.get("mcgdiff", particles=particles), load_scenario("grid_particles_4d"),
                           checks=["mode_weights"], seed=3)
 
 

@@ -22,7 +22,8 @@ SCRIPT = r"""
 import json, resource, time, tracemalloc, torch
 torch.set_num_threads(1)
 from samplerlab import samplers
-from samplerlab.scenarios import audit_scenario, load_scenario
+from samplerlab.pipeline import run
+from samplerlab.scenarios import load_scenario
 
 def status(field):
     with open("/proc/self/status") as f:
@@ -38,7 +39,7 @@ with open("/proc/self/clear_refs", "w") as f:
     f.write("5")  # reset the peak resident size: what follows is the audit's own
 tracemalloc.start()
 start = time.perf_counter()
-report = audit_scenario(samplers.get("dps"), scenario, n=50, steps=5)
+report = run(samplers.get("dps"), scenario, n=50, steps=5)
 print(json.dumps({"base": base, "peak": status("VmHWM:"), "python_peak": tracemalloc.get_traced_memory()[1],
                   "seconds": time.perf_counter() - start, "k": problem.prior.n_components, "d": problem.dim,
                   "ran": [c.check for c in report.checks if c.applicable],

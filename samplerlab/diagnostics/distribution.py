@@ -142,11 +142,12 @@ def projected_cdf(mixture: GaussianMixture, x: Tensor, theta: Tensor) -> Tensor:
     else:
         rot = torch.einsum("kji,jl->kil", cov.basis[keep], theta)
         var = torch.einsum("ki,kil->kl", cov.lam[keep], rot.square())
-    sd, w = var.sqrt(), mixture.weights[keep]
+    # Φ(z) = erfc(−z/√2)/2, and erfc runs about three times faster than ndtr on CPUs
+    scale, w = (2 * var).rsqrt(), 0.5 * mixture.weights[keep]
     proj = x.to(mixture.dtype) @ theta
     out = torch.empty_like(proj)
     for rows in row_chunks(len(proj), centre.numel()):
-        u = torch.special.ndtr((proj[rows, None, :] - centre) / sd)  # (rows, K, L)
+        u = torch.special.erfc((centre - proj[rows, None, :]).mul_(scale))  # (rows, K, L)
         out[rows] = torch.einsum("k,nkl->nl", w, u)
     return out
 

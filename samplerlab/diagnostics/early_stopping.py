@@ -30,6 +30,13 @@ a² S̄_k + s² I)``: the within-mode spread ratio (exact sign test, as in
 as in :mod:`~samplerlab.diagnostics.mode_weights`; noising keeps the weights ``w̄``). Reported:
 where in time the error enters — the first recorded ``t`` (in process order) with a
 Bonferroni-significant deviation. A sampler that never calls the observer: not applicable.
+
+The data also hold the *exact band* of the spread ratio (``spread_lo``, ``spread_hi`` per recorded
+``t``, at ``band_level``): the range an exact sampler's ratio ``sqrt(median r² / median χ²_d)``
+leaves with probability at most ``band_level`` at the same ``n`` and ``d``, derived exactly from
+the order statistics of ``n`` iid ``χ²_d`` radii (:func:`spread_ratio_band`; no Monte Carlo).
+``band_level = α / (2T)`` over ``T`` recorded times is the per-time level at which the check
+declares where the error enters. The band is plot material only: it enters no p-value.
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.truth import N_REFERENCE, Truth, evaluate
 from samplerlab.diagnostics.verdicts import binom_upper, bonferroni
 
-__all__ = ["sweep_check", "trajectory_check", "exact_stopped", "rank_z"]
+__all__ = ["sweep_check", "trajectory_check", "exact_stopped", "rank_z", "spread_ratio_band"]
 
 
 def exact_stopped(truth: Truth, schedule, t_stops: list[float], purpose: str, n: int | None = None) -> list[Tensor]:
@@ -68,6 +75,29 @@ def rank_z(a: np.ndarray, b: np.ndarray) -> float:
     ranks = stats.rankdata(np.concatenate([a, b]))
     u = ranks[:na].sum() - na * (na + 1) / 2
     return float((u - na * nb / 2) / math.sqrt(na * nb * (na + nb + 1) / 12))
+
+
+def spread_ratio_band(n: int, d: int, level: float) -> tuple[float, float]:
+    """``(lo, hi)`` with ``P(ratio < lo) <= level / 2`` and ``P(ratio > hi) <= level / 2`` for an exact sampler.
+
+    ``ratio = sqrt(median(r²) / median χ²_d)`` over ``n`` squared radii, which under the exact law
+    are iid ``χ²_d`` (labels sampled from the exact responsibilities, see
+    :mod:`samplerlab.diagnostics.truth`). The ``k``-th order statistic of ``n`` iid draws with CDF
+    ``F`` is ``F⁻¹(U_(k))`` with ``U_(k) ~ Beta(k, n − k + 1)`` exactly. For odd ``n`` the median is
+    ``X_((n+1)/2)``: the band is exact. For even ``n`` it is the mean of ``X_(n/2)`` and
+    ``X_(n/2+1)``, so it lies between them; the lower bound is taken from ``X_(n/2)`` and the upper
+    from ``X_(n/2+1)``: conservative (coverage ``>= 1 − level``).
+
+    >>> lo, hi = spread_ratio_band(2001, 2, 0.05)
+    >>> lo < 1.0 < hi, round(hi - lo, 2)
+    (True, 0.06)
+    """
+    n = int(n)
+    k_lo, k_hi = (n + 1) // 2, n // 2 + 1
+    u_lo = stats.beta.ppf(level / 2, k_lo, n - k_lo + 1)
+    u_hi = stats.beta.ppf(1 - level / 2, k_hi, n - k_hi + 1)
+    med = stats.chi2.median(d)
+    return float(np.sqrt(stats.chi2.ppf(u_lo, d) / med)), float(np.sqrt(stats.chi2.ppf(u_hi, d) / med))
 
 
 def _reference(truth: Truth, schedule, t_stops: list[float]) -> list[np.ndarray]:
@@ -143,7 +173,10 @@ def trajectory_check(records: dict[float, Tensor], truth: Truth, schedule, alpha
                               "the sampler never calls the observer", role="info")
     post = truth.posterior
     times = sorted(records, reverse=True)  # process order: t = 1 first
-    ratio, tv, p_spread, p_mode = [], [], [], []
+    ratio, tv, p_spread, p_mode, band = [], [], [], [], []
+    # Exact band of the spread ratio (plot material, no p-value): per time, at the check's own
+    # per-time level α / (2T) — see spread_ratio_band.
+    band_level = alpha / (2 * len(times))
     for i, t in enumerate(times):
         x = records[t]
         a, s = schedule.alpha(t).to(x), schedule.sigma(t).to(x)
@@ -151,6 +184,7 @@ def trajectory_check(records: dict[float, Tensor], truth: Truth, schedule, alpha
         r, p = radius_test(ev.r2, x.shape[1])
         d_tv, p_tv, _ = label_count_test(ev.labels, post.weights, truth.seed)
         ratio.append(r), p_spread.append(p), tv.append(d_tv), p_mode.append(p_tv)
+        band.append(spread_ratio_band(len(x), x.shape[1], band_level))
     local = np.minimum(p_spread, p_mode)
     level = alpha / (2 * len(times))
     p_all = float(min(1.0, 2 * len(times) * local.min()))
@@ -166,4 +200,5 @@ def trajectory_check(records: dict[float, Tensor], truth: Truth, schedule, alpha
         "early_stopping_trajectory", "early_stopping", statistic=float(local.min()),
         effect=t_enter, p_value=p_all, detail=detail, role="info",
         data={"t": [float(t) for t in times], "spread_ratio": ratio, "mode_tv": tv,
-              "p_spread": [float(v) for v in p_spread], "p_mode": [float(v) for v in p_mode], "t_enter": t_enter})
+              "p_spread": [float(v) for v in p_spread], "p_mode": [float(v) for v in p_mode], "t_enter": t_enter,
+              "spread_lo": [b[0] for b in band], "spread_hi": [b[1] for b in band], "band_level": band_level})

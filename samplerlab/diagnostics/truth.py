@@ -53,6 +53,7 @@ from torch import Tensor
 
 from samplerlab.covariance import CoordinateCovariance
 from samplerlab.diagnostics.threads import small_work_threads
+from samplerlab.logspace import categorical
 from samplerlab.mixture import GaussianMixture
 from samplerlab.problem import InverseProblem
 
@@ -112,9 +113,7 @@ def evaluate(mixture: GaussianMixture, x: Tensor, gen: torch.Generator) -> Evalu
     logp = torch.empty(len(x), dtype=mixture.dtype, device=x.device)
     labels = torch.zeros(len(x), dtype=torch.long, device=x.device)
     for rows in row_chunks(len(x), mixture.n_components):
-        comp = mixture.component_log_prob(x[rows])
-        logp[rows] = torch.logsumexp(comp, -1)
-        labels[rows] = torch.multinomial(torch.softmax(comp, -1), 1, generator=gen)[:, 0]
+        labels[rows], logp[rows] = categorical(mixture.component_log_prob(x[rows]), gen, with_logsumexp=True)
     return Evaluated(logp, labels, whiten(mixture, x, labels))
 
 

@@ -16,7 +16,8 @@ import torch
 
 from samplerlab import samplers
 from samplerlab.image_suite import CPU_SCENARIOS, GPU_SCENARIOS
-from samplerlab.scenarios import audit_scenario, load_scenario
+from samplerlab.pipeline import run
+from samplerlab.scenarios import load_scenario
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 SCENARIOS = GPU_SCENARIOS if DEVICE == "cuda" else CPU_SCENARIOS
@@ -27,7 +28,7 @@ TARGET = 0.2 if DEVICE == "cuda" else 0.5
 def test_image_diagnostics_cost_relative_to_sampler(benchmark, name, tmp_path, monkeypatch):
     monkeypatch.setenv("SAMPLERLAB_CACHE", str(tmp_path))  # cold: every null is computed
     scenario = load_scenario(name, device=DEVICE)
-    report = audit_scenario(samplers.get("dps"), scenario)
+    report = run(samplers.get("dps"), scenario)
     meta = report.meta
     ratio = meta["diagnostics_s"] / meta["sampler_s"]
     benchmark.extra_info.update(device=DEVICE, n=meta["n"], steps=meta["steps"], sampler_s=meta["sampler_s"],

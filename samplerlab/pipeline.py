@@ -1,0 +1,77 @@
+"""The one pipeline: resolve a sampler and a scenario, audit, return the report with its samples.
+
+Every surface goes through :func:`run` — the CLI's ``score`` and ``suite``, the pytest fixture,
+the sweep runner (and through it the studies), the image and medical suites — so a scenario's
+defaults, the notes on settings that differ from them, parameter handling and the sampler
+guards are the same wherever an audit starts. It is the only caller of
+:func:`samplerlab.auditing.audit` outside the audit itself.
+
+``sampler`` is a zoo name, ``module:attr``, ``path/to/file.py:attr``, a factory with ``params``,
+or a callable ``sampler(task, n, generator)``. ``scenario`` is a shipped scenario's name, a path
+to a scenario file, a loaded :class:`~samplerlab.scenarios.Scenario`, or an
+:class:`~samplerlab.problem.InverseProblem` (then the audit's own defaults apply: n = 2000,
+1000 steps of ``vp_linear``). Options the caller sets to ``None`` mean "the scenario's default".
+The main run's samples come back as ``report.samples`` (in memory only; the JSON has none).
+
+Example:
+    >>> report = run("oracle", "bimodal_1d", n=200, steps=20, checks=["spread"])
+    >>> report.meta["sampler"], report.meta["scenario"], tuple(report.samples.shape)
+    ('oracle', 'bimodal_1d', (200, 1))
+"""
+
+from __future__ import annotations
+
+from samplerlab.report import Report
+
+__all__ = ["run", "as_scenario"]
+
+
+def as_scenario(scenario, device=None):
+    """A :class:`~samplerlab.scenarios.Scenario` for a name, a path or a loaded scenario
+    (``None`` for an :class:`~samplerlab.problem.InverseProblem`, which has no scenario)."""
+    from samplerlab.problem import InverseProblem
+    from samplerlab.scenarios import Scenario, load_scenario
+
+    if isinstance(scenario, InverseProblem):
+        return None
+    if isinstance(scenario, Scenario):
+        return scenario
+    return load_scenario(scenario, device=device)
+
+
+def _scenario_options(scenario, options: dict) -> dict:
+    """The scenario's defaults under ``options``, with a note for each setting that differs."""
+    kw = dict(options)
+    notes = list(scenario.notes)
+    for key, own in (("n", scenario.n), ("steps", scenario.steps)):
+        if key in kw and kw[key] != own:
+            notes.append(f"{key} = {kw[key]}: given for this audit (the scenario says {own})")
+    kw["notes"] = notes + list(kw.get("notes", []))
+    kw.setdefault("n", scenario.n)
+    kw.setdefault("steps", scenario.steps)
+    kw.setdefault("schedule", scenario.schedule)
+    kw["scenario"] = scenario.name
+    return kw
+
+
+def run(sampler, scenario, *, params: dict | None = None, device=None, **options) -> Report:
+    """Audit ``sampler`` on ``scenario`` (see the module doc); ``options`` go to
+    :func:`samplerlab.audit` (``n``, ``steps``, ``seed``, ``alpha``, ``checks``, ``floor``, ``name``,
+    ``schedule``, ``t_stops``, ``record``, ``notes``).
+
+    Raises:
+        ScenarioError, SamplerRefError: bad references (one line naming the input).
+        SamplerError: the sampler raised or returned unusable output (with the partial report).
+        ValueError: bad audit options (an unknown check, n < 20, α outside (0, 1)).
+    """
+    from samplerlab.auditing import audit
+    from samplerlab.sampler_ref import resolve_sampler
+
+    loaded = as_scenario(scenario, device)
+    problem = scenario if loaded is None else loaded.problem
+    built, label = resolve_sampler(sampler, problem=problem, params=params)
+    kw = {k: v for k, v in options.items() if v is not None}
+    kw.setdefault("name", label)
+    if loaded is not None:
+        kw = _scenario_options(loaded, kw)
+    return audit(built, problem, device=device, **kw)
