@@ -75,15 +75,6 @@ def _sampler_name(sampler, name) -> str:
     return type(sampler).__name__.lower()
 
 
-def _on_device(problem: InverseProblem, device) -> InverseProblem:
-    if device is None or torch.device(device) == problem.y.device:
-        return problem
-    moved = InverseProblem(problem.prior.to(device=device), problem.operator, problem.sigma_y,
-                           problem.y.to(device))
-    moved.x_star = None if problem.x_star is None else problem.x_star.to(device)
-    return moved
-
-
 class _Recorder:
     """Observer keeping ``x_t`` (and the sampler's reported guidance, when asked) at chosen grid times."""
 
@@ -178,7 +169,7 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
     selected = _select(checks)
     want_floor = floor is not False and floor is not None
     eta = _floor_eta(floor, sampler) if want_floor else None
-    problem = _on_device(problem, device)
+    problem = problem.to(device)
     schedule = schedule or VPLinear()
     name = _sampler_name(sampler, name)
     where = f"scenario {scenario!r}" if scenario else f"problem d={problem.dim}, m={problem.operator.out_dim}"

@@ -92,7 +92,7 @@ def _anisotropic() -> InverseProblem:
 
 def _float32() -> InverseProblem:
     p = grid_problem()
-    return InverseProblem(p.prior.to(dtype=torch.float32), Dense(p.operator.A.float()), p.sigma_y, p.y.float())
+    return p.to(dtype=torch.float32)
 
 
 FAMILIES: dict[str, Family] = {f.name: f for f in [

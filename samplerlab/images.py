@@ -91,17 +91,12 @@ def _patches(size: int = 8, n: int = 2000, seed: int = 0) -> ImageData:
     return ImageData(f"patches{size}", torch.from_numpy(out * 2.0 - 1.0), (size, size))
 
 
-def _medical(**params) -> ImageData:
-    from samplerlab.medical import medical_patches  # imports this module: loaded on first use
-
-    return medical_patches(**params)
-
-
-DATASETS = {"digits": _digits, "faces": _faces, "patches": _patches, "medical": _medical}
+# The synthetic medical patches (samplerlab.medical) build on these; the scenario loader adds them.
+DATASETS = {"digits": _digits, "faces": _faces, "patches": _patches}
 
 
 def load_images(name: str, **params) -> ImageData:
-    """Load a bundled data set by name (``digits``, ``faces``, ``patches``, ``medical``)."""
+    """Load a bundled data set by name (``digits``, ``faces``, ``patches``)."""
     if name not in DATASETS:
         raise ValueError(f"images: unknown data set {name!r}, expected one of {sorted(DATASETS)}")
     return DATASETS[name](**params)

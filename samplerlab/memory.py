@@ -49,7 +49,7 @@ def human(n_bytes: float) -> str:
 def audit_bytes(n: int, dim: int) -> float:
     """A lower bound on an audit's working memory at ``n`` samples in ``dim`` dimensions: the
     truth's two reference sets (at least 5,000 exact draws each) and the samples."""
-    from samplerlab.diagnostics.truth import reference_size
+    from samplerlab.sizes import reference_size
 
     return float((2 * reference_size(n) + n) * dim * BYTES)
 

@@ -87,6 +87,19 @@ class InverseProblem:
     def dim(self) -> int:
         return self.prior.dim
 
+    def to(self, device=None, dtype=None) -> "InverseProblem":
+        """The same problem on ``device`` in ``dtype`` (itself when nothing changes): prior, operator
+        (with its cached SVD), observation and ``x_star`` move together; the exact posterior is
+        recomputed on first use there."""
+        device = self.y.device if device is None else torch.device(device)
+        dtype = self.y.dtype if dtype is None else dtype
+        if device == self.y.device and dtype == self.y.dtype:
+            return self
+        moved = InverseProblem(self.prior.to(device=device, dtype=dtype), _placed(self.operator, device, dtype),
+                               self.sigma_y, self.y.to(device=device, dtype=dtype))
+        moved.x_star = None if self.x_star is None else self.x_star.to(device=device, dtype=dtype)
+        return moved
+
     def __repr__(self) -> str:
         return (f"InverseProblem(prior={self.prior!r}, operator={type(self.operator).__name__}"
                 f"{self.operator.shape}, sigma_y={self.sigma_y:g})")

@@ -23,7 +23,7 @@ from torch import Tensor
 from samplerlab.memory import require
 from samplerlab.mixture import GaussianMixture
 from samplerlab.operators import Blur, Dense, Identity, LinearOperator, Mask, Subsample
-from samplerlab.scenarios import ScenarioError
+from samplerlab.errors import ScenarioError
 
 __all__ = ["Fields", "Raw", "build_prior", "build_operator", "build_observation",
            "PRIOR_KINDS", "OPERATOR_KINDS", "OBSERVATION_KINDS"]
@@ -198,9 +198,11 @@ def _prior_random(f: Fields, g) -> GaussianMixture:
 
 def _prior_images(f: Fields, g) -> GaussianMixture:
     """Finite-sample prior ``Σ_i (1/n) N(x_i, h² I)`` over (a seeded subset of) a bundled data set."""
-    from samplerlab.images import DATASETS, finite_sample_prior, load_images
+    from samplerlab.images import DATASETS, finite_sample_prior
+    from samplerlab.medical import medical_patches
 
-    name = f.get("dataset", "str", choices=tuple(DATASETS))
+    datasets = {**DATASETS, "medical": medical_patches}
+    name = f.get("dataset", "str", choices=tuple(datasets))
     h = f.get("bandwidth", "pos_float")
     n = f.get("components", "pos_int", None)
     params = {}
@@ -210,7 +212,7 @@ def _prior_images(f: Fields, g) -> GaussianMixture:
     elif name == "medical":  # also a seeded fraction of synthetic lesions (samplerlab.medical)
         params = _medical_params(f)
     try:
-        data = load_images(name, **params)
+        data = datasets[name](**params)
     except ImportError as exc:
         raise ScenarioError(f"{f.file}: {f.section}.dataset: {exc}") from None
     if n is not None and n > len(data.images):

@@ -197,9 +197,6 @@ def load_scenario(name_or_path, *, seed: int | None = None, device=None) -> Scen
     tables["observation"].finish()
     problem = InverseProblem(prior, op, sigma_y, y)
     problem.x_star = x_star
-    if device is not None and torch.device(device) != torch.device("cpu"):
-        moved = InverseProblem(prior.to(device=device), op, sigma_y, y.to(device))
-        moved.x_star = None if x_star is None else x_star.to(device)
-        problem = moved
+    problem = problem.to(device)
     return Scenario(path.stem, description, problem, get_schedule(schedule_name), schedule_name, steps, n, seed,
                     path, tuple(notes))

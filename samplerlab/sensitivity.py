@@ -28,16 +28,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from samplerlab.diagnostics.result import FAILURE_MODES
+from samplerlab.diagnostics.result import MODE_CHECKS
 
 __all__ = ["vary", "exact_band", "curve_rows", "DEFAULT_GRIDS", "DEFAULT_SCENARIOS", "MODE_CHECKS", "parse_vary",
            "study_tasks", "main"]
 
-# The check that carries each failure mode's effect in a curve.
-MODE_CHECKS = {"spread": "spread_radius", "location": "location", "mode_weights": "mode_weights",
-               "prior_hallucination": "prior_hallucination", "likelihood_hallucination": "likelihood_hallucination",
-               "early_stopping": "early_stopping_sweep", "distribution": "sliced_wasserstein"}
-assert set(MODE_CHECKS) == set(FAILURE_MODES)
 
 STEPS = [20, 50, 100, 200, 500, 1000]
 # Per sampler: the parameter grids of its curves (every sampler also gets the step count).

@@ -187,9 +187,9 @@ def test_mode_weight_effect_is_debiased_when_modes_outnumber_samples():
 def test_mode_weights_memory_does_not_grow_with_components_times_replicates(monkeypatch):
     # K = 20,000 isotropic 2-D components: the old 100,000 × K multinomial null needed 16 GB.
     # (Smaller reference sets keep the truth's set-up quick; the check's memory does not depend on them.)
-    import samplerlab.diagnostics.truth as truth_module
+    import samplerlab.sizes as sizes
 
-    monkeypatch.setattr(truth_module, "N_REFERENCE", 2000)
+    monkeypatch.setattr(sizes, "N_REFERENCE", 2000)
     g = torch.Generator().manual_seed(0)
     k = 20_000
     prior = GaussianMixture(torch.ones(k), 30 * torch.rand(k, 2, generator=g, dtype=torch.float64), 0.05 * torch.ones(k))

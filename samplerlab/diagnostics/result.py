@@ -12,10 +12,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Optional
 
-__all__ = ["CheckResult", "FAILURE_MODES", "EXPLANATIONS", "not_applicable", "fmt_p", "p_eq"]
+__all__ = ["CheckResult", "FAILURE_MODES", "MODE_CHECKS", "EXPLANATIONS", "not_applicable", "fmt_p", "p_eq"]
 
 FAILURE_MODES = ("spread", "location", "mode_weights", "prior_hallucination", "likelihood_hallucination",
                  "early_stopping", "distribution")
+# The check that carries each failure mode's effect (sensitivity curves, their figures and tables).
+MODE_CHECKS = {"spread": "spread_radius", "location": "location", "mode_weights": "mode_weights",
+               "prior_hallucination": "prior_hallucination", "likelihood_hallucination": "likelihood_hallucination",
+               "early_stopping": "early_stopping_sweep", "distribution": "sliced_wasserstein"}
 EXPLANATIONS = ("likelihood_approximation",)  # informative checks that explain failures, never judge
 
 

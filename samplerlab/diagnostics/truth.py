@@ -54,6 +54,7 @@ from torch import Tensor
 from samplerlab.covariance import CoordinateCovariance
 from samplerlab.diagnostics.threads import small_work_threads
 from samplerlab.logspace import categorical
+from samplerlab.sizes import N_REFERENCE, reference_size
 from samplerlab.mixture import GaussianMixture
 from samplerlab.problem import InverseProblem
 
@@ -61,9 +62,6 @@ __all__ = ["Truth", "Evaluated", "evaluate", "ruled_out_components", "row_chunks
            "FAR_RADIUS"]
 
 OFF_SUPPORT_LEVEL = 1e-3  # below the truth's own 0.1 % log-density quantile; also the ruled-out mass
-N_REFERENCE = 20_000  # at most this many exact draws per reference set (thresholds; reference counts)
-REFERENCE_PER_SAMPLE = 10  # otherwise ten per audited sample ...
-REFERENCE_MIN = 5_000  # ... and at least this many (five draws below the 0.1 % threshold)
 FAR_RADIUS = 1.5  # likelihood-mode: outside every prior component's 99.9 % region enlarged 1.5× in radius
 CHUNK_ELEMENTS = 1 << 22  # rows × K per chunk when evaluating sample sets
 
@@ -115,17 +113,6 @@ def evaluate(mixture: GaussianMixture, x: Tensor, gen: torch.Generator) -> Evalu
     for rows in row_chunks(len(x), mixture.n_components):
         labels[rows], logp[rows] = categorical(mixture.component_log_prob(x[rows]), gen, with_logsumexp=True)
     return Evaluated(logp, labels, whiten(mixture, x, labels))
-
-
-def reference_size(n: int) -> int:
-    """Exact draws per reference set for an audit of ``n`` samples: ``10 n`` within ``[5,000, 20,000]``.
-
-    The reference sets are the truth's largest cost (each draw is evaluated against all K
-    components), so their size follows ``n``: an audit's cost stays linear in ``n·K·d``. The tests
-    that use them condition on the pooled counts (hypergeometric), so they are exact for any size;
-    ten reference draws per sample keep ≥ 90 % of the information of an infinite reference.
-    """
-    return int(min(N_REFERENCE, max(REFERENCE_MIN, REFERENCE_PER_SAMPLE * int(n))))
 
 
 def ruled_out_components(weights: Tensor, mass: float = OFF_SUPPORT_LEVEL) -> Tensor:
