@@ -22,7 +22,7 @@ audit: $(STAMP)
 	$(PY) -m samplerlab.cli suite --out runs/audit
 
 results: $(STAMP)
-	$(PY) -m samplerlab.cli suite --out results
+	$(PY) -m samplerlab.cli suite --out results --no-cards
 	$(PY) -m samplerlab.cli plot results/reports/*.json -o results/figures
 
 plots: $(STAMP)
@@ -30,13 +30,16 @@ plots: $(STAMP)
 	$(PY) -m samplerlab.cli plot runs/audit/reports/*.json -o runs/figures
 
 validation: $(STAMP)
-	$(PY) -m samplerlab.validation --seeds 50 --n 2000 --out results/validation
+	$(PY) -m samplerlab.cli sweep sweeps/validation.toml --out results/validation
+	$(PY) -m samplerlab.cli sweep report results/validation
 
 calibration: $(STAMP)
-	$(PY) -m samplerlab.calibration --truths 100 --runs 100 --n 200 --out results/calibration
+	$(PY) -m samplerlab.cli sweep sweeps/calibration.toml --out results/calibration
+	$(PY) -m samplerlab.cli sweep report results/calibration
 
 sensitivity: $(STAMP)
-	$(PY) -m samplerlab.sensitivity --n 500 --out results/sensitivity
+	$(PY) -m samplerlab.cli sweep sweeps/sensitivity.toml --out results/sensitivity
+	$(PY) -m samplerlab.cli sweep report results/sensitivity
 
 study: $(STAMP)
 	$(PY) -m samplerlab.study --results results

@@ -36,12 +36,6 @@ def _progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def _suite_progress(message: str) -> None:
-    """A long run reports each audit on stderr even when it is not a terminal (a log), except under ``CI``."""
-    if not in_ci():
-        print(message, file=sys.stderr, flush=True)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="samplerlab", description="Audit diffusion posterior samplers against "
                                      "exact Gaussian-mixture posteriors.")
@@ -89,11 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler, tcp://host:port "
                    "(default: $DASK_SCHEDULER_ADDRESS, else a local cluster)")
     p.add_argument("--timeout", type=float, default=None, help="seconds per cell before it counts as failed")
+    p.add_argument("--device", default=None, help="torch device of every audit (default cpu)")
+    p.add_argument("--figures", metavar="DIR", default=None, help="with `report`: where the tables and figures go "
+                   "(default: the store folder)")
+    p.add_argument("--cards", action="store_true", help="with `report` on an audit store: one report card per audit")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
     p = sub.add_parser("suite", help="score the sampler zoo on the default scenario suite")
     p.add_argument("--out", default="runs/audit", help="folder for summary.csv, reports/ and cards/ (default "
                    "runs/audit, git-ignored; `make results` regenerates the committed results/)")
+    p.add_argument("--workers", type=int, default=None, help="Dask worker processes (default: one per core; 1 runs "
+                   "in this process)")
     p.add_argument("--no-cards", dest="cards", action="store_false", help="skip the report cards (one PNG and one "
                    "HTML page per audit in OUT/cards)")
     p.add_argument("--scenarios", nargs="+", metavar="NAME", help="scenarios (default: the suite's)")
@@ -284,7 +284,7 @@ def _cmd_suite(args) -> int:
     _check_device(args.device)
     frame = run_suite(args.out, scenarios=args.scenarios, samplers=args.samplers, n=args.n, steps=args.steps,
                       seed=args.seed, alpha=args.alpha, device=args.device, checks=args.checks,
-                      progress=_suite_progress, floor=args.floor, cards=args.cards)
+                      floor=args.floor, cards=args.cards, workers=args.workers)
     print(suite_table(frame))
     print(f"\nwrote {Path(args.out) / 'summary.csv'} and {len(frame) - int(frame['error'].astype(bool).sum())} "
           f"reports in {Path(args.out) / 'reports'}" + (f", report cards in {Path(args.out) / 'cards'}"
@@ -292,26 +292,36 @@ def _cmd_suite(args) -> int:
     return 0
 
 
+_TABLE_CELLS = 200  # larger stores print their counts, not one line per cell
+
+
 def _cmd_sweep(args) -> int:
-    from samplerlab.sweep import load_spec, read_store, store_table, sweep
+    from samplerlab.sweep import load_spec, read_store, sweep
+    from samplerlab.sweep_report import render, store_table
 
     if args.spec == "report":
         if not args.store:
             raise InputError("sweep report: give the store folder, e.g. `samplerlab sweep report runs/sweep`")
         try:
-            frame = read_store(args.store)
+            frame = read_store(args.store, latest=True)
         except FileNotFoundError as exc:
             raise InputError(str(exc)) from exc
-        print(store_table(frame))
+        if frame["key"].nunique() <= _TABLE_CELLS:
+            print(store_table(frame))
+        for path in render(args.store, args.figures, cards=args.cards):
+            print(path)
         return 0
     spec = load_spec(args.spec)
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers: expected a positive integer, got {args.workers}")
-    frame = sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler, timeout=args.timeout)
-    print(store_table(frame))
-    errors = frame[frame["status"] == "error"]["key"].nunique()
-    print(f"\nstore {args.out}: {frame['key'].nunique()} cells ({errors} failed); "
-          f"`samplerlab sweep report {args.out}` renders it again")
+    frame = sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler, timeout=args.timeout,
+                  device=args.device)
+    if frame["key"].nunique() <= _TABLE_CELLS:
+        print(store_table(frame))
+    status = frame.drop_duplicates("key")["status"].value_counts().to_dict()
+    print(f"\nstore {args.out}: {frame['key'].nunique()} cells ({status.get('done', 0)} done, "
+          f"{status.get('error', 0)} failed, {status.get('invalid', 0)} invalid for their scenario); "
+          f"`samplerlab sweep report {args.out}` renders the study's tables and figures")
     return 0
 
 

@@ -38,7 +38,7 @@ from torch import Tensor
 from samplerlab.problem import InverseProblem
 
 __all__ = ["FaultSampler", "Spread", "Shift", "Reweight", "PriorHallucination", "LikelihoodHallucination", "LateSpoil",
-           "FAULTS"]
+           "FAULTS", "exact_sampler", "fault_sampler"]
 
 
 class FaultSampler:
@@ -209,3 +209,34 @@ FAULTS = {
     "likelihood_mode": lambda p: LikelihoodHallucination(p, 0.02),
     "late_spoil": lambda p: LateSpoil(p),
 }
+
+
+def exact_sampler(problem: InverseProblem) -> FaultSampler:
+    """Exact posterior draws (a :class:`Spread` with factor 1): the fault-free control."""
+    sampler = Spread(problem, 1.0)
+    sampler.failure_mode = ""
+    return sampler
+
+
+def fault_sampler(name: str, problem: InverseProblem, stream: int | None = None):
+    """The registry's fault ``name`` (or ``"exact"``) built for ``problem`` — the sampler reference
+    ``fault:NAME``. With ``stream`` the draws come from their own generator, seeded by ``stream``
+    and one number drawn from the audit's sampler stream: a calibration study varies the draws
+    (``stream``) under one truth (the audit seed), and each (seed, stream) pair is its own stream.
+    Raises ``ValueError`` when the problem cannot host the fault (e.g. no ruled-out prior mode)."""
+    if name != "exact" and name not in FAULTS:
+        raise KeyError(name)
+    base = exact_sampler(problem) if name == "exact" else FAULTS[name](problem)
+    if stream is None:
+        return base
+
+    def sampler(task, n, generator=None):
+        audit = int(torch.randint(0, 2**62, (1,), generator=generator, device=task.device))
+        own = torch.Generator(device=task.device).manual_seed((audit + 1_000_003 * int(stream)) % 2**62)
+        return base(task, n, own)
+
+    sampler.__name__ = name
+    for attr in ("failure_mode", "stop_from_notify", "floor_eta"):  # what the audit reads off a sampler
+        if hasattr(base, attr):
+            setattr(sampler, attr, getattr(base, attr))
+    return sampler

@@ -53,7 +53,7 @@ def run_image_suite(out, device: str, scenarios=None, samplers=IMAGE_SAMPLERS, n
     scenarios = list(scenarios or (GPU_SCENARIOS if device.startswith("cuda") else CPU_SCENARIOS))
     out = Path(out)
     frame = run_suite(out, scenarios=scenarios, samplers=list(samplers), n=n, steps=steps, seed=seed,
-                      device=device, progress=progress)
+                      device=device, samples=False)
     for name in scenarios:
         if name not in GALLERY_SCENARIOS:
             continue

@@ -64,7 +64,7 @@ def categorical(logits: Tensor, generator: torch.Generator | None = None,
     inverting the row's cumulative weights at a uniform draw (one pass, against three for
     softmax-then-``torch.multinomial``); with ``with_logsumexp`` also the rows' log-sum-exp."""
     top = logits.amax(-1, keepdim=True)
-    cdf = (logits - top).clamp_min_(floor_of(logits, -1)).exp_().cumsum_(-1)
+    cdf = (logits - top).contiguous().clamp_min_(floor_of(logits, -1)).exp_().cumsum_(-1)  # rows contiguous
     total = cdf[:, -1:]
     u = torch.rand(len(logits), 1, generator=generator, dtype=logits.dtype, device=logits.device).mul_(total)
     index = torch.searchsorted(cdf, u, right=True).clamp_max_(logits.shape[-1] - 1)[:, 0]

@@ -41,6 +41,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 __all__ = ["CPU_SCENARIOS", "GPU_SCENARIOS", "MEDICAL_SAMPLERS", "EXACT_MAP", "lesion_rows", "lesion_table",
@@ -181,10 +182,8 @@ def run_medical_suite(out, device: str, scenarios=None, samplers=MEDICAL_SAMPLER
     scenarios = list(scenarios or (GPU_SCENARIOS if device.startswith("cuda") else CPU_SCENARIOS))
     samplers = list(samplers)
     out = Path(out)
-    kept: dict = {}  # (scenario, sampler) -> the audit's draws, for the lesion maps
     frame = run_suite(out, scenarios=scenarios, samplers=samplers, n=n, steps=steps, seed=seed,
-                      device=device, progress=progress, checks=checks, floor=floor,
-                      on_report=(lambda sc, s, report: kept.__setitem__((sc, s), report.samples)) if maps else None)
+                      device=device, checks=checks, floor=floor, samples=maps)
     rows = lesion_rows(out, frame)
     rate = {(r["scenario"], r["sampler"]): r for r in rows}
     for name in scenarios:
@@ -210,7 +209,8 @@ def run_medical_suite(out, device: str, scenarios=None, samplers=MEDICAL_SAMPLER
         masks = scenario_lesion_masks(scenario) if maps else None
         if masks is None:
             continue
-        draws = {s: kept[(name, s)] for s in samplers if (name, s) in kept}
+        draws = {s: torch.from_numpy(np.load(out / "reports" / f"{name}__{s}.npz")["samples"]).to(problem.y)
+                 for s in samplers if (out / "reports" / f"{name}__{s}.npz").is_file()}
         found = lesion_maps(problem, masks, draws, seed)
         for s in draws:
             diff = (found[s] - found[EXACT_MAP]).abs()

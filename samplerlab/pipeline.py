@@ -26,17 +26,54 @@ from samplerlab.report import Report
 __all__ = ["run", "as_scenario"]
 
 
+_LOADED: dict = {}  # (file, modification time, device) -> Scenario: a process loads each scenario once
+_MAX_LOADED = 8
+
+
+def _family(name: str):
+    """A validation family (:mod:`samplerlab.families`) as a scenario: its problem, schedule and grid."""
+    from samplerlab.errors import ScenarioError
+    from samplerlab.families import FAMILIES, build
+    from samplerlab.scenarios import Scenario
+
+    if name not in FAMILIES:
+        raise ScenarioError(f"family:{name}: unknown family, expected one of {', '.join(sorted(FAMILIES))}")
+    problem, schedule, steps = build(name)
+    return Scenario(name, FAMILIES[name].description, problem, schedule, type(schedule).__name__.lower(), steps,
+                    2000, 0, None)
+
+
 def as_scenario(scenario, device=None):
-    """A :class:`~samplerlab.scenarios.Scenario` for a name, a path or a loaded scenario
-    (``None`` for an :class:`~samplerlab.problem.InverseProblem`, which has no scenario)."""
+    """A :class:`~samplerlab.scenarios.Scenario` for a name, a path, ``family:NAME`` or a loaded
+    scenario (``None`` for an :class:`~samplerlab.problem.InverseProblem`, which has no scenario).
+
+    References are loaded once per process (a file is read again when it changes), so that
+    repeated audits of one scenario — a sweep's cells on a worker — share its problem, and with
+    it the exact truth and the discretisation floor cached for that problem.
+    """
     from samplerlab.problem import InverseProblem
-    from samplerlab.scenarios import Scenario, load_scenario
+    from samplerlab.scenarios import Scenario, load_scenario, scenario_path
 
     if isinstance(scenario, InverseProblem):
         return None
     if isinstance(scenario, Scenario):
         return scenario
-    return load_scenario(scenario, device=device)
+    text = str(scenario)
+    if text.startswith("family:"):
+        key = (text, None, str(device))
+    else:
+        path = scenario_path(text)
+        key = (str(path.resolve()), path.stat().st_mtime_ns, str(device))
+    if key not in _LOADED:
+        if len(_LOADED) >= _MAX_LOADED:
+            _LOADED.pop(next(iter(_LOADED)))
+        loaded = _family(text[len("family:"):]) if text.startswith("family:") else load_scenario(text, device=device)
+        if text.startswith("family:") and device is not None:
+            from dataclasses import replace
+
+            loaded = replace(loaded, problem=loaded.problem.to(device))
+        _LOADED[key] = loaded
+    return _LOADED[key]
 
 
 def _scenario_options(scenario, options: dict) -> dict:

@@ -1,4 +1,5 @@
-"""Turn a sampler reference into a sampler: a zoo name, ``module:attr`` or ``file.py:attr``.
+"""Turn a sampler reference into a sampler: a zoo name, ``module:attr``, ``file.py:attr``, or a
+library sampler ``deepinv:NAME`` / ``diffusers:NAME`` (:mod:`samplerlab.adapters`).
 
 ``attr`` (dotted names allowed) is either a sampler — any callable ``sampler(task, n,
 generator)`` — or a factory returning one: a class, or a function whose parameters all have
@@ -24,6 +25,8 @@ import inspect
 import sys
 from pathlib import Path
 
+from samplerlab.errors import SamplerRefError
+
 __all__ = ["SamplerRefError", "resolve_sampler", "parse_params", "declared"]
 
 
@@ -44,8 +47,7 @@ def declared(sampler, name: str, default):
     return getattr(sampler, name, default)
 
 
-class SamplerRefError(ValueError):
-    """The sampler reference cannot be turned into a sampler (one-line message)."""
+_LIBRARIES = ("deepinv", "diffusers")  # LIBRARY:NAME refs go to samplerlab.adapters
 
 
 def parse_params(items) -> dict:
@@ -143,6 +145,26 @@ def _zoo(ref: str, problem, params: dict):
         raise SamplerRefError(str(exc)) from exc
 
 
+def _fault(ref: str, problem, params: dict):
+    """``fault:NAME`` (``samplerlab.faults``: exact draws with one injected failure, or ``fault:exact``);
+    ``stream`` is its only parameter."""
+    from samplerlab.faults import FAULTS, fault_sampler
+
+    name = ref[len("fault:"):]
+    unknown = sorted(set(params) - {"stream"})
+    if unknown:
+        raise SamplerRefError(f"{ref}: unknown parameter(s) {unknown}, expected stream")
+    if problem is None:
+        raise SamplerRefError(f"{ref}: a fault is built for its problem; give a scenario")
+    try:
+        return fault_sampler(name, problem, params.get("stream"))
+    except KeyError:
+        raise SamplerRefError(f"{ref}: unknown fault, expected one of fault:exact, "
+                              + ", ".join(f"fault:{k}" for k in FAULTS)) from None
+    except ValueError as exc:
+        raise SamplerRefError(f"{ref}: cannot be built for this problem: {exc}") from None
+
+
 def resolve_sampler(ref, problem=None, params: dict | None = None):
     """``(sampler, name)`` for a zoo name, ``module:attr``, ``path.py:attr`` or a callable."""
     params = dict(params or {})
@@ -154,6 +176,12 @@ def resolve_sampler(ref, problem=None, params: dict | None = None):
             return _call_factory(label, ref, params, problem), label
         return ref, label
     ref = str(ref)
+    if ref.startswith("fault:"):  # fault-injection controls of the validation studies
+        return _fault(ref, problem, params), ref
+    if ref.partition(":")[0] in _LIBRARIES and ref.partition(":")[2]:  # deepinv:dps, diffusers:dps
+        from samplerlab.adapters import resolve
+
+        return resolve(ref, problem, params)
     if ":" not in ref and (ref.endswith(".py") or "/" in ref):
         raise SamplerRefError(f"{ref}: a file needs the sampler's name after a colon — did you mean {ref}:NAME "
                               "(NAME the function, class or factory in that file)?")

@@ -1,27 +1,22 @@
-"""The audit suite: score the reference zoo on a default set of small scenarios.
+"""The audit suite: score the reference zoo on a default set of small scenarios (``make audit``).
 
-Writes one JSON report per (scenario, sampler) run and ``summary.csv`` (one row per run) to
-``out``, and returns the summary as a pandas DataFrame. A sampler that breaks on a scenario is
-recorded as an ``error`` row; the suite goes on.
-
-Defaults are sized to finish in a few minutes on two CPU cores (``make audit``).
+The suite is the sweep ``sweeps/audit.toml`` run by :mod:`samplerlab.sweep`: its store goes to
+``out/store``, and ``out`` gets one JSON report per (scenario, sampler) run, ``summary.csv`` (one
+row per run) and, on request, report cards, rendered from the store. A sampler that breaks on a
+scenario is recorded as an ``error`` row; the suite goes on. Defaults are sized to finish in a
+few minutes on two CPU cores.
 """
 
 from __future__ import annotations
 
-import sys
-import time
 from pathlib import Path
 
 from samplerlab.diagnostics.result import FAILURE_MODES
 
-__all__ = ["DEFAULT_SCENARIOS", "DEFAULT_N", "run_suite", "suite_table", "save_samples"]
+__all__ = ["AUDIT_SPEC", "DEFAULT_N", "default_spec", "run_suite", "suite_table", "save_samples", "summary_row"]
 
-# Small problems on which the oracle control passes at their default 200 steps: two modes,
-# unequal mode weights, an outlier observation (likelihood-hallucination bait). n = 500 keeps the
-# whole zoo (MCGdiff runs 64 particles per sample) within minutes on two cores.
-DEFAULT_SCENARIOS = ("bimodal_1d", "unequal_weights_2d", "outlier_2d")
-DEFAULT_N = 500
+AUDIT_SPEC = Path(__file__).resolve().parent.parent / "sweeps" / "audit.toml"
+DEFAULT_N = 500  # the spec's n (sweeps/audit.toml); the medical suite's maps say how many draws they use
 
 
 def save_samples(path, samples, scenario) -> None:
@@ -45,7 +40,8 @@ def save_samples(path, samples, scenario) -> None:
     np.savez(path, samples=x, scenario=scenario.name, **extra)
 
 
-def _row(scenario: str, sampler: str, report=None, error: str = "", seconds: float = 0.0) -> dict:
+def summary_row(scenario: str, sampler: str, report=None, error: str = "", seconds: float = 0.0) -> dict:
+    """One row of ``summary.csv``: the verdict and a cell per failure mode (rendering of a report)."""
     row = {"scenario": scenario, "sampler": sampler, "passed": None, "failure_modes": "", "error": error,
            "n": None, "steps": None, "floor": "", "beyond_floor": "", "seconds": round(seconds, 2)}
     for mode in FAILURE_MODES:
@@ -67,66 +63,47 @@ def _row(scenario: str, sampler: str, report=None, error: str = "", seconds: flo
     return row
 
 
+def default_spec():
+    """The suite's sweep spec, ``sweeps/audit.toml`` (what ``make audit`` runs)."""
+    from samplerlab.sweep_spec import load_spec
+
+    return load_spec(AUDIT_SPEC)
+
+
 def run_suite(out, scenarios=None, samplers=None, n: int | None = None, steps: int | None = None,
-              seed: int = 0, alpha: float = 1e-3, device=None, checks=None, progress=None, floor: bool = True,
-              on_report=None, cards: bool = False):
-    """Audit every sampler on every scenario; write ``out/reports/*.json`` and ``out/summary.csv``.
+              seed: int = 0, alpha: float = 1e-3, device=None, checks=None, floor: bool = True,
+              cards: bool = False, samples: bool | None = None, workers: int | None = None):
+    """Audit every sampler on every scenario through the sweep runner; returns the summary frame.
 
-    With ``cards`` each audit also gets its report card (:mod:`samplerlab.report_card`: every panel
-    and the verdict table on one PNG page, and a self-contained HTML page) in ``out/cards``, linked
-    from the summary's ``card`` column. ``on_report(scenario, sampler, report)``, if given, sees each report as it is written (with
-    ``report.samples``, the audit's own draws: the medical suite's lesion maps read them).
-
-    With ``floor`` (default) each audit also runs the sampler's discretisation floor
-    (:mod:`samplerlab.floor`, computed once per scenario and discretisation): a mode whose
-    failing checks the floor fails too reads ``floor`` instead of ``FAIL``.
+    The cells (``sweeps/audit.toml`` with the arguments given here) run on Dask (``workers``; in
+    this process on CUDA, where one process owns the device) into the store ``out/store``; the
+    summary, the reports under readable names and, with ``cards``, the report cards are rendered
+    from it (:func:`samplerlab.sweep_report.audit_summary`). ``samples`` keeps each audit's draws
+    (default: in 2-D, for the cards' contour panel). A rerun skips the audits already in the store.
     """
-    import numpy as np
-    import pandas as pd
+    from dataclasses import replace
 
     from samplerlab import samplers as zoo
-    from samplerlab.errors import SamplerError, SamplerRefError
-    from samplerlab.pipeline import run
     from samplerlab.scenarios import load_scenario
+    from samplerlab.sweep import sweep
+    from samplerlab.sweep_report import audit_summary
 
+    base = default_spec()
+    scenarios = tuple(scenarios or base.scenarios)
+    for name in scenarios:  # a bad scenario is bad input: fail before any audit, in one line
+        load_scenario(name)
+    if samples is None:
+        samples = any(load_scenario(name).problem.dim == 2 for name in scenarios)
+    spec = replace(base, samplers=tuple(samplers or base.samplers or zoo.available()), scenarios=scenarios,
+                   n=base.n if n is None else n, steps=(steps,), seeds=(seed,), alpha=alpha,
+                   checks=None if checks is None else tuple(checks), floor=floor, reports=True, samples=samples)
+    if workers is None and device is not None and str(device).startswith("cuda"):
+        workers = 1
     out = Path(out)
-    (out / "reports").mkdir(parents=True, exist_ok=True)
-    scenarios = list(scenarios or DEFAULT_SCENARIOS)
-    names = list(samplers or zoo.available())
-    n = DEFAULT_N if n is None else n
-    rows, total = [], len(scenarios) * len(names)
-    for scenario_name in scenarios:
-        scenario = load_scenario(scenario_name, device=device)
-        run_steps = scenario.steps if steps is None else steps
-        for name in names:
-            if progress:
-                progress(f"[{len(rows) + 1}/{total}] {name} on {scenario.name} (n = {n}, steps = {run_steps})")
-            start = time.perf_counter()
-            try:
-                report = run(name, scenario, n=n, steps=run_steps, seed=seed, alpha=alpha, device=device,
-                             checks=checks, floor=floor)
-            except (SamplerError, SamplerRefError) as exc:
-                rows.append(_row(scenario.name, name, error=str(exc).splitlines()[0],
-                                 seconds=time.perf_counter() - start))
-                continue
-            label = report.meta["sampler"]
-            report.to_json(out / "reports" / f"{scenario.name}__{label}.json")
-            samples = None
-            if scenario.problem.dim == 2:  # samples for the contour plot of `samplerlab plot`
-                npz = out / "reports" / f"{scenario.name}__{label}.npz"
-                save_samples(npz, report.samples, scenario)
-                samples = dict(np.load(npz))
-            row = _row(scenario.name, label, report, seconds=time.perf_counter() - start)
-            if cards:
-                from samplerlab.report_card import write_report_card
-
-                row["card"] = str(write_report_card(report, out / "cards", samples=samples)["html"].relative_to(out))
-            rows.append(row)
-            if on_report is not None:
-                on_report(scenario.name, label, report)
-    frame = pd.DataFrame(rows)
-    frame.to_csv(out / "summary.csv", index=False)
-    return frame
+    frame = sweep(spec, out / "store", workers=workers, device=device, label="audit")
+    rank = {(sc, sa): (i, j) for i, sc in enumerate(spec.scenarios) for j, sa in enumerate(spec.samplers)}
+    frame = frame.iloc[sorted(range(len(frame)), key=lambda r: rank[(frame["scenario"].iat[r], frame["sampler"].iat[r])])]
+    return audit_summary(out / "store", out, frame, cards=cards)  # scenario by scenario, samplers as listed
 
 
 def suite_table(frame) -> str:
@@ -149,7 +126,3 @@ def suite_table(frame) -> str:
     legend = (["FAIL: beyond the discretisation floor; floor: the floor (exact posterior denoiser, same grid and "
                "reverse step) fails it too; floor column: what the floor fails"] if floor else [])
     return "\n".join([format_table(header, rows)] + legend + errors)
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

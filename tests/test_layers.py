@@ -23,7 +23,7 @@ LAYERS = [
     {"diagnostics"},
     {"report", "tables", "floor", "auditing", "sampler_ref", "adapters"},
     {"pipeline"},
-    {"cli", "pytest_plugin", "suite", "sweep", "studies", "validation", "calibration", "sensitivity",
+    {"cli", "pytest_plugin", "suite", "sweep", "sweep_spec", "sweep_store", "sweep_report", "studies", "validation", "calibration", "sensitivity",
      "sensitivity_plots", "plots", "report_card", "image_suite", "image_gallery", "medical_suite", "study", "why",
      "gpu_check"},
 ]

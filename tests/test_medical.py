@@ -12,7 +12,6 @@ import torch
 
 pytest.importorskip("skimage")
 
-from samplerlab.images import DATASETS, load_images  # noqa: E402
 from samplerlab.medical import HEADROOM, LESION, lesion_plan, lesion_profile, medical_patches  # noqa: E402
 from samplerlab.medical_operators import (  # noqa: E402
     ParallelBeamProjection, UndersampledFourier, cartesian_lines, projection_matrix)
@@ -123,11 +122,10 @@ def test_lesions_are_exactly_the_labelled_discs(size, fraction):
     assert well.images.max() <= 1 - HEADROOM and sick.images.min() >= -1 and sick.images.max() <= 1
 
 
-def test_medical_data_is_reproducible_by_seed_and_registered():
+def test_medical_data_is_reproducible_by_seed():
     a, b, c = (medical_patches(12, 30, seed=s) for s in (7, 7, 8))
     assert torch.equal(a.images, b.images) and a.labels == b.labels
     assert not torch.equal(a.images, c.images)
-    assert "medical" in DATASETS and load_images("medical", size=12, n=30, seed=7).labels == a.labels
     with pytest.raises(ValueError, match="contrast must be in"):
         medical_patches(12, 30, contrast=0.9)
 

@@ -6,6 +6,7 @@ import pytest
 
 from samplerlab import sweep as sw
 from samplerlab.cli import main
+from samplerlab.sweep_report import store_table
 
 BASE = {"samplers": ["dps"], "scenarios": ["bimodal_1d"], "seeds": [0, 1], "n": 60, "steps": 10,
         "checks": ["spread", "mode_weights"]}
@@ -23,8 +24,8 @@ def _numbers(frame):
 @pytest.mark.parametrize("data, message", [
     ({"sweep": {**BASE, "sampler": ["dps"]}}, "unknown key(s) ['sampler']"),
     ({"sweep": {k: v for k, v in BASE.items() if k != "scenarios"}}, "scenarios: missing"),
-    ({"sweep": {**BASE, "seeds": [-1]}}, "seeds: expected an integer >= 0"),
-    ({"sweep": BASE, "params": {"tmpd": {"eta": [0.0]}}}, "'tmpd' is not one of the sweep's samplers"),
+    ({"sweep": {**BASE, "seeds": [-1]}}, "seeds: expected integers >= 0"),
+    ({"sweep": BASE, "params": {"tmpd": {"eta": [0.0]}}}, "'tmpd' is not one of the samplers"),
     ({"sweeps": {}}, "unknown table(s) ['sweeps']"),
 ], ids=["unknown-key", "missing", "bad-seed", "foreign-params", "unknown-table"])
 def test_bad_specs_name_the_field(data, message):
@@ -42,7 +43,7 @@ def test_cells_are_the_product_and_keys_are_stable():
 def test_a_resumed_sweep_runs_only_the_missing_cells(tmp_path, monkeypatch):
     calls = []
     real = sw.run_cell
-    monkeypatch.setattr(sw, "run_cell", lambda cell: calls.append(cell["seed"]) or real(cell))
+    monkeypatch.setattr(sw, "run_cell", lambda cell, *a: calls.append(cell["seed"]) or real(cell, *a))
     sw.sweep(_spec(), tmp_path, workers=1)
     assert len(calls) == 4
     calls.clear()
@@ -56,7 +57,7 @@ def test_a_failing_cell_is_an_error_row_retried_once_and_the_sweep_goes_on(tmp_p
     errors = frame[frame["status"] == "error"]
     assert errors["attempt"].tolist() == [2] and "sqrt" in errors["error"].iloc[0]
     assert (frame[frame["sampler"] == "dps"]["status"] == "done").all()
-    assert "ERROR" in sw.store_table(frame)
+    assert "ERROR" in store_table(frame)
 
 
 def test_two_dask_workers_give_the_in_process_results_seed_for_seed(tmp_path):

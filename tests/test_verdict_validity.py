@@ -80,14 +80,20 @@ def test_sliced_energy_equals_the_pairwise_formula():
 
 @pytest.mark.parametrize("family", ["grid_d8", "bimodal_1d", "unequal_weights_2d", "correlated_d5"])
 def test_checks_hold_their_size_on_exact_draws(family):
-    # Fast subset of `make calibration`: 4 audit seeds × 25 sample seeds of exact draws (n = 200).
-    # Every p-value is exact or conservative, so #{p <= 0.05} over 100 runs is at most
-    # Binomial(100, 0.05); P(>= 16) = 6e-5 per check.
-    from samplerlab.calibration import calibration_task
+    # Fast subset of `make calibration` (sweeps/calibration.toml), through the same sweep runner and
+    # report: 4 audit seeds × 25 sample streams of exact draws (n = 200). Every p-value is exact or
+    # conservative, so #{p <= 0.05} over 100 runs is at most Binomial(100, 0.05); P(>= 16) = 6e-5 per check.
+    import tempfile
 
-    rows = [r for s in range(4) for r in calibration_task(family, s, 25, 200)]
+    from samplerlab.sweep import parse_spec, sweep
+    from samplerlab.sweep_report import calibration_rows
+
+    spec = parse_spec({"sweep": {"study": "calibration", "samplers": ["fault:exact"], "scenarios": [f"family:{family}"],
+                                 "seeds": {"start": 0, "count": 4}, "n": 200, "reports": False},
+                       "params": {"fault:exact": {"stream": {"start": 0, "count": 25}}}})
+    rows = calibration_rows(sweep(spec, tempfile.mkdtemp(), workers=1))
     by_check: dict[str, list[float]] = {}
-    for r in rows:
+    for r in rows.to_dict("records"):
         by_check.setdefault(r["check"], []).append(r["p"])
     assert stats.binom.sf(15, 100, 0.05) < 1e-4
     for check, p in by_check.items():

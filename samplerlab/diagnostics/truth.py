@@ -63,6 +63,7 @@ __all__ = ["Truth", "Evaluated", "evaluate", "ruled_out_components", "row_chunks
 
 OFF_SUPPORT_LEVEL = 1e-3  # below the truth's own 0.1 % log-density quantile; also the ruled-out mass
 FAR_RADIUS = 1.5  # likelihood-mode: outside every prior component's 99.9 % region enlarged 1.5× in radius
+MAX_TRUTHS = 4  # truths kept per problem (each holds its reference sets and Monte Carlo nulls)
 CHUNK_ELEMENTS = 1 << 22  # rows × K per chunk when evaluating sample sets
 
 _CACHE: "weakref.WeakKeyDictionary[InverseProblem, dict]" = weakref.WeakKeyDictionary()
@@ -159,6 +160,8 @@ class Truth:
         per_problem = _CACHE.setdefault(problem, {})
         key = (int(n), int(seed))
         if key not in per_problem:
+            while len(per_problem) >= MAX_TRUTHS:  # a study visiting many seeds keeps the latest few
+                per_problem.pop(next(iter(per_problem)))
             with small_work_threads(int(n) * problem.dim, problem.y.device):
                 per_problem[key] = cls(problem, n, seed)
         return per_problem[key]
