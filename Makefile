@@ -4,12 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test bench audit results plots validation calibration sensitivity study why slow gpu gpu-check medical clean
+.PHONY: test bench audit results plots validation calibration sensitivity study why slow gpu gpu-check medical adapters clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements/constraints.txt -e ".[dev,images,studies]"
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e ".[dev,images,studies,deepinv,diffusers]"
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -59,6 +59,9 @@ medical: $(STAMP)
 
 slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
+
+adapters: $(STAMP)
+	$(PY) -m samplerlab.adapter_study --out results/adapters
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks

@@ -182,7 +182,7 @@ def _cmd_score(args) -> int:
     from samplerlab.pipeline import run
     from samplerlab.sampler_ref import parse_params
     from samplerlab.scenarios import load_scenario
-    from samplerlab.suite import save_samples
+    from samplerlab.samples_file import save_samples
     from samplerlab.tables import report_table
 
     _check_device(args.device)

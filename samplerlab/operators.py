@@ -5,6 +5,9 @@ Every operator acts on flattened signals: ``forward`` maps ``(..., d) -> (..., m
 autograd. ``svd()`` returns a cached thin SVD ``A = U diag(S) Vᵀ`` (closed form for
 ``Identity``, ``Mask`` and ``Subsample``; a dense ``torch.linalg.svd`` otherwise), with singular
 values that are numerically zero dropped, so rank-deficient operators have ``r < min(m, d)``.
+``svd(full=True)`` completes ``U`` and ``V`` to orthonormal bases of ``R^m`` and ``R^d`` (the
+first ``r`` columns are the thin SVD's; the rest span the null spaces of ``Aᵀ`` and ``A``), as
+DDRM-style samplers and deepinv's ``DecomposablePhysics`` need.
 
 * ``Identity(d)`` — denoising.
 * ``Dense(A)`` — any explicit ``(m, d)`` matrix.
@@ -40,7 +43,11 @@ SVD_RTOL = 1e-12
 
 
 class SVD(NamedTuple):
-    """Thin SVD ``A = U diag(S) Vᵀ``: ``U (m, r)``, ``S (r,)`` positive descending, ``V (d, r)``."""
+    """Thin SVD ``A = U diag(S) Vᵀ``: ``U (m, r)``, ``S (r,)`` positive descending, ``V (d, r)``.
+
+    From ``svd(full=True)``: ``U (m, m)`` and ``V (d, d)`` orthonormal, ``S (r,)`` unchanged, and
+    ``A = U[:, :r] diag(S) V[:, :r]ᵀ``.
+    """
 
     U: Tensor
     S: Tensor
@@ -75,6 +82,7 @@ class LinearOperator(ABC):
         self._dtype = dtype
         self._device = torch.device(device) if device is not None else torch.device("cpu")
         self._svd: SVD | None = None
+        self._svd_full: SVD | None = None
 
     # -- properties ----------------------------------------------------------------------------
     @property
@@ -147,11 +155,43 @@ class LinearOperator(ABC):
             eye = torch.eye(self.in_dim, dtype=self.dtype, device=self.device)
             return self._apply(eye).mT.contiguous()
 
-    def svd(self) -> SVD:
-        """Thin SVD, computed once and cached; singular values ``<= rtol * max`` dropped."""
+    def svd(self, full: bool = False) -> SVD:
+        """Thin SVD, computed once and cached; singular values ``<= rtol * max`` dropped.
+
+        ``full=True``: ``U (m, m)`` and ``V (d, d)`` completed to orthonormal bases, their first
+        ``r`` columns the thin SVD's (same signs), ``S`` the same ``r`` values (also cached).
+
+        Example:
+            >>> U, S, V = Dense([[3.0, 0.0, 0.0]]).svd(full=True)
+            >>> tuple(U.shape), S.tolist(), tuple(V.shape)
+            ((1, 1), [3.0], (3, 3))
+        """
+        if not isinstance(full, bool):
+            raise ValueError(f"{type(self).__name__}: svd(full=...) expects a bool, got {full!r}")
         if self._svd is None:
             self._svd = self._compute_svd()
-        return self._svd
+        if not full:
+            return self._svd
+        if getattr(self, "_svd_full", None) is None:
+            U, S, V = self._svd
+            self._svd_full = SVD(self._complete(U), S, self._complete_v(V))
+        return self._svd_full
+
+    def _complete_v(self, V: Tensor) -> Tensor:
+        """``V (d, r)`` completed to an orthonormal basis of ``R^d`` (closed form where known)."""
+        return self._complete(V)
+
+    @staticmethod
+    def _complete(Q: Tensor) -> Tensor:
+        """Orthonormal ``Q (n, r)`` completed to ``(n, n)``: ``Q`` itself, then an orthonormal
+        basis of its complement from a complete QR in float64 (QR's first ``r`` columns may
+        differ from ``Q`` in sign, so only the complement is taken from it)."""
+        n, r = Q.shape
+        if r == n:
+            return Q
+        with torch.no_grad():
+            rest = torch.linalg.qr(Q.to(torch.float64), mode="complete")[0][:, r:]
+        return torch.cat([Q, rest.to(Q.dtype)], dim=1).contiguous()
 
     def _rtol(self) -> float:
         # 1e-12 in float64 (for d < ~4500); scaled to the precision in lower precisions.
@@ -288,6 +328,12 @@ class Mask(LinearOperator):
         V = torch.zeros(self.in_dim, m, **kw)
         V[self.indices, torch.arange(m, device=self.device)] = 1.0
         return SVD(torch.eye(m, **kw), torch.ones(m, **kw), V)
+
+    def _complete_v(self, V: Tensor) -> Tensor:
+        # closed form: the kept coordinates' unit vectors, then the hidden ones in index order
+        hidden = torch.ones(self.in_dim, dtype=torch.bool, device=self.device)
+        hidden[self.indices] = False
+        return torch.cat([V, torch.eye(self.in_dim, dtype=self.dtype, device=self.device)[:, hidden]], dim=1)
 
 
 class Subsample(LinearOperator):

@@ -14,7 +14,7 @@ Example:
     >>> resolve_sampler("math:pi")
     Traceback (most recent call last):
     ...
-    samplerlab.sampler_ref.SamplerRefError: math:pi: 'pi' is a float, not callable (expected a sampler or a factory)
+    samplerlab.errors.SamplerRefError: math:pi: 'pi' is a float, not callable (expected a sampler or a factory)
 """
 
 from __future__ import annotations

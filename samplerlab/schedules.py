@@ -67,15 +67,50 @@ class Schedule:
             >>> round(float(s.sigma(t) / s.alpha(t)), 9)
             1.0
         """
-        r = _t(ratio)
-        lo_r, hi_r = (float(self.sigma(v) / self.alpha(v)) for v in (0.0, 1.0))
+        return self._invert(lambda t: self.sigma(t) / self.alpha(t), ratio, "ratio", "sigma/alpha")
+
+    def t_of_sigma(self, sigma) -> Tensor:
+        """The time ``t`` with ``σ(t) = sigma``: the schedule's own noise standard deviation
+        (``x_t = α(t) x0 + σ(t) ε``), e.g. diffusers' ``sqrt(1 − alphas_cumprod)``.
+
+        For variance-exploding schedules (``α = 1``) this is :meth:`time_of_ratio`; for VP ones
+        ``σ < 1``, and the noise level a ``denoiser(x, σ)`` library sees is the ratio
+        ``σ(t)/α(t)`` instead (:meth:`time_of_ratio`). Values outside ``[σ(0), σ(1)]`` are an error.
+
+        Example:
+            >>> s = VPLinear()
+            >>> round(float(s.sigma(s.t_of_sigma(0.5))), 9)
+            0.5
+        """
+        return self._invert(self.sigma, sigma, "sigma", "sigma")
+
+    def t_of_snr(self, snr) -> Tensor:
+        """The time ``t`` with signal-to-noise ratio ``α(t)²/σ(t)² = snr`` (decreasing in ``t``),
+        i.e. :meth:`time_of_ratio` at ``snr^(-1/2)``: diffusers' ``alphas_cumprod / (1 − alphas_cumprod)``.
+
+        Example:
+            >>> s = VPLinear()
+            >>> t = s.t_of_snr(4.0)
+            >>> round(float(s.alpha(t) ** 2 / s.sigma(t) ** 2), 6)
+            4.0
+        """
+        r = _t(snr)
+        if not bool((r > 0).all()):
+            raise ValueError(f"snr: expected positive values, got {r.min().item():g}")
+        return self.time_of_ratio(r.rsqrt())
+
+    def _invert(self, fn, value, what: str, symbol: str) -> Tensor:
+        """``t ∈ [0, 1]`` with ``fn(t) = value`` for an increasing ``fn`` (60 bisection steps:
+        below float64 resolution on ``[0, 1]``); values outside ``[fn(0), fn(1)]`` are an error."""
+        r = _t(value)
+        lo_r, hi_r = (float(fn(_t(v))) for v in (0.0, 1.0))
         if not bool(((r >= lo_r) & (r <= hi_r)).all()):
-            raise ValueError(f"ratio: expected sigma/alpha within [{lo_r:g}, {hi_r:g}] (t = 0 … 1 of "
+            raise ValueError(f"{what}: expected {symbol} within [{lo_r:g}, {hi_r:g}] (t = 0 … 1 of "
                              f"{self.name}), got {r.min().item():g} … {r.max().item():g}")
         lo, hi = torch.zeros_like(r), torch.ones_like(r)
-        for _ in range(60):  # 2^-60: below float64 resolution on [0, 1]
+        for _ in range(60):
             mid = 0.5 * (lo + hi)
-            below = self.sigma(mid) / self.alpha(mid) < r
+            below = fn(mid) < r
             lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
         return 0.5 * (lo + hi)
 

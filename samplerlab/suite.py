@@ -13,54 +13,11 @@ from pathlib import Path
 
 from samplerlab.diagnostics.result import FAILURE_MODES
 
-__all__ = ["AUDIT_SPEC", "DEFAULT_N", "default_spec", "run_suite", "suite_table", "save_samples", "summary_row"]
+
+__all__ = ["AUDIT_SPEC", "DEFAULT_N", "default_spec", "run_suite", "suite_table"]
 
 AUDIT_SPEC = Path(__file__).resolve().parent.parent / "sweeps" / "audit.toml"
 DEFAULT_N = 500  # the spec's n (sweeps/audit.toml); the medical suite's maps say how many draws they use
-
-
-def save_samples(path, samples, scenario) -> None:
-    """Save samples as ``.npz``; in 2-D also the exact posterior log-density on a grid covering
-    them and the posterior means (for the contour plot of ``samplerlab plot``)."""
-    import numpy as np
-    import torch
-
-    x = samples.detach().cpu().double().numpy()
-    extra = {}
-    if scenario.problem.dim == 2:
-        post = scenario.problem.posterior().to(device="cpu")
-        sd = np.sqrt(np.diagonal(post.covariance_matrices().numpy(), axis1=1, axis2=2))
-        keep = post.weights.numpy() > 1e-3  # the exact posterior's visible modes, ±3 sd
-        lo = np.minimum(np.quantile(x, 0.005, 0), (post.means.numpy() - 3 * sd)[keep].min(0))
-        hi = np.maximum(np.quantile(x, 0.995, 0), (post.means.numpy() + 3 * sd)[keep].max(0))
-        pad = 0.15 * (hi - lo) + 1e-3
-        gx, gy = (np.linspace(lo[i] - pad[i], hi[i] + pad[i], 160) for i in range(2))
-        grid = torch.tensor(np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2), dtype=post.dtype)
-        extra = {"grid_x": gx, "grid_y": gy, "log_density": post.log_prob(grid).reshape(len(gy), len(gx)).numpy()}
-    np.savez(path, samples=x, scenario=scenario.name, **extra)
-
-
-def summary_row(scenario: str, sampler: str, report=None, error: str = "", seconds: float = 0.0) -> dict:
-    """One row of ``summary.csv``: the verdict and a cell per failure mode (rendering of a report)."""
-    row = {"scenario": scenario, "sampler": sampler, "passed": None, "failure_modes": "", "error": error,
-           "n": None, "steps": None, "floor": "", "beyond_floor": "", "seconds": round(seconds, 2)}
-    for mode in FAILURE_MODES:
-        row[mode] = "error" if error else ""
-    if report is not None:
-        floor = report.meta.get("floor")
-        row.update(passed=report.passed, failure_modes=" ".join(sorted(report.failure_modes)),
-                   n=report.meta.get("n"), steps=report.meta.get("steps"),
-                   floor="" if not floor else "pass" if floor["passed"] else " ".join(floor["failure_modes"]),
-                   beyond_floor=" ".join(sorted({c.failure_mode for c in report.beyond_floor()})))
-        for mode in FAILURE_MODES:
-            checks = [c for c in report.checks if c.failure_mode == mode and c.role == "verdict"]
-            failing = [c for c in checks if not c.passed]
-            row[mode] = ("floor" if failing and all(c.attribution == "discretisation" for c in failing)
-                         else "FAIL" if failing else "pass" if any(c.applicable for c in checks)
-                         else "n/a" if checks else "")
-        for c in report.checks:
-            row[f"{c.check}_effect"] = c.effect
-    return row
 
 
 def default_spec():

@@ -9,10 +9,13 @@ the store (:mod:`samplerlab.sweep_store`), so nothing but the output folder need
 
 **Execution.** A local Dask cluster of single-threaded worker processes by default (one per
 core), ``scheduler="tcp://host:port"`` (or ``DASK_SCHEDULER_ADDRESS``) for an existing cluster,
-``workers=1`` in this process. A worker loads each scenario once and keeps its exact truths and
-discretisation floors (:func:`samplerlab.pipeline.as_scenario`), so cells of one scenario share
-that set-up. A rerun skips the cells whose latest attempt finished. A cell that raises, times out
-(``timeout`` seconds, measured by the client; its late result is discarded) or dies with its
+``workers=1`` in this process. Cells that share an exact truth (same scenario, ``n`` and seed) are
+sent to one worker together, in batches of about a quarter of each worker's share
+(:func:`batches`), and a worker loads each scenario once and keeps its exact truths and
+discretisation floors (:func:`samplerlab.pipeline.as_scenario`): a validation study computes each
+truth once for its eight faults, a calibration study once for its hundred streams. A rerun skips the cells whose latest attempt finished. A cell that raises, times out
+(``timeout`` seconds per cell of its batch, measured by the client; its late result is discarded)
+or dies with its
 worker is recorded as an error row and resubmitted once; a cell whose references are wrong for it
 (a fault its problem cannot host) is recorded as ``invalid`` and not retried; the sweep goes on.
 Ctrl-C writes what has finished before it stops. Progress (done / failed / remaining, ETA) goes to
@@ -41,11 +44,11 @@ from samplerlab.errors import SweepSpecError
 from samplerlab.sweep_spec import SweepSpec, cell_key, cells, load_spec, parse_spec
 from samplerlab.sweep_store import Store, finished_keys, read_store
 
-__all__ = ["sweep", "run_cell", "load_spec", "parse_spec", "cells", "cell_key", "read_store", "SweepSpecError"]
+__all__ = ["sweep", "run_cell", "run_cells", "batches", "load_spec", "parse_spec", "cells", "cell_key", "read_store", "SweepSpecError"]
 
 
 def _npz_bytes(samples, scenario) -> bytes:
-    from samplerlab.suite import save_samples
+    from samplerlab.samples_file import save_samples
 
     buffer = io.BytesIO()
     save_samples(buffer, samples, scenario)
@@ -127,10 +130,43 @@ def sweep(spec: SweepSpec, out, workers: int | None = None, scheduler: str | Non
     return frame.iloc[frame["key"].map(order).argsort(kind="stable")].reset_index(drop=True)
 
 
+def run_cells(batch: list[dict], keep_samples: bool = False, device=None) -> list[dict]:
+    """Several cells in order, on one worker (they share its scenario, truth and floors)."""
+    return [run_cell(cell, keep_samples, device) for cell in batch]
+
+
+def _grouped(pending: dict) -> dict:
+    """``pending`` reordered so that cells sharing a truth — same scenario, ``n`` and seed — are adjacent."""
+    def group(item):
+        cell = item[1]
+        return (str(cell["scenario"]), str(cell["n"]), int(cell["seed"]))
+
+    first = {}
+    for i, item in enumerate(pending.items()):
+        first.setdefault(group(item), i)
+    return dict(sorted(pending.items(), key=lambda item: first[group(item)]))
+
+
+def batches(pending: dict, workers: int) -> list[list[str]]:
+    """Keys in batches of cells sharing a truth, each at most ``ceil(cells / (4 workers))`` long: a
+    worker computes a truth once for its batch, and there are still about four batches per worker."""
+    size = max(1, -(-len(pending) // (4 * max(workers, 1))))
+    out, current, last = [], [], None
+    for key, cell in _grouped(pending).items():
+        group = (str(cell["scenario"]), str(cell["n"]), int(cell["seed"]))
+        if current and (group != last or len(current) >= size):
+            out.append(current)
+            current = []
+        current.append(key)
+        last = group
+    return out + ([current] if current else [])
+
+
 def run_local(pending: dict, store: Store, retries: int, progress: _Progress, keep_samples: bool = False,
               device=None) -> None:
-    """Run ``pending`` cells one after another in this process (``--workers 1``)."""
-    for key, cell in pending.items():
+    """Run ``pending`` cells one after another in this process (``--workers 1``), cells sharing a
+    truth one after another."""
+    for key, cell in _grouped(pending).items():
         for attempt in range(1, retries + 2):
             result = run_cell(cell, keep_samples, device)
             store.add(key, cell, result, attempt)
@@ -149,30 +185,34 @@ def _run_on_dask(pending: dict, store: Store, workers, scheduler, timeout, retri
                                 device, fresh)
     from dask.distributed import wait
 
-    live = {}  # future -> (key, attempt, submitted at)
+    live = {}  # future -> (keys, attempt, submitted at)
+    count = workers or len(client.scheduler_info().get("workers", {})) or 1
 
-    def submit(key: str, attempt: int) -> None:
-        future = client.submit(run_cell, pending[key], keep_samples, device, pure=False, key=f"cell-{key}-{attempt}")
-        live[future] = (key, attempt, time.perf_counter())
+    def submit(keys: list[str], attempt: int) -> None:
+        future = client.submit(run_cells, [pending[k] for k in keys], keep_samples, device, pure=False,
+                               key=f"cells-{keys[0]}-{len(keys)}-{attempt}")
+        live[future] = (keys, attempt, time.perf_counter())
 
-    for key in pending:
-        submit(key, 1)
+    for keys in batches(pending, count):
+        submit(keys, 1)
     while live:
         finished, _ = wait(list(live), timeout=1.0 if timeout else None, return_when="FIRST_COMPLETED")
         now = time.perf_counter()
-        expired = [f for f in live if timeout and f not in finished and now - live[f][2] > timeout]
+        expired = [f for f in live if timeout and f not in finished and now - live[f][2] > timeout * len(live[f][0])]
         for future in list(finished) + expired:
-            key, attempt, started = live.pop(future)
+            keys, attempt, started = live.pop(future)
             if future in expired:
                 future.cancel()
-                result = {"error": f"TimeoutError: no result after {timeout:g} s", "seconds": now - started}
+                results = [{"error": f"TimeoutError: no result after {timeout:g} s per cell", "seconds": now - started}
+                           for _ in keys]
             else:
                 try:
-                    result = future.result()
+                    results = future.result()
                 except Exception as exc:  # the worker died (KilledWorker) or the task was lost
-                    result = {"error": f"{type(exc).__name__}: {exc}", "seconds": now - started}
-            store.add(key, pending[key], result, attempt)
-            if "error" in result and result.get("status") != "invalid" and attempt <= retries:
-                submit(key, attempt + 1)
-            else:
-                progress.update("error" not in result or result.get("status") == "invalid")
+                    results = [{"error": f"{type(exc).__name__}: {exc}", "seconds": now - started} for _ in keys]
+            for key, result in zip(keys, results):
+                store.add(key, pending[key], result, attempt)
+                if "error" in result and result.get("status") != "invalid" and attempt <= retries:
+                    submit([key], attempt + 1)  # a failed cell is retried alone
+                else:
+                    progress.update("error" not in result or result.get("status") == "invalid")

@@ -65,7 +65,7 @@ def audit_summary(store, out, frame, cards: bool = False):
     import pandas as pd
 
     from samplerlab.report import Report
-    from samplerlab.suite import summary_row
+    from samplerlab.tables import summary_row
 
     store, out = Path(store), Path(out)
     (out / "reports").mkdir(parents=True, exist_ok=True)

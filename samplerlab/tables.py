@@ -12,9 +12,9 @@ Example:
 
 from __future__ import annotations
 
-from samplerlab.diagnostics.result import fmt_p
+from samplerlab.diagnostics.result import FAILURE_MODES, fmt_p
 
-__all__ = ["format_table", "report_table", "compare_table", "verdict", "vary_table"]
+__all__ = ["format_table", "report_table", "compare_table", "verdict", "vary_table", "summary_row"]
 
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:
@@ -97,3 +97,26 @@ def vary_table(frame, mode_checks: dict) -> str:
                          f"{_num(r['effect'])}{marks.get(r['attribution'], '')}")
         rows.append([str(value)] + cells)
     return format_table(header, rows) + "\n✗ fails beyond the discretisation floor; ~ the floor fails it too"
+
+
+def summary_row(scenario: str, sampler: str, report=None, error: str = "", seconds: float = 0.0) -> dict:
+    """One row of ``summary.csv``: the verdict and a cell per failure mode (rendering of a report)."""
+    row = {"scenario": scenario, "sampler": sampler, "passed": None, "failure_modes": "", "error": error,
+           "n": None, "steps": None, "floor": "", "beyond_floor": "", "seconds": round(seconds, 2)}
+    for mode in FAILURE_MODES:
+        row[mode] = "error" if error else ""
+    if report is not None:
+        floor = report.meta.get("floor")
+        row.update(passed=report.passed, failure_modes=" ".join(sorted(report.failure_modes)),
+                   n=report.meta.get("n"), steps=report.meta.get("steps"),
+                   floor="" if not floor else "pass" if floor["passed"] else " ".join(floor["failure_modes"]),
+                   beyond_floor=" ".join(sorted({c.failure_mode for c in report.beyond_floor()})))
+        for mode in FAILURE_MODES:
+            checks = [c for c in report.checks if c.failure_mode == mode and c.role == "verdict"]
+            failing = [c for c in checks if not c.passed]
+            row[mode] = ("floor" if failing and all(c.attribution == "discretisation" for c in failing)
+                         else "FAIL" if failing else "pass" if any(c.applicable for c in checks)
+                         else "n/a" if checks else "")
+        for c in report.checks:
+            row[f"{c.check}_effect"] = c.effect
+    return row

@@ -37,8 +37,12 @@ class _ExactDenoise(torch.autograd.Function):
 
     Written with ``setup_context`` so that ``torch.func`` transforms (``vjp``, ``grad``,
     ``jacrev``) go through it as well as ``torch.autograd`` does (library samplers built on
-    ``torch.func``, e.g. deepinv's ΠGDM, take that route).
+    ``torch.func``, e.g. deepinv's ΠGDM, take that route). ``vmap`` runs the forward and backward
+    per batch entry (``generate_vmap_rule``), so ``vmap(jacrev(...))`` gives per-sample Jacobians
+    for isotropic and diagonal priors.
     """
+
+    generate_vmap_rule = True
 
     @staticmethod
     def forward(x, a, s, mixture):

@@ -31,7 +31,7 @@ def audits(tmp_path_factory):
     from samplerlab.pipeline import run
     from samplerlab.sampler_ref import resolve_sampler
     from samplerlab.scenarios import load_scenario
-    from samplerlab.suite import save_samples
+    from samplerlab.samples_file import save_samples
 
     scenario = load_scenario("unequal_weights_2d")
     oracle, _ = resolve_sampler("oracle", problem=scenario.problem)

@@ -22,10 +22,10 @@ LAYERS = [
     {"images", "medical", "families", "faults", "scenario_builders", "scenarios", "samplers"},
     {"diagnostics"},
     {"report", "tables", "floor", "auditing", "sampler_ref", "adapters"},
-    {"pipeline"},
+    {"pipeline", "samples_file"},
     {"cli", "pytest_plugin", "suite", "sweep", "sweep_spec", "sweep_store", "sweep_report", "studies", "validation", "calibration", "sensitivity",
      "sensitivity_plots", "plots", "report_card", "image_suite", "image_gallery", "medical_suite", "study", "why",
-     "gpu_check"},
+     "gpu_check", "adapter_study"},
 ]
 
 

@@ -16,6 +16,7 @@ import time
 
 from samplerlab import sweep as sw
 from samplerlab.studies import dask_client
+from samplerlab.sweep_store import Store
 
 CELLS_ZETA = [round(0.1 + 0.02 * i, 2) for i in range(50)]
 
@@ -39,19 +40,27 @@ def test_sweep_overhead_and_speedup(benchmark, tmp_path):
     blocks = [{sw.cell_key(c): c for c in all_cells[i:i + 20]} for i in range(0, 200, 20)]
     warm = {sw.cell_key(c): c for c in all_cells[:4]}
     totals = {"local": 0.0, 1: 0.0, 2: 0.0}
+    stores = {key: Store(tmp_path / str(key)) for key in ("local", 1, 2, "warm")}
+
+    def local(block):
+        sw.run_local(block, stores["local"], 1, sw._Progress(len(block), 0))
+        stores["local"].flush()
+
+    def on_dask(block, workers, client):
+        sw._run_on_dask(block, stores[workers], workers, None, None, 1, sw._Progress(len(block), 0), client=client)
+        stores[workers].flush()
+
     with dask_client(1) as one, dask_client(2) as two:
         clients = {1: one, 2: two}
         for workers, client in clients.items():
             # A started cluster whose workers have imported samplerlab and built the scenario (one
             # warm-up cell each): what is left is scheduling, transfer and the store's writes.
-            sw._run_on_dask(warm, tmp_path / f"warm{workers}", workers, None, None, 1, sw._Progress(4, 0), client)
-        sw.run_local(warm, tmp_path / "warm-local", 1, sw._Progress(4, 0))
-        for i, block in enumerate(blocks):
-            totals["local"] += _timed(lambda: sw.run_local(block, tmp_path / "local", 1,
-                                                           sw._Progress(20, 0)))[1]
+            sw._run_on_dask(warm, stores["warm"], workers, None, None, 1, sw._Progress(4, 0), client=client)
+        sw.run_local(warm, stores["warm"], 1, sw._Progress(4, 0))
+        for block in blocks:
+            totals["local"] += _timed(lambda: local(block))[1]
             for workers, client in clients.items():
-                totals[workers] += _timed(lambda: sw._run_on_dask(block, tmp_path / f"w{workers}", workers, None, None,
-                                                                  1, sw._Progress(20, 0), client))[1]
+                totals[workers] += _timed(lambda: on_dask(block, workers, client))[1]
     cell_s, one_s, two_s = totals["local"], totals[1], totals[2]
     overhead, speedup = one_s / cell_s - 1, one_s / two_s
     benchmark.extra_info.update(cells_s=cell_s, one_worker_s=one_s, two_workers_s=two_s, overhead=overhead,
