@@ -15,6 +15,7 @@ Example:
 from importlib import import_module
 
 _EXPORTS = {
+    "run": "samplerlab.pipeline",
     "audit": "samplerlab.auditing",
     "Report": "samplerlab.report",
     "SamplerError": "samplerlab.errors",
@@ -29,7 +30,8 @@ _EXPORTS = {
 }
 
 # Sub-packages and modules reachable as attributes (``samplerlab.samplers.get(...)``), loaded on first use.
-_SUBMODULES = ("samplers", "diagnostics", "scenarios", "operators", "sensitivity", "floor", "study", "why")
+_SUBMODULES = ("samplers", "diagnostics", "scenarios", "operators", "sensitivity", "floor", "study", "why", "pipeline",
+               "sweep", "adapters", "errors")
 
 __all__ = list(_EXPORTS)
 __version__ = "0.1.0"
