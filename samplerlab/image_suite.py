@@ -4,8 +4,10 @@ On CUDA it runs every image scenario at full size, including the 20,000-componen
 ``patches32_inpainting_gpu`` (d = 1024) and the 100,000-component d = 4096 inpainting and
 super-resolution (``patches64_*_gpu``); on the CPU a reduced version (fewer samples, the
 CPU-size scenarios) runs the same code — CI runs it smaller still (``tests/test_image_suite.py``).
-Outputs under ``--out``: ``summary.csv``, one JSON report per run, and a gallery figure per
-inpainting scenario (posterior samples of each sampler next to exact posterior draws).
+The audits are the sweeps ``sweeps/images.toml`` (CPU) and ``sweeps/images_gpu.toml`` (CUDA), run
+by the sweep runner (:func:`samplerlab.suite.run_suite`). Outputs under ``--out``: the store,
+``summary.csv``, one JSON report per run, and a gallery figure per inpainting scenario (posterior
+samples of each sampler next to exact posterior draws).
 
 Usage::
 
@@ -22,14 +24,13 @@ from pathlib import Path
 
 import torch
 
+from samplerlab.sweep_spec import load_spec
+
 __all__ = ["CPU_SCENARIOS", "GPU_SCENARIOS", "IMAGE_SAMPLERS", "run_image_suite", "main"]
 
-CPU_SCENARIOS = ("digits_inpainting", "faces_inpainting", "patches_superresolution", "patches_blur",
-                 "patches64_inpainting")
-# patches64_superresolution (d = 4096, 2,000 components) is the GPU size's CPU twin for single audits; in the
-# suite TMPD's 256 VJPs per step at d = 4096 take the better part of an hour on two cores.
-GPU_SCENARIOS = CPU_SCENARIOS + ("patches32_inpainting_gpu", "patches64_inpainting_gpu", "patches64_superresolution_gpu")
-IMAGE_SAMPLERS = ("oracle", "dps", "pigdm", "ddrm", "tmpd", "mcgdiff")
+SPECS = Path(__file__).resolve().parent.parent / "sweeps"
+_CPU, _GPU = load_spec(SPECS / "images.toml"), load_spec(SPECS / "images_gpu.toml")  # the suite's sweeps
+CPU_SCENARIOS, GPU_SCENARIOS, IMAGE_SAMPLERS = _CPU.scenarios, _GPU.scenarios, _CPU.samplers
 GALLERY_SCENARIOS = ("digits_inpainting", "faces_inpainting", "patches64_inpainting", "patches32_inpainting_gpu",
                      "patches64_inpainting_gpu", "patches64_superresolution_gpu")
 
@@ -70,18 +71,18 @@ def run_image_suite(out, device: str, scenarios=None, samplers=IMAGE_SAMPLERS, n
     return frame
 
 
-def suite_arguments(prog: str, description: str, out: str, samplers, cpu_n: int, argv=None):
-    """The image-track suites' command line: ``(args, device, n)`` (``n``: 2000 on CUDA, ``cpu_n`` else)."""
+def suite_arguments(prog: str, description: str, out: str, samplers, cpu_n: int, argv=None, gpu_n: int = 2000):
+    """The image-track suites' command line: ``(args, device, n)`` (``n``: ``gpu_n`` on CUDA, ``cpu_n`` else)."""
     parser = argparse.ArgumentParser(prog=f"python -m {prog}", description=description)
     parser.add_argument("--out", default=out, help=f"output folder (default {out})")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
-    parser.add_argument("--n", type=int, default=None, help=f"samples per audit (default 2000 on cuda, {cpu_n} on cpu)")
+    parser.add_argument("--n", type=int, default=None, help=f"samples per audit (default {gpu_n} on cuda, {cpu_n} on cpu)")
     parser.add_argument("--steps", type=int, default=None, help="grid size (default: each scenario's)")
     parser.add_argument("--scenarios", nargs="+", default=None, help="scenario names (default: by device)")
     parser.add_argument("--samplers", nargs="+", default=list(samplers), help="zoo names")
     args = parser.parse_args(argv)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return args, device, args.n or (2000 if device.startswith("cuda") else cpu_n)
+    return args, device, args.n or (gpu_n if device.startswith("cuda") else cpu_n)
 
 
 def device_line(what: str, device: str) -> str:
@@ -90,7 +91,7 @@ def device_line(what: str, device: str) -> str:
 
 def main(argv=None) -> int:
     args, device, n = suite_arguments("samplerlab.image_suite", __doc__.splitlines()[0], "results/images",
-                                      IMAGE_SAMPLERS, 300, argv)
+                                      IMAGE_SAMPLERS, _CPU.n, argv, _GPU.n)
     from samplerlab.suite import suite_table
 
     frame = run_image_suite(args.out, device, args.scenarios, args.samplers, n=n, steps=args.steps,

@@ -44,12 +44,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from samplerlab.sweep_spec import load_spec
+
 __all__ = ["CPU_SCENARIOS", "GPU_SCENARIOS", "MEDICAL_SAMPLERS", "EXACT_MAP", "lesion_rows", "lesion_table",
            "scenario_lesion_masks", "lesion_maps", "run_medical_suite", "main"]
 
-CPU_SCENARIOS = ("mri_4x", "mri_8x", "ct_sparse")
-GPU_SCENARIOS = CPU_SCENARIOS + ("mri_4x_gpu", "ct_sparse_gpu")
-MEDICAL_SAMPLERS = ("oracle", "dps", "pigdm", "ddrm", "tmpd", "mcgdiff")
+_SPECS = Path(__file__).resolve().parent.parent / "sweeps"
+_CPU, _GPU = load_spec(_SPECS / "medical.toml"), load_spec(_SPECS / "medical_gpu.toml")  # the suite's sweeps
+CPU_SCENARIOS, GPU_SCENARIOS, MEDICAL_SAMPLERS = _CPU.scenarios, _GPU.scenarios, _CPU.samplers
 LESION = "lesion"
 EXACT_MAP = "P(lesion) exact"
 
@@ -231,7 +233,7 @@ def main(argv=None) -> int:
     from samplerlab.suite import suite_table
 
     args, device, n = suite_arguments("samplerlab.medical_suite", __doc__.splitlines()[0], "results/medical",
-                                      MEDICAL_SAMPLERS, 200, argv)
+                                      MEDICAL_SAMPLERS, _CPU.n, argv, _GPU.n)
     frame = run_medical_suite(args.out, device, args.scenarios, args.samplers, n=n, steps=args.steps,
                               progress=lambda m: print(m, file=sys.stderr, flush=True))
     print(device_line("medical suite", device))

@@ -20,7 +20,9 @@ SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
 
 @pytest.mark.parametrize("name, study, count", [("audit", "audit", 30), ("validation", "validation", 3200),
                                                 ("calibration", "calibration", 80_000),
-                                                ("sensitivity", "sensitivity", 606)])
+                                                ("sensitivity", "sensitivity", 606), ("images", "audit", 30),
+                                                ("images_gpu", "audit", 48), ("medical", "audit", 18),
+                                                ("medical_gpu", "audit", 30)])
 def test_every_shipped_study_is_a_valid_spec_of_its_size(name, study, count):
     spec = load_spec(SWEEPS / f"{name}.toml")
     assert spec.study == study and len(cells(spec)) == count
