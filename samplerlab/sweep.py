@@ -80,6 +80,9 @@ def run_cell(cell: dict, keep_samples: bool = False, device=None) -> dict:
         return {"error": f"{type(exc).__name__}: {' '.join(str(exc).split())}", "seconds": time.perf_counter() - start}
 
 
+_LINE_PER_CELL = 200  # sweeps up to this size log a line per finished cell
+
+
 class _Progress:
     def __init__(self, total: int, skipped: int, label: str = "sweep"):
         self.total, self.skipped, self.done, self.failed, self.label = total, skipped, 0, 0, label
@@ -94,8 +97,8 @@ class _Progress:
         finished = self.done + self.failed
         left = self.total - finished
         now = time.perf_counter()
-        if not self.on or (not self.tty and left and now - self.shown < 10):  # a log: a line every 10 s
-            return
+        if not self.on or (not self.tty and left and self.total > _LINE_PER_CELL and now - self.shown < 10):
+            return  # a log: a line per cell for small sweeps (make audit), else every 10 s
         self.shown = now
         eta = (now - self.start) / max(finished, 1) * left
         line = (f"{self.label}: {self.done} done, {self.failed} failed, {left} remaining "
