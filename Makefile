@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test bench audit results plots validation calibration sensitivity study why slow gpu gpu-check medical adapters clean
+.PHONY: test bench audit results plots validation calibration calibration-quick sensitivity study why slow gpu gpu-check medical adapters clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ validation: $(STAMP)
 calibration: $(STAMP)
 	$(PY) -m samplerlab.cli sweep sweeps/calibration.toml --out results/calibration
 	$(PY) -m samplerlab.cli sweep report results/calibration
+
+calibration-quick: $(STAMP)
+	$(PY) -m samplerlab.cli sweep sweeps/calibration_quick.toml --out results/calibration_quick
+	$(PY) -m samplerlab.cli sweep report results/calibration_quick
 
 sensitivity: $(STAMP)
 	$(PY) -m samplerlab.cli sweep sweeps/sensitivity.toml --out results/sensitivity

@@ -20,6 +20,7 @@ SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
 
 @pytest.mark.parametrize("name, study, count", [("audit", "audit", 30), ("validation", "validation", 3200),
                                                 ("calibration", "calibration", 80_000),
+                                                ("calibration_quick", "calibration", 8000),
                                                 ("sensitivity", "sensitivity", 606), ("images", "audit", 30),
                                                 ("images_gpu", "audit", 48), ("medical", "audit", 18),
                                                 ("medical_gpu", "audit", 30)])
