@@ -45,15 +45,18 @@ def cell_rows(key: str, cell: dict, result: dict, attempt: int) -> list[dict]:
     if "error" in result:
         return [{**spec, "status": result.get("status", "error"), "error": result["error"], "n": cell["n"],
                  "steps": cell["steps"]}]
+    from samplerlab.diagnostics.result import CheckResult
+
     report = result["report"]
     meta = report["meta"]
     floor_eta = (meta.get("floor") or {}).get("eta")
+    attribution = [CheckResult.from_dict(c).attribution for c in report["checks"]]  # a property, not in the JSON
     return [{**spec, "status": "done", "error": "", "n": meta.get("n"), "steps": meta.get("steps"),
              "check": c["check"], "failure_mode": c["failure_mode"], "role": c["role"], "applicable": c["applicable"],
              "statistic": c["statistic"], "effect": c["effect"], "p_value": c["p_value"], "p_holm": c["p_holm"],
              "passed": c["passed"], "floor_passed": c.get("floor_passed"), "floor_effect": c.get("floor_effect"),
-             "attribution": c.get("attribution") or "", "floor_eta": floor_eta, "cost_s": c["cost_s"],
-             "sampler_s": meta.get("sampler_s")} for c in report["checks"]]
+             "attribution": why, "floor_eta": floor_eta, "cost_s": c["cost_s"],
+             "sampler_s": meta.get("sampler_s")} for c, why in zip(report["checks"], attribution)]
 
 
 def _atomic_write(path: Path, write) -> None:

@@ -124,6 +124,8 @@ def test_sensitivity_report_has_curves_per_varied_value_and_exact_bands(tmp_path
                                   "steps": [10]}]})
     frame = sw.sweep(spec, tmp_path, workers=1)
     curves, bands = sensitivity_frames(frame)
+    assert (curves["attribution"].to_numpy() == frame[frame.vary != "band"]["attribution"].to_numpy()).all()
+    assert "pass" in set(curves["attribution"]) <= {"pass", "failed", "info", "n/a"}  # no floor was run
     radius = curves[curves.check == "spread_radius"]
     assert sorted(radius.value) == [10.0, 20.0] and set(radius.param) == {"steps"}
     band = bands.set_index("check").loc["spread_radius"]
