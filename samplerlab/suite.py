@@ -41,16 +41,16 @@ def run_suite(out, scenarios=None, samplers=None, n: int | None = None, steps: i
     from dataclasses import replace
 
     from samplerlab import samplers as zoo
-    from samplerlab.scenarios import load_scenario
+    from samplerlab.pipeline import as_scenario
     from samplerlab.sweep import sweep
     from samplerlab.sweep_report import audit_summary
 
     base = default_spec()
     scenarios = tuple(scenarios or base.scenarios)
-    for name in scenarios:  # a bad scenario is bad input: fail before any audit, in one line
-        load_scenario(name)
+    # a bad scenario is bad input: fail before any audit, in one line (loaded once, cached for the cells)
+    loaded = [as_scenario(name) for name in scenarios]
     if samples is None:
-        samples = any(load_scenario(name).problem.dim == 2 for name in scenarios)
+        samples = any(sc.problem.dim == 2 for sc in loaded)
     spec = replace(base, samplers=tuple(samplers or base.samplers or zoo.available()), scenarios=scenarios,
                    n=base.n if n is None else n, steps=(steps,), seeds=(seed,), alpha=alpha,
                    checks=None if checks is None else tuple(checks), floor=floor, reports=True, samples=samples)

@@ -138,16 +138,17 @@ def run_cells(batch: list[dict], keep_samples: bool = False, device=None) -> lis
     return [run_cell(cell, keep_samples, device) for cell in batch]
 
 
-def _grouped(pending: dict) -> dict:
-    """``pending`` reordered so that cells sharing a truth — same scenario, ``n`` and seed — are adjacent."""
-    def group(item):
-        cell = item[1]
-        return (str(cell["scenario"]), str(cell["n"]), int(cell["seed"]))
+def _truth_of(cell: dict) -> tuple:
+    """What a cell's exact truth depends on: its scenario, ``n`` and seed."""
+    return str(cell["scenario"]), str(cell["n"]), int(cell["seed"])
 
-    first = {}
-    for i, item in enumerate(pending.items()):
-        first.setdefault(group(item), i)
-    return dict(sorted(pending.items(), key=lambda item: first[group(item)]))
+
+def _grouped(pending: dict) -> dict:
+    """``pending`` reordered so that cells sharing a truth are adjacent (first appearance order)."""
+    first: dict = {}
+    for i, cell in enumerate(pending.values()):
+        first.setdefault(_truth_of(cell), i)
+    return dict(sorted(pending.items(), key=lambda item: first[_truth_of(item[1])]))
 
 
 def batches(pending: dict, workers: int) -> list[list[str]]:
@@ -156,12 +157,12 @@ def batches(pending: dict, workers: int) -> list[list[str]]:
     size = max(1, -(-len(pending) // (4 * max(workers, 1))))
     out, current, last = [], [], None
     for key, cell in _grouped(pending).items():
-        group = (str(cell["scenario"]), str(cell["n"]), int(cell["seed"]))
-        if current and (group != last or len(current) >= size):
+        truth = _truth_of(cell)
+        if current and (truth != last or len(current) >= size):
             out.append(current)
             current = []
         current.append(key)
-        last = group
+        last = truth
     return out + ([current] if current else [])
 
 

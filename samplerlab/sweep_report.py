@@ -178,19 +178,6 @@ _CURVE_COLUMNS = ["sampler", "scenario", "param", "error", "value", "check", "fa
                   "steps", "n"]
 
 
-def _attribution(rows):
-    """Each row's attribution from its stored verdicts (as ``CheckResult.attribution`` reads them):
-    pass, approximation (the floor passes), discretisation (the floor fails too), failed (no floor)."""
-    import numpy as np
-
-    passed, floor = rows["passed"].astype(bool), rows["floor_passed"]
-    out = np.where(floor.isna(), "failed", np.where(floor.astype(object) == True, "approximation",  # noqa: E712
-                                                     "discretisation"))
-    out = np.where(passed, "pass", out)
-    out = np.where(rows["role"] == "info", "info", out)
-    return np.where(~rows["applicable"].astype(bool), "n/a", out)
-
-
 def sensitivity_frames(frame):
     """``(curves, bands)``: every curve cell's checks, and 5–95 % of each check's effect over the
     exact audits (``vary = "band"``) per scenario."""
@@ -198,7 +185,6 @@ def sensitivity_frames(frame):
 
     band = frame["vary"] == "band"
     curves = frame[~band].rename(columns={"vary": "param"}).copy()
-    curves["attribution"] = _attribution(curves)
     curves.loc[curves["status"] == "done", "error"] = None
     curves = curves.reindex(columns=_CURVE_COLUMNS)
     exact = _done(frame[band])
