@@ -237,8 +237,8 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
         settings = dict(n=n, seed=seed, alpha=alpha, checks=selected, schedule=schedule, steps=steps,
                         scenario=scenario, t_stops=tuple(t_stops), record=record)
         key = tuple((k, repr(v)) for k, v in settings.items())
-        floor_report = cached_floor(problem, eta, lambda: audit(floor_sampler(problem, eta), problem,
-                                                                name="floor", **settings), key)
+        floor_report = report if _own_floor(sampler, problem, eta) else cached_floor(
+            problem, eta, lambda: audit(floor_sampler(problem, eta), problem, name="floor", **settings), key)
         attach_floor(report, floor_report, eta)
     _link_symptoms(report)
     return report
@@ -266,6 +266,14 @@ def _environment(device) -> dict:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
     return {"versions": {"samplerlab": samplerlab.__version__, "torch": torch.__version__, "numpy": np.__version__,
                          "python": platform.python_version()}, "device_name": name}
+
+
+def _own_floor(sampler, problem: InverseProblem, eta: float | None) -> bool:
+    """The oracle on this very problem with this ``η`` is its own floor: the floor's audit would
+    repeat this one draw for draw (same sampler, seed, grid and checks), so it is not run again."""
+    from samplerlab.samplers.oracle import Oracle
+
+    return isinstance(sampler, Oracle) and sampler.problem is problem and sampler.eta == eta
 
 
 def _floor_eta(floor, sampler) -> float | None:

@@ -41,10 +41,10 @@ class Step(NamedTuple):
 
 
 STEPS = (
-    Step("bench", 150, ("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/benchmarks/test_bench_denoiser.py",
+    Step("bench", 120, ("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/benchmarks/test_bench_denoiser.py",
                         "tests/benchmarks/test_bench_images.py", "--benchmark-enable", "--benchmark-only", "-s",
                         "--benchmark-json", "{out}/bench.json")),
-    Step("images", 420, ("-m", "samplerlab.image_suite", "--device", "cuda", "--out", "{out}/images")),
+    Step("images", 380, ("-m", "samplerlab.image_suite", "--device", "cuda", "--out", "{out}/images")),
 )
 
 

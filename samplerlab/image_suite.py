@@ -24,13 +24,13 @@ from pathlib import Path
 
 import torch
 
-from samplerlab.sweep_spec import load_spec
+from samplerlab.sweep_spec import load_spec, spec_names
 
 __all__ = ["CPU_SCENARIOS", "GPU_SCENARIOS", "IMAGE_SAMPLERS", "run_image_suite", "main"]
 
 SPECS = Path(__file__).resolve().parent.parent / "sweeps"
 _CPU, _GPU = load_spec(SPECS / "images.toml"), load_spec(SPECS / "images_gpu.toml")  # the suite's sweeps
-CPU_SCENARIOS, GPU_SCENARIOS, IMAGE_SAMPLERS = _CPU.scenarios, _GPU.scenarios, _CPU.samplers
+(CPU_SCENARIOS, IMAGE_SAMPLERS), GPU_SCENARIOS = spec_names(_CPU), spec_names(_GPU)[0]
 GALLERY_SCENARIOS = ("digits_inpainting", "faces_inpainting", "patches64_inpainting", "patches32_inpainting_gpu",
                      "patches64_inpainting_gpu", "patches64_superresolution_gpu")
 
@@ -42,28 +42,33 @@ def _square(d: int) -> tuple[int, int]:
     return side, side
 
 
-def run_image_suite(out, device: str, scenarios=None, samplers=IMAGE_SAMPLERS, n: int | None = None,
+def run_image_suite(out, device: str, scenarios=None, samplers=None, n: int | None = None,
                     steps: int | None = None, seed: int = 0, gallery_n: int = 6, progress=None):
-    """Audit ``samplers`` on the image scenarios and draw the galleries; returns the summary frame."""
+    """Audit the image samplers on the image scenarios and draw the galleries; returns the summary frame.
+
+    By default the cells are the device's spec (``sweeps/images_gpu.toml`` on CUDA, else
+    ``sweeps/images.toml``, blocks included); ``scenarios`` or ``samplers`` name a product instead.
+    """
     from samplerlab import samplers as zoo
     from samplerlab.image_gallery import gallery, plot_gallery, report_label_frequencies
     from samplerlab.report import Report
     from samplerlab.scenarios import load_scenario
     from samplerlab.suite import run_suite
 
-    scenarios = list(scenarios or (GPU_SCENARIOS if device.startswith("cuda") else CPU_SCENARIOS))
+    spec = _GPU if device.startswith("cuda") else _CPU
     out = Path(out)
-    frame = run_suite(out, scenarios=scenarios, samplers=list(samplers), n=n, steps=steps, seed=seed,
-                      device=device, samples=False)
-    for name in scenarios:
+    frame = run_suite(out, scenarios=scenarios, samplers=samplers, n=n, steps=steps, seed=seed,
+                      device=device, samples=False, spec=spec)
+    for name in dict.fromkeys(frame["scenario"]):
         if name not in GALLERY_SCENARIOS:
             continue
+        audited = list(dict.fromkeys(frame.loc[frame["scenario"] == name, "sampler"]))
         scenario = load_scenario(name, device=device)
         problem = scenario.problem
-        chosen = {s: zoo.get(s, **({"problem": problem} if zoo.describe(s).control else {})) for s in samplers}
+        chosen = {s: zoo.get(s, **({"problem": problem} if zoo.describe(s).control else {})) for s in audited}
         rows = gallery(problem, chosen, n=gallery_n, steps=steps or scenario.steps, seed=seed)
         # labelled priors (digits' classes): exact vs sampled label bars, read from the audits' reports
-        bars = (report_label_frequencies({s: Report.from_json(out / "reports" / f"{name}__{s}.json") for s in samplers})
+        bars = (report_label_frequencies({s: Report.from_json(out / "reports" / f"{name}__{s}.json") for s in audited})
                 if problem.prior.labels else None)
         plot_gallery(rows, _square(problem.dim), out / "figures" / f"gallery_{name}.png",
                      title=f"{scenario.description}\n(exact posterior draws vs the zoo, {steps or scenario.steps} steps)",
@@ -79,7 +84,8 @@ def suite_arguments(prog: str, description: str, out: str, samplers, cpu_n: int,
     parser.add_argument("--n", type=int, default=None, help=f"samples per audit (default {gpu_n} on cuda, {cpu_n} on cpu)")
     parser.add_argument("--steps", type=int, default=None, help="grid size (default: each scenario's)")
     parser.add_argument("--scenarios", nargs="+", default=None, help="scenario names (default: by device)")
-    parser.add_argument("--samplers", nargs="+", default=list(samplers), help="zoo names")
+    parser.add_argument("--samplers", nargs="+", default=None,
+                        help=f"zoo names (default: the spec's, {' '.join(samplers)})")
     args = parser.parse_args(argv)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     return args, device, args.n or (gpu_n if device.startswith("cuda") else cpu_n)

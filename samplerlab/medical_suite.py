@@ -164,7 +164,7 @@ def _markdown(rows: list[dict], samplers, n, steps, device: str) -> str:
     ])
 
 
-def run_medical_suite(out, device: str, scenarios=None, samplers=MEDICAL_SAMPLERS, n: int | None = None,
+def run_medical_suite(out, device: str, scenarios=None, samplers=None, n: int | None = None,
                       steps: int | None = None, seed: int = 0, gallery_n: int = 6, progress=None, checks=None,
                       floor: bool = True, maps: bool = True):
     """Audit ``samplers`` on the medical scenarios, write lesion table, galleries and lesion maps; returns the
@@ -181,11 +181,12 @@ def run_medical_suite(out, device: str, scenarios=None, samplers=MEDICAL_SAMPLER
     from samplerlab.scenarios import load_scenario
     from samplerlab.suite import DEFAULT_N, run_suite
 
-    scenarios = list(scenarios or (GPU_SCENARIOS if device.startswith("cuda") else CPU_SCENARIOS))
-    samplers = list(samplers)
+    spec = _GPU if device.startswith("cuda") else _CPU
+    scenarios = list(scenarios or spec.scenarios)
+    samplers = list(samplers or spec.samplers)
     out = Path(out)
     frame = run_suite(out, scenarios=scenarios, samplers=samplers, n=n, steps=steps, seed=seed,
-                      device=device, checks=checks, floor=floor, samples=maps)
+                      device=device, checks=checks, floor=floor, samples=maps, spec=spec)
     rows = lesion_rows(out, frame)
     rate = {(r["scenario"], r["sampler"]): r for r in rows}
     for name in scenarios:

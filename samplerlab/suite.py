@@ -29,14 +29,16 @@ def default_spec():
 
 def run_suite(out, scenarios=None, samplers=None, n: int | None = None, steps: int | None = None,
               seed: int = 0, alpha: float = 1e-3, device=None, checks=None, floor: bool = True,
-              cards: bool = False, samples: bool | None = None, workers: int | None = None):
+              cards: bool = False, samples: bool | None = None, workers: int | None = None, spec=None):
     """Audit every sampler on every scenario through the sweep runner; returns the summary frame.
 
-    The cells (``sweeps/audit.toml`` with the arguments given here) run on Dask (``workers``; in
-    this process on CUDA, where one process owns the device) into the store ``out/store``; the
-    summary, the reports under readable names and, with ``cards``, the report cards are rendered
-    from it (:func:`samplerlab.sweep_report.audit_summary`). ``samples`` keeps each audit's draws
-    (default: in 2-D, for the cards' contour panel). A rerun skips the audits already in the store.
+    The cells (``spec``, by default ``sweeps/audit.toml``, with the arguments given here) run on
+    Dask (``workers``; in this process on CUDA, where one process owns the device) into the store
+    ``out/store``; the summary, the reports under readable names and, with ``cards``, the report
+    cards are rendered from it (:func:`samplerlab.sweep_report.audit_summary`). The spec's
+    ``[[block]]`` cells run too, unless ``scenarios`` or ``samplers`` name an explicit product.
+    ``samples`` keeps each audit's draws (default: the spec's, or in 2-D, for the cards' contour
+    panel). A rerun skips the audits already in the store.
     """
     from dataclasses import replace
 
@@ -44,21 +46,26 @@ def run_suite(out, scenarios=None, samplers=None, n: int | None = None, steps: i
     from samplerlab.pipeline import as_scenario
     from samplerlab.sweep import sweep
     from samplerlab.sweep_report import audit_summary
+    from samplerlab.sweep_spec import spec_names
 
-    base = default_spec()
-    scenarios = tuple(scenarios or base.scenarios)
+    base = default_spec() if spec is None else spec
+    explicit = scenarios is not None or samplers is not None
+    common = dict(steps=(steps,), seeds=(seed,), alpha=alpha, checks=None if checks is None else tuple(checks),
+                  floor=floor)
+    blocks = () if explicit else tuple(replace(b, n=b.n if n is None else n, **common) for b in base.blocks)
+    spec = replace(base, samplers=tuple(samplers or base.samplers or zoo.available()),
+                   scenarios=tuple(scenarios or base.scenarios), n=base.n if n is None else n, blocks=blocks, **common)
+    scenario_order, sampler_order = spec_names(spec)
     # a bad scenario is bad input: fail before any audit, in one line (loaded once, cached for the cells)
-    loaded = [as_scenario(name) for name in scenarios]
+    loaded = [as_scenario(name) for name in scenario_order]
     if samples is None:
-        samples = any(sc.problem.dim == 2 for sc in loaded)
-    spec = replace(base, samplers=tuple(samplers or base.samplers or zoo.available()), scenarios=scenarios,
-                   n=base.n if n is None else n, steps=(steps,), seeds=(seed,), alpha=alpha,
-                   checks=None if checks is None else tuple(checks), floor=floor, reports=True, samples=samples)
+        samples = base.samples or any(sc.problem.dim == 2 for sc in loaded)
+    spec = replace(spec, reports=True, samples=samples)
     if workers is None and device is not None and str(device).startswith("cuda"):
         workers = 1
     out = Path(out)
     frame = sweep(spec, out / "store", workers=workers, device=device, label="audit")
-    rank = {(sc, sa): (i, j) for i, sc in enumerate(spec.scenarios) for j, sa in enumerate(spec.samplers)}
+    rank = {(sc, sa): (i, j) for i, sc in enumerate(scenario_order) for j, sa in enumerate(sampler_order)}
     frame = frame.iloc[sorted(range(len(frame)), key=lambda r: rank[(frame["scenario"].iat[r], frame["sampler"].iat[r])])]
     return audit_summary(out / "store", out, frame, cards=cards)  # scenario by scenario, samplers as listed
 

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field, replace
 
 from samplerlab.errors import SweepSpecError
 
-__all__ = ["SweepSpec", "SweepSpecError", "STUDIES", "parse_spec", "load_spec", "cells", "cell_key"]
+__all__ = ["SweepSpec", "SweepSpecError", "STUDIES", "parse_spec", "load_spec", "cells", "cell_key", "spec_names"]
 
 STUDIES = ("audit", "validation", "calibration", "sensitivity")
 _CELL_KEYS = {"samplers", "scenarios", "seeds", "n", "steps", "checks", "alpha", "floor", "params", "vary"}
@@ -230,6 +230,20 @@ def cells(spec: SweepSpec) -> list[dict]:
                 seen.add(key)
                 out.append(cell)
     return out
+
+
+def spec_names(spec: SweepSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The scenarios and the samplers of the spec's cells, blocks included, in first-seen order.
+
+    Example:
+        >>> spec = parse_spec({"sweep": {"samplers": ["dps", "ddrm"], "scenarios": ["a"]},
+        ...                    "block": [{"samplers": ["dps", "tmpd"], "scenarios": ["b"]}]})
+        >>> spec_names(spec)
+        (('a', 'b'), ('dps', 'ddrm', 'tmpd'))
+    """
+    parts = [p for p in (spec, *spec.blocks) if p.samplers]
+    return (tuple(dict.fromkeys(s for p in parts for s in p.scenarios)),
+            tuple(dict.fromkeys(s for p in parts for s in p.samplers)))
 
 
 def cell_key(cell: dict) -> str:

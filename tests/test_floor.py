@@ -143,3 +143,21 @@ def test_bad_floor_argument_raises_before_the_run(bad):
     with pytest.raises(ValueError, match="floor"):
         audit(sampler, _bimodal(), n=50, steps=5, floor=bad)
     assert not calls
+
+
+@pytest.mark.parametrize("variant", ["exact", "ddpm"])
+def test_the_oracle_is_its_own_floor_and_its_floor_audit_is_not_run_again(variant, monkeypatch):
+    from samplerlab import auditing
+    from samplerlab.floor import floor_sampler
+
+    problem = _standard_normal_problem()
+    oracle = samplers.get("oracle", problem=problem, variant=variant)
+    eta = floor_eta(oracle)
+    separate = audit(floor_sampler(problem, eta), problem, n=300, steps=20, seed=3)  # what the floor's audit gives
+    monkeypatch.setattr(auditing, "floor_sampler", lambda *a: pytest.fail("the oracle's floor audit was re-run"))
+    report = audit(oracle, problem, n=300, steps=20, seed=3, floor=True)
+    by_name = {c.check: c for c in separate.checks}
+    for c in report.checks:
+        if c.applicable and c.role == "verdict":
+            assert (c.floor_passed, c.floor_effect) == (by_name[c.check].passed, by_name[c.check].effect), c.check
+    assert report.meta["floor"]["eta"] == eta

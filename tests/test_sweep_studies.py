@@ -21,7 +21,7 @@ SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
 @pytest.mark.parametrize("name, study, count", [("audit", "audit", 30), ("validation", "validation", 3200),
                                                 ("calibration", "calibration", 80_000),
                                                 ("calibration_quick", "calibration", 8000),
-                                                ("sensitivity", "sensitivity", 606), ("images", "audit", 30),
+                                                ("sensitivity", "sensitivity", 606), ("images", "audit", 29),
                                                 ("images_gpu", "audit", 48), ("medical", "audit", 18),
                                                 ("medical_gpu", "audit", 30)])
 def test_every_shipped_study_is_a_valid_spec_of_its_size(name, study, count):
@@ -131,3 +131,16 @@ def test_sensitivity_report_has_curves_per_varied_value_and_exact_bands(tmp_path
     band = bands.set_index("check").loc["spread_radius"]
     exact = frame[(frame.vary == "band") & (frame.check == "spread_radius")].effect
     assert exact.min() <= band.low <= band.high <= exact.max()
+
+
+def test_a_suite_run_from_a_spec_audits_its_blocks_and_an_explicit_product_drops_them(tmp_path):
+    from samplerlab.suite import run_suite
+
+    spec = parse_spec({"sweep": {"samplers": ["oracle"], "scenarios": ["bimodal_1d"], "n": 60},
+                       "block": [{"samplers": ["ddrm"], "scenarios": ["unequal_weights_2d"]}]}, "suite.toml")
+    frame = run_suite(tmp_path / "spec", steps=10, workers=1, floor=False, checks=["location"], spec=spec)
+    assert list(zip(frame["scenario"], frame["sampler"])) == [("bimodal_1d", "oracle"), ("unequal_weights_2d", "ddrm")]
+    assert (frame["n"] == 60).all()
+    frame = run_suite(tmp_path / "explicit", samplers=["oracle"], steps=10, workers=1, floor=False,
+                      checks=["location"], spec=spec)
+    assert list(zip(frame["scenario"], frame["sampler"])) == [("bimodal_1d", "oracle")]
