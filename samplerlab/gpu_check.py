@@ -12,7 +12,9 @@ produced under ``--out`` even when a step runs out of time:
    reports hold each audit's ``sampler_s`` and ``diagnostics_s``.
 
 ``check.json`` records each step's command, exit status, seconds and whether it timed out, and
-the device's name. Usage (``make gpu-check``; the limits add up to under 10 minutes)::
+the device's name; ``image_costs.csv`` splits each finished image audit's time into the sampler's
+run, the truth and diagnostics, the floor and the set-up between cells
+(:func:`samplerlab.sweep_store.cell_costs`), read from the store even when the step timed out. Usage (``make gpu-check``; the limits add up to under 10 minutes)::
 
     python -m samplerlab.gpu_check --out "$OUT"
 
@@ -74,7 +76,17 @@ def run_check(out, steps=STEPS) -> dict:
         print(f"gpu check: {step.name}: " + ("timed out" if timed_out else f"exit {rc}") + f" after {seconds:.0f} s",
               file=sys.stderr, flush=True)
         (out / "check.json").write_text(json.dumps(record, indent=2))
+    _write_costs(out)
     return record
+
+
+def _write_costs(out: Path) -> None:
+    """``image_costs.csv``: where each image audit's time went (from the store, also after a time-out)."""
+    from samplerlab.sweep_store import cell_costs
+
+    store = out / "images" / "store"
+    if (store / "parts").is_dir() and any((store / "parts").glob("*.parquet")):
+        cell_costs(store).to_csv(out / "image_costs.csv", index=False, float_format="%.3f")
 
 
 def main(argv=None) -> int:

@@ -24,7 +24,7 @@ import time
 import uuid
 from pathlib import Path
 
-__all__ = ["Store", "cell_rows", "read_store", "finished_keys"]
+__all__ = ["Store", "cell_rows", "read_store", "finished_keys", "cell_costs"]
 
 FLUSH_CELLS = 200  # rows are written at least every this many cells …
 FLUSH_SECONDS = 10.0  # … or this many seconds
@@ -147,3 +147,38 @@ def finished_keys(out) -> set[str]:
         return set()
     last = pd.concat(parts).sort_values("written", kind="stable").groupby("key")["status"].last()
     return set(last[last.isin(["done", "invalid"])].index)
+
+
+def cell_costs(out):
+    """Where each finished cell's time went, one row per cell in the order they finished.
+
+    ``seconds`` is the cell's wall time in its worker; from its report (when the store keeps
+    reports): ``sampler_s`` (the main run), ``truth_s`` and ``diagnostics_s`` (the exact truth and
+    every check, the sampler's stop-time re-runs excluded), ``floor_s`` (the floor's own run: paid
+    by the first cell of its problem and discretisation, cached for the others) and the stop-time
+    ``sweep`` path; ``other_s`` is what is left (the sampler's stop-time re-runs, the floor's
+    audit where this cell ran it, report and draw files). ``setup_s`` is the
+    time between the previous cell's end and this one's start in the same store (in one process:
+    scenario builds, imports, device start-up), empty for the first cell.
+    """
+    import pandas as pd
+
+    frame = read_store(out, latest=True)
+    cells = (frame.groupby("key", sort=False)
+             .agg(scenario=("scenario", "first"), sampler=("sampler", "first"), status=("status", "first"),
+                  seconds=("seconds", "first"), written=("written", "first"))
+             .sort_values("written").reset_index())
+    meta = []
+    for key in cells["key"]:
+        path = Path(out) / "reports" / f"{key}.json"
+        m = json.loads(path.read_text()).get("meta", {}) if path.is_file() else {}
+        floor = m.get("floor") or {}
+        meta.append({"sampler_s": m.get("sampler_s"), "truth_s": m.get("truth_s"),
+                     "diagnostics_s": m.get("diagnostics_s"), "floor_s": floor.get("sampler_s"),
+                     "sweep": m.get("sweep")})
+    costs = pd.concat([cells, pd.DataFrame(meta, dtype=object)], axis=1)
+    numeric = ["sampler_s", "truth_s", "diagnostics_s", "floor_s"]
+    costs[numeric] = costs[numeric].apply(pd.to_numeric, errors="coerce")
+    costs["other_s"] = costs["seconds"] - costs[["sampler_s", "diagnostics_s"]].sum(axis=1, min_count=2)
+    costs["setup_s"] = (costs["written"].diff() - costs["seconds"]).clip(lower=0)
+    return costs.drop(columns=["written"])

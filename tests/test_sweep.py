@@ -103,3 +103,15 @@ def test_the_shipped_example_spec_is_valid():
 
     spec = sw.load_spec(Path(__file__).parents[1] / "sweeps" / "example.toml")
     assert len(sw.cells(spec)) == 18
+
+
+def test_cell_costs_split_each_cells_time_and_add_up_to_its_wall_time(tmp_path):
+    from samplerlab.sweep_store import cell_costs
+
+    sw.sweep(_spec(floor=True), tmp_path, workers=1)
+    costs = cell_costs(tmp_path)
+    assert len(costs) == 4 and (costs["status"] == "done").all()
+    parts = costs["sampler_s"] + costs["diagnostics_s"] + costs["other_s"]
+    assert ((parts - costs["seconds"]).abs() < 1e-9).all()
+    assert (costs[["sampler_s", "diagnostics_s", "floor_s"]] > 0).all().all()
+    assert costs["setup_s"].iloc[1:].ge(0).all() and costs["setup_s"].isna().iloc[0]
