@@ -127,7 +127,7 @@ class InverseProblem:
         maha = (resid * ginv_r).sum(-1)
         logdet = g.log().sum(-1) + (m - r) * math.log(s2)
         log_w = prior.log_weights - 0.5 * (maha + logdet + m * _LOG2PI)
-        means = prior.means + v[:, None] * op.adjoint(ginv_r)
+        means = (v[:, None] * op.adjoint(ginv_r)).add_(prior.means)  # added in place: one K×d temporary fewer
         lam = v[:, None].expand(-1, prior.dim).clone()
         coords = _selected_coordinates(svd.V)
         if coords is not None:  # V selects coordinates (mask, identity): the posterior is diagonal

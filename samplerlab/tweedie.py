@@ -78,13 +78,17 @@ class TweedieKernel:
             assert isinstance(cov, ComponentCovariance)
             self.stacked = cov.stacked_basis()  # (d, K d)
             self.rot_means = torch.einsum("kd,kde->ke", means, cov.basis)  # U_kᵀ m_k
-        self.rot_means_sqnorm = self.rot_means.square().sum(-1)  # (K,)
+        # (K,), in row chunks: no K×d temporary (3.3 GB at the image track's size)
+        self.rot_means_sqnorm = _cat([c.square().sum(-1) for c in self.rot_means.split(self._sq_rows())])
         self.equal_variances = cov.lam.shape[1] == 1 and bool((cov.lam == cov.lam[:1]).all())
         self.shared_diagonal = cov.lam.shape[1] > 1 and cov.lam.shape[0] > 1 and bool((cov.lam == cov.lam[:1]).all())
         self.refine_top = REFINE_TOP
         # The float32 screening GEMM may run on tensor cores (TF32): the refinement recomputes the
         # leading logits in full float32, and the rest only rank candidates (see _refine).
         self.screen = "tf32" if means.is_cuda and means.dtype == torch.float32 else "exact"
+
+    def _sq_rows(self) -> int:
+        return max(1, 2**20 // max(self.dim, 1))  # 8 MB blocks: reused memory, not fresh pages
 
     # -- spectral coefficients -------------------------------------------------------------
     def _coeffs(self, a: Tensor, s: Tensor):
