@@ -4,23 +4,26 @@ A lent GPU is a scarce thing (minutes, not hours), so everything the image track
 it runs from one command, each step in its own process with its own time limit, writing what it
 produced under ``--out`` even when a step runs out of time:
 
-1. ``bench``: the denoiser benchmarks (``tests/benchmarks/test_bench_denoiser.py`` and
+1. ``profile``: the operators on which the denoisers spend their device time
+   (:mod:`samplerlab.gpu_profile`, ``profile.txt``);
+2. ``bench``: the denoiser benchmarks (``tests/benchmarks/test_bench_denoiser.py`` and
    ``test_bench_images.py``): fractions of the same-run GEMM roofline (plain FP32 and TF32),
    CUDA-event timed; JSON in ``bench.json``;
-2. ``images``: ``make gpu``'s image suite (every image scenario × the image samplers at
+3. ``images``: ``make gpu``'s image suite (every image scenario × the image samplers at
    n = 2000, a progress line per audit) into ``images/`` (summary, reports, galleries); the
    reports hold each audit's ``sampler_s`` and ``diagnostics_s``.
 
 ``check.json`` records each step's command, exit status, seconds and whether it timed out, and
 the device's name; ``image_costs.csv`` splits each finished image audit's time into the sampler's
 run, the truth and diagnostics, the floor and the set-up between cells
-(:func:`samplerlab.sweep_store.cell_costs`), read from the store even when the step timed out. Usage (``make gpu-check``; the limits add up to under 10 minutes)::
+(:func:`samplerlab.sweep_store.cell_costs`), read from the store even when the step timed out.
+Usage (``make gpu-check``; the limits add up to under 10 minutes)::
 
     python -m samplerlab.gpu_check --out "$OUT"
 
 Example:
     >>> [s.name for s in STEPS]
-    ['bench', 'images']
+    ['profile', 'bench', 'images']
 """
 
 from __future__ import annotations
@@ -43,10 +46,11 @@ class Step(NamedTuple):
 
 
 STEPS = (
-    Step("bench", 120, ("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/benchmarks/test_bench_denoiser.py",
+    Step("profile", 60, ("-m", "samplerlab.gpu_profile", "--out", "{out}")),
+    Step("bench", 100, ("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/benchmarks/test_bench_denoiser.py",
                         "tests/benchmarks/test_bench_images.py", "--benchmark-enable", "--benchmark-only", "-s",
                         "--benchmark-json", "{out}/bench.json")),
-    Step("images", 380, ("-m", "samplerlab.image_suite", "--device", "cuda", "--out", "{out}/images")),
+    Step("images", 400, ("-m", "samplerlab.image_suite", "--device", "cuda", "--out", "{out}/images")),
 )
 
 

@@ -21,3 +21,12 @@ def test_steps_record_exit_status_and_time_limits(tmp_path):
 
 def test_prepared_steps_fit_the_ten_minute_window():
     assert sum(s.limit_s for s in STEPS) <= 600
+
+
+def test_profile_step_writes_a_kernel_table_per_case(tmp_path):
+    from samplerlab.gpu_profile import main as profile_main
+
+    assert profile_main(["--out", str(tmp_path), "--device", "cpu", "--small"]) == 0
+    text = (tmp_path / "profile.txt").read_text()
+    assert "== isotropic on cpu (small)" in text and "== image on cpu (small)" in text
+    assert text.count("Self CPU") >= 2 and "aten::" in text

@@ -25,7 +25,7 @@ LAYERS = [
     {"pipeline", "samples_file"},
     {"cli", "pytest_plugin", "suite", "sweep", "sweep_spec", "sweep_store", "sweep_report", "studies", "validation", "calibration", "sensitivity",
      "sensitivity_plots", "plots", "report_card", "image_suite", "image_gallery", "medical_suite", "study", "why",
-     "gpu_check", "adapter_study"},
+     "gpu_check", "gpu_profile", "adapter_study"},
 ]
 
 
