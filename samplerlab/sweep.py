@@ -40,7 +40,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from samplerlab.errors import SweepSpecError
+from samplerlab.errors import InputError, SweepSpecError
 from samplerlab.sweep_spec import SweepSpec, cell_key, cells, load_spec, parse_spec
 from samplerlab.sweep_store import Store, finished_keys, read_store
 
@@ -110,6 +110,10 @@ class _Progress:
 def sweep(spec: SweepSpec, out, workers: int | None = None, scheduler: str | None = None,
           timeout: float | None = None, retries: int = 1, device=None, label: str = "sweep"):
     """Run every cell of ``spec`` not already finished in ``out``; returns the store's latest rows."""
+    scheduler = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    if timeout is not None and workers == 1 and scheduler is None:
+        raise InputError(f"timeout: a cell running in this process (workers = 1) cannot be stopped after "
+                         f"{timeout:g} s; give workers >= 2 (or a scheduler) to use a timeout")
     out = Path(out)
     todo = {cell_key(c): c for c in cells(spec)}
     finished = finished_keys(out)
@@ -117,7 +121,6 @@ def sweep(spec: SweepSpec, out, workers: int | None = None, scheduler: str | Non
     progress = _Progress(len(pending), len(todo) - len(pending), label)
     store = Store(out, reports=spec.reports, samples=spec.samples)
     (out / "spec.json").write_text(json.dumps(asdict(spec), indent=1, default=list))  # what `sweep report` renders
-    scheduler = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
     try:
         if workers == 1 and scheduler is None:
             run_local(pending, store, retries, progress, spec.samples, device)

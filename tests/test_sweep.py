@@ -115,3 +115,15 @@ def test_cell_costs_split_each_cells_time_and_add_up_to_its_wall_time(tmp_path):
     assert ((parts - costs["seconds"]).abs() < 1e-9).all()
     assert (costs[["sampler_s", "diagnostics_s", "floor_s"]] > 0).all().all()
     assert costs["setup_s"].iloc[1:].ge(0).all() and costs["setup_s"].isna().iloc[0]
+
+
+def test_a_timeout_in_process_is_refused_in_one_line_not_ignored(tmp_path, capsys):
+    from samplerlab.errors import InputError
+
+    with pytest.raises(InputError, match="cannot be stopped"):
+        sw.sweep(_spec(), tmp_path, workers=1, timeout=5)
+    spec = tmp_path / "s.toml"
+    spec.write_text('[sweep]\nsamplers = ["dps"]\nscenarios = ["bimodal_1d"]\nn = 50\nsteps = [5]\n')
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--workers", "1", "--timeout", "5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "timeout" in err[0] and not (tmp_path / "o" / "parts").exists()
