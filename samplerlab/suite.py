@@ -37,8 +37,8 @@ def run_suite(out, scenarios=None, samplers=None, n: int | None = None, steps: i
     ``out/store``; the summary, the reports under readable names and, with ``cards``, the report
     cards are rendered from it (:func:`samplerlab.sweep_report.audit_summary`). The spec's
     ``[[block]]`` cells run too, unless ``scenarios`` or ``samplers`` name an explicit product.
-    ``samples`` keeps each audit's draws (default: the spec's, or in 2-D, for the cards' contour
-    panel). A rerun skips the audits already in the store.
+    ``samples`` keeps each audit's draws (default: a given spec's flag; for the default suite, in
+    2-D, for the cards' contour panel). A rerun skips the audits already in the store.
     """
     from dataclasses import replace
 
@@ -48,7 +48,7 @@ def run_suite(out, scenarios=None, samplers=None, n: int | None = None, steps: i
     from samplerlab.sweep_report import audit_summary
     from samplerlab.sweep_spec import spec_names
 
-    base = default_spec() if spec is None else spec
+    given, base = spec is not None, default_spec() if spec is None else spec
     explicit = scenarios is not None or samplers is not None
     common = dict(steps=(steps,), seeds=(seed,), alpha=alpha, checks=None if checks is None else tuple(checks),
                   floor=floor)
@@ -58,8 +58,8 @@ def run_suite(out, scenarios=None, samplers=None, n: int | None = None, steps: i
     scenario_order, sampler_order = spec_names(spec)
     # a bad scenario is bad input: fail before any audit, in one line (loaded once, cached for the cells)
     loaded = [as_scenario(name) for name in scenario_order]
-    if samples is None:
-        samples = base.samples or any(sc.problem.dim == 2 for sc in loaded)
+    if samples is None:  # the default suite keeps draws where cards draw contours (2-D); a given spec says
+        samples = base.samples if given else any(sc.problem.dim == 2 for sc in loaded)
     spec = replace(spec, reports=True, samples=samples)
     if workers is None and device is not None and str(device).startswith("cuda"):
         workers = 1
