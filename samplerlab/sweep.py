@@ -13,10 +13,12 @@ core), ``scheduler="tcp://host:port"`` (or ``DASK_SCHEDULER_ADDRESS``) for an ex
 sent to one worker together, in batches of about a quarter of each worker's share
 (:func:`batches`), and a worker loads each scenario once and keeps its exact truths and
 discretisation floors (:func:`samplerlab.pipeline.as_scenario`): a validation study computes each
-truth once for its eight faults, a calibration study once for its hundred streams. A rerun skips the cells whose latest attempt finished. A cell that raises, times out
-(``timeout`` seconds per cell of its batch, measured by the client; its late result is discarded)
-or dies with its
-worker is recorded as an error row and resubmitted once; a cell whose references are wrong for it
+truth once for its eight faults, a calibration study once for its hundred streams. Each cell's
+result streams back through a Dask queue the moment it finishes, so the store and the progress line
+move cell by cell and a batch that dies loses only its unfinished cells. A rerun skips the cells
+whose latest attempt finished. A cell that raises, times out (``timeout`` seconds per cell of its
+batch, measured by the client; a late result is discarded) or dies with its worker is recorded as
+an error row and resubmitted once; a cell whose references are wrong for it
 (a fault its problem cannot host) is recorded as ``invalid`` and not retried; the sweep goes on.
 Ctrl-C writes what has finished before it stops. Progress (done / failed / remaining, ETA) goes to
 stderr unless ``CI`` is set.
@@ -136,9 +138,19 @@ def sweep(spec: SweepSpec, out, workers: int | None = None, scheduler: str | Non
     return frame.iloc[frame["key"].map(order).argsort(kind="stable")].reset_index(drop=True)
 
 
-def run_cells(batch: list[dict], keep_samples: bool = False, device=None) -> list[dict]:
-    """Several cells in order, on one worker (they share its scenario, truth and floors)."""
-    return [run_cell(cell, keep_samples, device) for cell in batch]
+def run_cells(batch: list[dict], keep_samples: bool = False, device=None, queue: str | None = None,
+              tags: list | None = None):
+    """Several cells in order, on one worker (they share its scenario, truth and floors). With a
+    Dask ``queue`` name, each result goes onto that queue as ``(tag, result)`` the moment its
+    cell finishes (the client stores it then) and the batch returns only how many it ran."""
+    if queue is None:
+        return [run_cell(cell, keep_samples, device) for cell in batch]
+    from distributed import Queue
+
+    stream = Queue(queue)
+    for cell, tag in zip(batch, tags):
+        stream.put((tag, run_cell(cell, keep_samples, device)))
+    return len(batch)
 
 
 def _truth_of(cell: dict) -> tuple:
@@ -190,36 +202,57 @@ def _run_on_dask(pending: dict, store: Store, workers, scheduler, timeout, retri
         with dask_client(workers, scheduler) as fresh:
             return _run_on_dask(pending, store, workers, scheduler, timeout, retries, progress, keep_samples,
                                 device, fresh)
-    from dask.distributed import wait
+    import uuid
 
+    from dask.distributed import Queue, TimeoutError as DaskTimeout, wait
+
+    # Each cell's result streams back through a queue as it finishes: the store and the progress
+    # line move cell by cell, and a batch that dies or times out loses only its unfinished cells.
+    stream = Queue(f"samplerlab-sweep-{uuid.uuid4().hex}", client=client)
     live = {}  # future -> (keys, attempt, submitted at)
+    expected: dict[str, int] = {}  # key -> the attempt whose result is awaited
     count = workers or len(client.scheduler_info().get("workers", {})) or 1
 
     def submit(keys: list[str], attempt: int) -> None:
-        future = client.submit(run_cells, [pending[k] for k in keys], keep_samples, device, pure=False,
-                               key=f"cells-{keys[0]}-{len(keys)}-{attempt}")
+        for k in keys:
+            expected[k] = attempt
+        future = client.submit(run_cells, [pending[k] for k in keys], keep_samples, device, stream.name,
+                               [(k, attempt) for k in keys], pure=False, key=f"cells-{keys[0]}-{len(keys)}-{attempt}")
         live[future] = (keys, attempt, time.perf_counter())
+
+    def record(key: str, attempt: int, result: dict) -> None:
+        if expected.get(key) != attempt:  # a late result of an attempt already written off
+            return
+        del expected[key]
+        store.add(key, pending[key], result, attempt)
+        if "error" in result and result.get("status") != "invalid" and attempt <= retries:
+            submit([key], attempt + 1)  # a failed cell is retried alone
+        else:
+            progress.update("error" not in result or result.get("status") == "invalid")
 
     for keys in batches(pending, count):
         submit(keys, 1)
     while live:
-        finished, _ = wait(list(live), timeout=1.0 if timeout else None, return_when="FIRST_COMPLETED")
+        try:
+            finished = set(wait(list(live), timeout=1.0, return_when="FIRST_COMPLETED").done)
+        except DaskTimeout:  # nothing finished this second: stream what did, check the time limits
+            finished = set()
+        # a batch puts each result before it returns, so a finished batch's results are all here
+        for (key, attempt), result in stream.get(batch=True):
+            record(key, attempt, result)
         now = time.perf_counter()
         expired = [f for f in live if timeout and f not in finished and now - live[f][2] > timeout * len(live[f][0])]
         for future in list(finished) + expired:
             keys, attempt, started = live.pop(future)
             if future in expired:
                 future.cancel()
-                results = [{"error": f"TimeoutError: no result after {timeout:g} s per cell", "seconds": now - started}
-                           for _ in keys]
+                error = f"TimeoutError: no result after {timeout:g} s per cell"
             else:
                 try:
-                    results = future.result()
+                    future.result()
+                    error = "LostResult: the batch returned without this cell's result"
                 except Exception as exc:  # the worker died (KilledWorker) or the task was lost
-                    results = [{"error": f"{type(exc).__name__}: {exc}", "seconds": now - started} for _ in keys]
-            for key, result in zip(keys, results):
-                store.add(key, pending[key], result, attempt)
-                if "error" in result and result.get("status") != "invalid" and attempt <= retries:
-                    submit([key], attempt + 1)  # a failed cell is retried alone
-                else:
-                    progress.update("error" not in result or result.get("status") == "invalid")
+                    error = f"{type(exc).__name__}: {exc}"
+            for key in keys:
+                if expected.get(key) == attempt:
+                    record(key, attempt, {"error": error, "seconds": now - started})

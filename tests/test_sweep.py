@@ -127,3 +127,41 @@ def test_a_timeout_in_process_is_refused_in_one_line_not_ignored(tmp_path, capsy
     assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--workers", "1", "--timeout", "5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "timeout" in err[0] and not (tmp_path / "o" / "parts").exists()
+
+
+def _dies_once(tmp_path):
+    marker = tmp_path / "killed-once"
+    script = tmp_path / "dies_once.py"
+    script.write_text(
+        "import os, torch\n"
+        f"MARKER = {str(marker)!r}\n"
+        "def sample(task, n, generator):\n"
+        "    if not os.path.exists(MARKER):\n"
+        "        open(MARKER, 'w').close()\n"
+        "        os._exit(1)  # the worker process dies mid-cell\n"
+        "    return torch.randn(n, task.dim, generator=generator, dtype=task.dtype)\n")
+    return script, marker
+
+
+def test_a_batch_streams_each_cell_so_a_worker_death_loses_only_the_unfinished_ones(tmp_path, monkeypatch):
+    import dask
+
+    script, marker = _dies_once(tmp_path)
+    spec = sw.parse_spec({"sweep": {**BASE, "samplers": ["dps", f"{script}:sample"], "seeds": [0]}}, "t.toml")
+    monkeypatch.setattr(sw, "batches", lambda pending, workers: [list(pending)])  # both cells in one batch
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        frame = sw.sweep(spec, tmp_path / "store", workers=2)
+    attempts = frame.drop_duplicates("key").set_index("sampler")["attempt"]
+    assert marker.exists() and (frame["status"] == "done").all()
+    assert attempts["dps"] == 1 and attempts[f"{script}:sample"] == 2  # dps was stored before the worker died
+
+
+def test_a_cell_past_its_timeout_is_an_error_row_retried_once_and_the_rest_finish(tmp_path):
+    script = tmp_path / "slow.py"
+    script.write_text("import time\ndef sample(task, n, generator):\n    time.sleep(60)\n")
+    spec = sw.parse_spec({"sweep": {**BASE, "samplers": ["dps", f"{script}:sample"], "seeds": [0]}}, "t.toml")
+    frame = sw.sweep(spec, tmp_path / "store", workers=2, timeout=12)
+    slow = frame[frame["sampler"] == f"{script}:sample"]
+    assert slow["status"].tolist() == ["error"] and slow["attempt"].tolist() == [2]
+    assert "TimeoutError" in slow["error"].iloc[0]
+    assert (frame[frame["sampler"] == "dps"]["status"] == "done").all()
