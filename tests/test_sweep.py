@@ -66,9 +66,7 @@ def test_two_dask_workers_give_the_in_process_results_seed_for_seed(tmp_path):
     assert _numbers(local).equals(_numbers(dask))
 
 
-def test_a_killed_worker_is_recorded_and_its_cell_retried(tmp_path):
-    import dask
-
+def _dies_once(tmp_path):
     marker = tmp_path / "killed-once"
     script = tmp_path / "dies_once.py"
     script.write_text(
@@ -79,6 +77,13 @@ def test_a_killed_worker_is_recorded_and_its_cell_retried(tmp_path):
         "        open(MARKER, 'w').close()\n"
         "        os._exit(1)  # the worker process dies mid-cell\n"
         "    return torch.randn(n, task.dim, generator=generator, dtype=task.dtype)\n")
+    return script, marker
+
+
+def test_a_killed_worker_is_recorded_and_its_cell_retried(tmp_path):
+    import dask
+
+    script, marker = _dies_once(tmp_path)
     spec = sw.parse_spec({"sweep": {**BASE, "samplers": [f"{script}:sample"], "seeds": [0]}}, "t.toml")
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         frame = sw.sweep(spec, tmp_path / "store", workers=2)
@@ -127,20 +132,6 @@ def test_a_timeout_in_process_is_refused_in_one_line_not_ignored(tmp_path, capsy
     assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--workers", "1", "--timeout", "5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "timeout" in err[0] and not (tmp_path / "o" / "parts").exists()
-
-
-def _dies_once(tmp_path):
-    marker = tmp_path / "killed-once"
-    script = tmp_path / "dies_once.py"
-    script.write_text(
-        "import os, torch\n"
-        f"MARKER = {str(marker)!r}\n"
-        "def sample(task, n, generator):\n"
-        "    if not os.path.exists(MARKER):\n"
-        "        open(MARKER, 'w').close()\n"
-        "        os._exit(1)  # the worker process dies mid-cell\n"
-        "    return torch.randn(n, task.dim, generator=generator, dtype=task.dtype)\n")
-    return script, marker
 
 
 def test_a_batch_streams_each_cell_so_a_worker_death_loses_only_the_unfinished_ones(tmp_path, monkeypatch):
