@@ -66,6 +66,15 @@ def test_two_dask_workers_give_the_in_process_results_seed_for_seed(tmp_path):
     assert _numbers(local).equals(_numbers(dask))
 
 
+def _worker_deaths_not_retried_by_dask():
+    """Dask's own retry of a task whose worker died, off (distributed's defaults loaded first: a
+    config key set before they are loaded is deleted, defaults and all, when the block ends)."""
+    import dask
+    import distributed  # noqa: F401
+
+    return dask.config.set({"distributed.scheduler.allowed-failures": 0})
+
+
 def _dies_once(tmp_path):
     marker = tmp_path / "killed-once"
     script = tmp_path / "dies_once.py"
@@ -81,11 +90,9 @@ def _dies_once(tmp_path):
 
 
 def test_a_killed_worker_is_recorded_and_its_cell_retried(tmp_path):
-    import dask
-
     script, marker = _dies_once(tmp_path)
     spec = sw.parse_spec({"sweep": {**BASE, "samplers": [f"{script}:sample"], "seeds": [0]}}, "t.toml")
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+    with _worker_deaths_not_retried_by_dask():
         frame = sw.sweep(spec, tmp_path / "store", workers=2)
     assert marker.exists()
     assert (frame["status"] == "done").all() and frame["attempt"].max() == 2
@@ -135,12 +142,10 @@ def test_a_timeout_in_process_is_refused_in_one_line_not_ignored(tmp_path, capsy
 
 
 def test_a_batch_streams_each_cell_so_a_worker_death_loses_only_the_unfinished_ones(tmp_path, monkeypatch):
-    import dask
-
     script, marker = _dies_once(tmp_path)
     spec = sw.parse_spec({"sweep": {**BASE, "samplers": ["dps", f"{script}:sample"], "seeds": [0]}}, "t.toml")
     monkeypatch.setattr(sw, "batches", lambda pending, workers: [list(pending)])  # both cells in one batch
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+    with _worker_deaths_not_retried_by_dask():
         frame = sw.sweep(spec, tmp_path / "store", workers=2)
     attempts = frame.drop_duplicates("key").set_index("sampler")["attempt"]
     assert marker.exists() and (frame["status"] == "done").all()
