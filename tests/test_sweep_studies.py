@@ -22,7 +22,7 @@ SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
                                                 ("calibration", "calibration", 80_000),
                                                 ("calibration_quick", "calibration", 8000),
                                                 ("sensitivity", "sensitivity", 606), ("images", "audit", 29),
-                                                ("images_gpu", "audit", 48), ("medical", "audit", 18),
+                                                ("images_gpu", "audit", 48), ("medical", "audit", 15),
                                                 ("medical_gpu", "audit", 30)])
 def test_every_shipped_study_is_a_valid_spec_of_its_size(name, study, count):
     spec = load_spec(SWEEPS / f"{name}.toml")
