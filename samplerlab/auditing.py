@@ -237,8 +237,8 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
         settings = dict(n=n, seed=seed, alpha=alpha, checks=selected, schedule=schedule, steps=steps,
                         scenario=scenario, t_stops=tuple(t_stops), record=record)
         key = tuple((k, repr(v)) for k, v in settings.items())
-        floor_report = report if _own_floor(sampler, problem, eta) else cached_floor(
-            problem, eta, lambda: audit(floor_sampler(problem, eta), problem, name="floor", **settings), key)
+        floor_report = cached_floor(problem, eta, (lambda: report) if _own_floor(sampler, problem, eta) else
+                                    lambda: audit(floor_sampler(problem, eta), problem, name="floor", **settings), key)
         attach_floor(report, floor_report, eta)
     _link_symptoms(report)
     return report
@@ -270,7 +270,8 @@ def _environment(device) -> dict:
 
 def _own_floor(sampler, problem: InverseProblem, eta: float | None) -> bool:
     """The oracle on this very problem with this ``η`` is its own floor: the floor's audit would
-    repeat this one draw for draw (same sampler, seed, grid and checks), so it is not run again."""
+    repeat this one draw for draw (same sampler, seed, grid and checks), so its report is the
+    floor, cached for the samplers that share the discretisation (DAPS and the exact chain)."""
     from samplerlab.samplers.oracle import Oracle
 
     return isinstance(sampler, Oracle) and sampler.problem is problem and sampler.eta == eta

@@ -28,6 +28,7 @@ __all__ = ["TweedieKernel"]
 
 DEFAULT_MAX_ELEMENTS = 2**26
 REFINE_TOP = 32  # logits recomputed in difference form per row below float64
+NORM_BLOCK = 2**20  # elements per block of the component norms (8 MB in float64): reused memory, not fresh pages
 SCREEN_MASS = 1e-6  # TF32-screened rows with more mass outside the refined candidates are redone
 
 
@@ -78,17 +79,15 @@ class TweedieKernel:
             assert isinstance(cov, ComponentCovariance)
             self.stacked = cov.stacked_basis()  # (d, K d)
             self.rot_means = torch.einsum("kd,kde->ke", means, cov.basis)  # U_kᵀ m_k
-        # (K,), in row chunks: no K×d temporary (3.3 GB at the image track's size)
-        self.rot_means_sqnorm = _cat([c.square().sum(-1) for c in self.rot_means.split(self._sq_rows())])
+        # (K,), in blocks of NORM_BLOCK elements: no K×d temporary (3.3 GB at the image track's size)
+        rows = max(1, NORM_BLOCK // max(self.dim, 1))
+        self.rot_means_sqnorm = _cat([c.square().sum(-1) for c in self.rot_means.split(rows)])
         self.equal_variances = cov.lam.shape[1] == 1 and bool((cov.lam == cov.lam[:1]).all())
         self.shared_diagonal = cov.lam.shape[1] > 1 and cov.lam.shape[0] > 1 and bool((cov.lam == cov.lam[:1]).all())
         self.refine_top = REFINE_TOP
         # The float32 screening GEMM may run on tensor cores (TF32): the refinement recomputes the
         # leading logits in full float32, and the rest only rank candidates (see _refine).
         self.screen = "tf32" if means.is_cuda and means.dtype == torch.float32 else "exact"
-
-    def _sq_rows(self) -> int:
-        return max(1, 2**20 // max(self.dim, 1))  # 8 MB blocks: reused memory, not fresh pages
 
     # -- spectral coefficients -------------------------------------------------------------
     def _coeffs(self, a: Tensor, s: Tensor):

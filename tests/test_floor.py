@@ -161,3 +161,6 @@ def test_the_oracle_is_its_own_floor_and_its_floor_audit_is_not_run_again(varian
         if c.applicable and c.role == "verdict":
             assert (c.floor_passed, c.floor_effect) == (by_name[c.check].passed, by_name[c.check].effect), c.check
     assert report.meta["floor"]["eta"] == eta
+    if eta is None:  # DAPS shares the exact chain: its floor is the oracle's cached report
+        daps = audit(samplers.get("daps"), problem, n=300, steps=20, seed=3, floor=True)
+        assert daps.meta["floor"]["sampler_s"] == report.meta["sampler_s"]
