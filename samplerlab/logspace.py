@@ -43,8 +43,8 @@ def softmax(logits: Tensor, dim: int = -1) -> Tensor:
         p = shifted.clamp_min(floor).exp()
         p = p.masked_fill(p < 2 * math.exp(floor), 0)
         return p / p.sum(dim, keepdim=True)
-    p = shifted.clamp_min_(floor).exp_()
-    p.masked_fill_(p < 2 * math.exp(floor), 0)
+    # clamped (exp of −∞ takes a slow path), then every weight up to twice the floor's set to 0 in one pass
+    p = torch.threshold_(shifted.clamp_min_(floor).exp_(), 2 * math.exp(floor), 0.0)
     return p.div_(p.sum(dim, keepdim=True))
 
 

@@ -232,16 +232,21 @@ class TweedieKernel:
         two GEMMs and one pass over ``z``. The logits are laid out ``K×N`` so the softmax runs
         along contiguous rows of length N rather than N rows of length K; the GEMM writes ``E``
         and ``f z`` is added in place (a BLAS ``beta`` would first copy ``z`` into the output).
+        The bias, ``a/c`` and ``κ m̃`` are kept per ``(a, s)``.
         """
-        inv, f0 = 1.0 / c[0, 0], float(f[0, 0])
-        lg = torch.addmm((self.log_w - 0.5 * a**2 * inv * self.rot_means_sqnorm)[:, None], self.rot_means, z.T,
-                         alpha=float(a * inv))  # (K, N), up to a per-row constant
-        pi = _softmax(lg, 0)
-        e = torch.mm(pi.T, (1 - float(a) * f0) * self.rot_means).add_(z, alpha=f0)
+        def build():
+            inv = 1.0 / c[0, 0]
+            bias = self.log_w - 0.5 * a**2 * inv * self.rot_means_sqnorm
+            return bias, float(a * inv), (1 - a * f[0, 0]) * self.rot_means, float(f[0, 0])
+
+        bias, scale, mbar, f0 = self._per_coeffs("equal", c, build)
+        lg = torch.addmm(bias, z, self.rot_means.T, alpha=scale)  # (N, K), up to a per-row constant
+        pi = _softmax(lg)
+        e = torch.mm(pi, mbar).add_(z, alpha=f0)
         if not need_logp:
-            return e, lg[0]
-        norm = torch.linalg.vector_norm(z, dim=-1).square() * inv + self.dim * (c[0, 0].log() + math.log(2 * math.pi))
-        return e, logsumexp(lg, 0) - 0.5 * norm
+            return e, lg[:, 0]
+        norm = torch.linalg.vector_norm(z, dim=-1).square() / c[0, 0] + self.dim * (c[0, 0].log() + math.log(2 * math.pi))
+        return e, logsumexp(lg) - 0.5 * norm
 
     def _mean_coord(self, x: Tensor, a: Tensor, c: Tensor, f: Tensor, need_logp: bool) -> tuple[Tensor, Tensor]:
         z = self.cov.rotate(x)
