@@ -102,7 +102,15 @@ class CoordinateCovariance(Covariance):
         return torch.einsum("ij,kj,lj->kil", q, lam, q)
 
     def sqrt_apply(self, z: Tensor, labels: Tensor) -> Tensor:
+        if self.lam.shape[0] > 1 and self.lam.shape[1] > 1 and self._shared_eigenvalues():
+            return self.unrotate(z * self.lam[0].sqrt())  # one diagonal for all: no (n, d) gather
         return self.unrotate(z * self.lam[labels].sqrt())
+
+    def _shared_eigenvalues(self) -> bool:
+        """Whether every component has the same eigenvalues (posteriors of isotropic priors), kept."""
+        if getattr(self, "_shared", None) is None:
+            self._shared = bool((self.lam == self.lam[:1]).all())
+        return self._shared
 
     def to(self, device=None, dtype=None) -> "CoordinateCovariance":
         basis = None if self.basis is None else self.basis.to(device=device, dtype=dtype)

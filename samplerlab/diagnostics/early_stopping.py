@@ -52,7 +52,7 @@ from samplerlab.diagnostics.mode_weights import label_count_test
 from samplerlab.diagnostics.result import CheckResult, not_applicable, p_eq
 from samplerlab.diagnostics.spread import radius_test
 from samplerlab.diagnostics.threads import single_threaded_if_small
-from samplerlab.diagnostics.truth import N_REFERENCE, Truth, evaluate
+from samplerlab.diagnostics.truth import N_REFERENCE, Truth, evaluate, row_chunks
 from samplerlab.diagnostics.verdicts import binom_upper, bonferroni
 
 __all__ = ["sweep_check", "trajectory_check", "exact_stopped", "rank_z", "spread_ratio_band"]
@@ -65,7 +65,13 @@ def exact_stopped(truth: Truth, schedule, t_stops: list[float], purpose: str, n:
     out = []
     for t in t_stops:
         a, s = schedule.alpha(t).to(x0), schedule.sigma(t).to(x0)
-        out.append(x0 if float(s) == 0.0 else truth.prior.denoise(a * x0 + s * eps, a, s))
+        if float(s) == 0.0:
+            out.append(x0)
+            continue
+        e = torch.empty_like(x0)
+        for rows in row_chunks(len(x0), truth.prior.n_components):  # cache-sized (rows, K) temporaries
+            e[rows] = truth.prior.denoise(a * x0[rows] + s * eps[rows], a, s)
+        out.append(e)
     return out
 
 

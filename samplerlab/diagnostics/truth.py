@@ -64,7 +64,12 @@ __all__ = ["Truth", "Evaluated", "evaluate", "ruled_out_components", "row_chunks
 OFF_SUPPORT_LEVEL = 1e-3  # below the truth's own 0.1 % log-density quantile; also the ruled-out mass
 FAR_RADIUS = 1.5  # likelihood-mode: outside every prior component's 99.9 % region enlarged 1.5× in radius
 MAX_TRUTHS = 4  # truths kept per problem (each holds its reference sets and Monte Carlo nulls)
-CHUNK_ELEMENTS = 1 << 22  # rows × K per chunk when evaluating sample sets
+# rows × K per chunk when evaluating sample sets: 4 MiB in float64, so a chunk's (rows, K)
+# temporaries stay in cache and far below glibc's 32 MiB mmap threshold (each larger temporary is
+# a fresh mapping, page-faulted again on every use). At least MIN_ROWS rows per chunk, so the K×d
+# means each chunk's GEMM reads are amortised over enough rows.
+CHUNK_ELEMENTS = 1 << 19
+MIN_ROWS = 64
 
 _CACHE: "weakref.WeakKeyDictionary[InverseProblem, dict]" = weakref.WeakKeyDictionary()
 
@@ -100,9 +105,10 @@ def whiten(mixture: GaussianMixture, x: Tensor, labels: Tensor) -> Tensor:
     return torch.einsum("nji,nj->ni", cov.basis[labels], diff) / cov.lam[labels].sqrt()
 
 
-def row_chunks(n: int, k: int) -> list[slice]:
-    """Row slices of ``n`` rows such that ``rows × k`` stays within ``CHUNK_ELEMENTS``."""
-    step = max(1, CHUNK_ELEMENTS // max(k, 1))
+def row_chunks(n: int, k: int, min_rows: int = MIN_ROWS) -> list[slice]:
+    """Row slices of ``n`` rows such that ``rows × k`` stays within ``CHUNK_ELEMENTS`` (at least
+    ``min_rows`` rows per slice)."""
+    step = max(min_rows, CHUNK_ELEMENTS // max(k, 1))
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 
