@@ -102,9 +102,12 @@ class CoordinateCovariance(Covariance):
         return torch.einsum("ij,kj,lj->kil", q, lam, q)
 
     def sqrt_apply(self, z: Tensor, labels: Tensor) -> Tensor:
+        """``S_{k_i}^{1/2} z_i``, in ``z``'s precision."""
         if self.lam.shape[0] > 1 and self.lam.shape[1] > 1 and self._shared_eigenvalues():
-            return self.unrotate(z * self.lam[0].sqrt())  # one diagonal for all: no (n, d) gather
-        return self.unrotate(z * self.lam[labels].sqrt())
+            scaled = z * self.lam[0].sqrt().to(z.dtype)  # one diagonal for all: no (n, d) gather
+        else:
+            scaled = z * self.lam[labels].sqrt().to(z.dtype)
+        return scaled if self.basis is None else scaled @ self.basis.T.to(z.dtype)
 
     def _shared_eigenvalues(self) -> bool:
         """Whether every component has the same eigenvalues (posteriors of isotropic priors), kept."""
@@ -139,7 +142,8 @@ class ComponentCovariance(Covariance):
         return (u * self.lam[:, None, :]) @ u.transpose(-1, -2)
 
     def sqrt_apply(self, z: Tensor, labels: Tensor) -> Tensor:
-        return torch.einsum("nij,nj->ni", self.basis[labels], z * self.lam[labels].sqrt())
+        """``S_{k_i}^{1/2} z_i``, in ``z``'s precision."""
+        return torch.einsum("nij,nj->ni", self.basis[labels].to(z.dtype), z * self.lam[labels].sqrt().to(z.dtype))
 
     def to(self, device=None, dtype=None) -> "ComponentCovariance":
         return ComponentCovariance(

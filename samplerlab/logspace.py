@@ -48,13 +48,15 @@ def softmax(logits: Tensor, dim: int = -1) -> Tensor:
     return p.div_(p.sum(dim, keepdim=True))
 
 
-def logsumexp(logits: Tensor, dim: int = -1) -> Tensor:
+def logsumexp(logits: Tensor, dim: int = -1, overwrite: bool = False) -> Tensor:
     """``log Σ exp(logits)`` along ``dim`` (``torch.logsumexp`` under autograd or for rows that
-    are not finite, where the floor has no meaning)."""
+    are not finite, where the floor has no meaning). With ``overwrite`` the work is done in
+    ``logits``' own memory (a temporary the caller no longer needs), without a copy."""
     top = logits.amax(dim, keepdim=True)
     if _differentiable(logits) or not bool(torch.isfinite(top).all()):
         return torch.logsumexp(logits, dim)
-    total = (logits - top).clamp_min_(floor_of(logits, dim)).exp_().sum(dim)
+    shifted = logits.sub_(top) if overwrite else logits - top
+    total = shifted.clamp_min_(floor_of(logits, dim)).exp_().sum(dim)
     return top.squeeze(dim) + total.log()
 
 

@@ -176,7 +176,7 @@ class GaussianMixture:
 
     def log_prob(self, x) -> Tensor:
         """``log p(x)`` (log-sum-exp over components), shape ``(...)``."""
-        return logsumexp(self.component_log_prob(x), -1)
+        return logsumexp(self.component_log_prob(x), -1, overwrite=True)  # the logits are ours
 
     def responsibilities(self, x) -> Tensor:
         """``π_k(x) = p(k | x)``, shape ``(..., K)``."""
@@ -204,23 +204,28 @@ class GaussianMixture:
         return torch.multinomial(self.weights, n, replacement=True, generator=generator)
 
     def sample_projected(self, n: int, theta: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` exact draws of ``θᵀ x`` (``(n, L)`` for ``θ`` of shape ``(d, L)``).
+        """``n`` exact draws of ``θᵀ x`` (``(n, L)`` for ``θ`` of shape ``(d, L)``), in ``θ``'s precision.
 
         When every component has the same covariance ``S`` (isotropic priors, and their posteriors
         under a linear operator), ``θᵀ x = θᵀ m_k + L z`` with ``L Lᵀ = θᵀ S θ`` and ``z ∈ R^L``: ``L``
-        numbers per draw instead of ``d``. Otherwise ``θᵀ`` of full draws.
+        numbers per draw instead of ``d``. Otherwise ``θᵀ`` of full draws. A ``θ`` of lower
+        precision than the mixture's (float32 for a float64 mixture) draws the normals and does the
+        ``(n, ·)`` arithmetic in that precision; ``θᵀ S θ`` and its Cholesky factor stay in the
+        mixture's.
         """
-        cov = self.cov_factors
+        cov, dtype = self.cov_factors, theta.dtype
         shared = isinstance(getattr(cov, "lam", None), Tensor) and bool((cov.lam == cov.lam[:1]).all()) and \
             hasattr(cov, "rotate")
         if not shared or theta.shape[1] >= self.dim:
-            return self.sample(n, generator=generator).to(theta.dtype) @ theta
+            labels = self._component_draws(n, generator)
+            z = torch.randn(n, self.dim, generator=generator, device=self.device, dtype=dtype)
+            return (self.means[labels].to(dtype) + cov.sqrt_apply(z, labels)) @ theta
         rot = cov.rotate(theta.T.to(self.dtype))  # (L, d): θ in the covariance's basis
         gram = (rot * cov.lam[0]) @ rot.T  # θᵀ S θ
         chol = torch.linalg.cholesky(0.5 * (gram + gram.T))
         labels = self._component_draws(n, generator)
-        z = torch.randn(n, theta.shape[1], generator=generator, device=self.device, dtype=self.dtype)
-        return ((self.means @ theta.to(self.dtype))[labels] + z @ chol.T).to(theta.dtype)
+        z = torch.randn(n, theta.shape[1], generator=generator, device=self.device, dtype=dtype)
+        return (self.means @ theta.to(self.dtype))[labels].to(dtype) + z @ chol.T.to(dtype)
 
     # -- diffusion -------------------------------------------------------------------------
     def noised(self, alpha, sigma) -> "GaussianMixture":

@@ -152,13 +152,13 @@ class TweedieKernel:
             inv, bias, scaled = self._diagonal_terms(a, c)
             if scaled is None:  # one diagonal for all components: −½ zᵀC⁻¹z is a per-row number
                 lg = torch.addmm(bias, z * inv[0], m.T, alpha=float(a))
-                return lg - 0.5 * (z.square() @ inv[0])[:, None]
+                return lg.sub_(0.5 * (z.square() @ inv[0])[:, None])  # in place: lg is this GEMM's own output
             lg = torch.addmm(bias, z, scaled)
         refine = z.dtype != torch.float64 and c.shape[1] == 1 and self.refine_top < lg.shape[1]
         if c.shape[1] > 1:
-            lg = lg - 0.5 * (z.square() @ inv.T)
+            lg = lg.sub_(0.5 * (z.square() @ inv.T))
         elif with_norm or refine or not self.equal_variances:
-            lg = lg - 0.5 * torch.linalg.vector_norm(z, dim=-1, keepdim=True).square() * inv
+            lg = lg.sub_(0.5 * torch.linalg.vector_norm(z, dim=-1, keepdim=True).square() * inv)
         if not refine:
             return lg
         lg, top = self._refine(lg, z, a, c)

@@ -280,24 +280,28 @@ def test_energy_cross_sum_paths_agree():
     torch.testing.assert_close(cross_sum_pooled(a, b, _within_sum(a), _within_sum(b)), brute, rtol=1e-12, atol=1e-9)
 
 
-@pytest.mark.parametrize("kind", ["isotropic-posterior", "full-covariance"])
-def test_projected_draws_have_the_exact_projected_moments(kind):
-    # Null replicates are drawn in projection space when all components share a covariance. The
-    # draws' mean and covariance must match θᵀμ and θᵀΣθ of the mixture: with n = 200,000 the
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("kind", ["isotropic-posterior", "isotropic-posterior-L=d", "full-covariance"])
+def test_projected_draws_have_the_exact_projected_moments(kind, dtype):
+    # Null replicates are drawn in projection space when all components share a covariance (and
+    # L < d), from full draws otherwise; the distribution null draws them in float32 (θ's dtype).
+    # The draws' mean and covariance must match θᵀμ and θᵀΣθ of the mixture: with n = 200,000 the
     # standardised mean error of each coordinate is N(0, 1); 5 (Bonferroni over 8, α ≈ 5e-6) bounds it.
     from samplerlab.validation import grid_problem
 
-    if kind == "isotropic-posterior":
+    if kind.startswith("isotropic-posterior"):
         post = grid_problem(8, 2, seed=1).posterior()
     else:
         g = torch.Generator().manual_seed(3)
         b = torch.randn(3, 4, 4, generator=g, dtype=torch.float64)
         post = GaussianMixture([0.2, 0.3, 0.5], torch.randn(3, 4, generator=g, dtype=torch.float64),
                                b @ b.transpose(1, 2) + 0.1 * torch.eye(4, dtype=torch.float64))
-    theta = projections(post.dim, torch.Generator().manual_seed(0), torch.float64, "cpu", count=8) \
-        if post.dim > 8 else projections(post.dim, torch.Generator().manual_seed(0), torch.float64, "cpu", count=3)
+    count = post.dim if kind.endswith("L=d") else 8 if post.dim > 8 else 3
+    theta = projections(post.dim, torch.Generator().manual_seed(0), torch.float64, "cpu", count=count)
     n = 200_000
-    x = post.sample_projected(n, theta, torch.Generator().manual_seed(1))
+    x = post.sample_projected(n, theta.to(dtype), torch.Generator().manual_seed(1))
+    assert x.dtype == dtype
+    x = x.double()
     w, m, cov = post.weights, post.means, post.covariance_matrices()
     mu = w @ m
     second = torch.einsum("k,kij->ij", w, cov + m[:, :, None] * m[:, None, :])

@@ -202,7 +202,7 @@ class Truth:
         prior = self.prior
         if getattr(self, "_prior_norm", None) is None:  # (K,): once per truth, not per row chunk
             self._prior_norm = prior.log_weights - 0.5 * (prior.cov_factors.logdet() + prior.dim * math.log(2 * math.pi))
-        return -2.0 * (prior.component_log_prob(x.to(self.dtype)) - self._prior_norm)
+        return prior.component_log_prob(x.to(self.dtype)).sub_(self._prior_norm).mul_(-2.0)  # in place
 
     def kept(self, x: Tensor, ev: Evaluated) -> Tensor:
         """Samples the mode-weight check judges: neither prior-mode nor likelihood-mode hallucinations."""
