@@ -44,6 +44,13 @@ class Covariance:
         """Eigenvalues as a ``(K, d)`` tensor (isotropic ones expanded)."""
         return self.lam.expand(self.n_components, self.dim)
 
+    def equal_eigenvalues(self) -> bool:
+        """Whether every component has the same eigenvalues (isotropic priors of one width, and
+        their posteriors under a linear operator); computed once, factors are never modified."""
+        if getattr(self, "_equal", None) is None:
+            self._equal = bool((self.lam == self.lam[:1]).all())
+        return self._equal
+
     def logdet(self) -> Tensor:
         """``log det S_k`` for every component, shape ``(K,)``."""
         return self.full_eigenvalues().log().sum(-1)
@@ -103,17 +110,11 @@ class CoordinateCovariance(Covariance):
 
     def sqrt_apply(self, z: Tensor, labels: Tensor) -> Tensor:
         """``S_{k_i}^{1/2} z_i``, in ``z``'s precision."""
-        if self.lam.shape[0] > 1 and self.lam.shape[1] > 1 and self._shared_eigenvalues():
+        if self.lam.shape[1] > 1 and self.equal_eigenvalues():
             scaled = z * self.lam[0].sqrt().to(z.dtype)  # one diagonal for all: no (n, d) gather
         else:
             scaled = z * self.lam[labels].sqrt().to(z.dtype)
         return scaled if self.basis is None else scaled @ self.basis.T.to(z.dtype)
-
-    def _shared_eigenvalues(self) -> bool:
-        """Whether every component has the same eigenvalues (posteriors of isotropic priors), kept."""
-        if getattr(self, "_shared", None) is None:
-            self._shared = bool((self.lam == self.lam[:1]).all())
-        return self._shared
 
     def to(self, device=None, dtype=None) -> "CoordinateCovariance":
         basis = None if self.basis is None else self.basis.to(device=device, dtype=dtype)

@@ -214,9 +214,7 @@ class GaussianMixture:
         mixture's.
         """
         cov, dtype = self.cov_factors, theta.dtype
-        shared = isinstance(getattr(cov, "lam", None), Tensor) and bool((cov.lam == cov.lam[:1]).all()) and \
-            hasattr(cov, "rotate")
-        if not shared or theta.shape[1] >= self.dim:
+        if not (isinstance(cov, CoordinateCovariance) and cov.equal_eigenvalues()) or theta.shape[1] >= self.dim:
             labels = self._component_draws(n, generator)
             z = torch.randn(n, self.dim, generator=generator, device=self.device, dtype=dtype)
             return (self.means[labels].to(dtype) + cov.sqrt_apply(z, labels)) @ theta

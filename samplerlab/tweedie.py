@@ -82,8 +82,8 @@ class TweedieKernel:
         # (K,), in blocks of NORM_BLOCK elements: no K×d temporary (3.3 GB at the image track's size)
         rows = max(1, NORM_BLOCK // max(self.dim, 1))
         self.rot_means_sqnorm = _cat([c.square().sum(-1) for c in self.rot_means.split(rows)])
-        self.equal_variances = cov.lam.shape[1] == 1 and bool((cov.lam == cov.lam[:1]).all())
-        self.shared_diagonal = cov.lam.shape[1] > 1 and cov.lam.shape[0] > 1 and bool((cov.lam == cov.lam[:1]).all())
+        self.equal_variances = cov.lam.shape[1] == 1 and cov.equal_eigenvalues()
+        self.shared_diagonal = cov.lam.shape[1] > 1 and cov.lam.shape[0] > 1 and cov.equal_eigenvalues()
         self.refine_top = REFINE_TOP
         # The float32 screening GEMM may run on tensor cores (TF32): the refinement recomputes the
         # leading logits in full float32, and the rest only rank candidates (see _refine).
@@ -229,10 +229,10 @@ class TweedieKernel:
         """Equal isotropic variances without refinement (finite-sample priors, the grid).
 
         ``μ_k = κ m̃_k + f z`` with one ``κ = 1 − a f`` and one ``f``, so ``E = f z + κ Σ π_k m̃_k``:
-        two GEMMs and one pass over ``z``. The logits are laid out ``K×N`` so the softmax runs
-        along contiguous rows of length N rather than N rows of length K; the GEMM writes ``E``
-        and ``f z`` is added in place (a BLAS ``beta`` would first copy ``z`` into the output).
-        The bias, ``a/c`` and ``κ m̃`` are kept per ``(a, s)``.
+        two GEMMs and one pass over ``z``. The logits are one ``N×K`` GEMM (``z m̃ᵀ`` is faster than
+        ``m̃ zᵀ`` at small K); the second GEMM writes ``E`` and ``f z`` is added in place (a BLAS
+        ``beta`` would first copy ``z`` into the output). The bias, ``a/c`` and ``κ m̃`` are kept
+        per ``(a, s)``.
         """
         def build():
             inv = 1.0 / c[0, 0]
@@ -246,7 +246,7 @@ class TweedieKernel:
         if not need_logp:
             return e, lg[:, 0]
         norm = torch.linalg.vector_norm(z, dim=-1).square() / c[0, 0] + self.dim * (c[0, 0].log() + math.log(2 * math.pi))
-        return e, logsumexp(lg) - 0.5 * norm
+        return e, logsumexp(lg, overwrite=True) - 0.5 * norm  # the logits are not needed after
 
     def _mean_coord(self, x: Tensor, a: Tensor, c: Tensor, f: Tensor, need_logp: bool) -> tuple[Tensor, Tensor]:
         z = self.cov.rotate(x)
@@ -256,7 +256,7 @@ class TweedieKernel:
             return self.cov.unrotate(e), lp
         lg = self._logits_coord(z, a, c, with_norm=need_logp)
         pi = _softmax(lg)
-        lp = logsumexp(lg, -1) if need_logp else lg[:, 0]
+        lp = logsumexp(lg, -1, overwrite=True) if need_logp else lg[:, 0]  # lg: only π is used after
         # Σ π_k ((1 − a f_k) m̃_k + f_k z): the GEMM accumulates into the rescaled z (BLAS beta = 1)
         if self.shared_diagonal:  # Σ π_k f_k = f: one diagonal
             e = torch.addmm(z * f[0], pi, self._per_coeffs("mbar", c, lambda: (1 - a * f) * m))

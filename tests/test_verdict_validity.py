@@ -268,9 +268,15 @@ def test_stopped_output_is_the_prior_denoiser_the_readme_asks_for(bimodal):
     assert Oracle.final_estimate is ReverseSampler.final_estimate is TMPD.final_estimate
 
 
-def test_energy_cross_sum_paths_agree():
-    # The CPU path (merge of sorted runs) and the GPU path (binary search) compute the same sum.
+@pytest.mark.parametrize("chunk", [None, 1000], ids=["one-buffer", "rows-in-several-buffers"])
+def test_energy_cross_sum_paths_agree(chunk, monkeypatch):
+    # The CPU path (merge of sorted runs, in cache-sized buffers of rows) and the GPU path (binary
+    # search) compute the same sum; 1000 elements hold 2 of the 21 pooled rows: 11 buffers, the last partial.
+    from samplerlab.diagnostics import distribution
     from samplerlab.diagnostics.distribution import _within_sum, cross_sum_pooled, cross_sum_search
+
+    if chunk is not None:
+        monkeypatch.setattr(distribution, "CHUNK_ELEMENTS", chunk)
 
     g = torch.Generator().manual_seed(4)
     a = torch.randn(3, 7, 300, generator=g, dtype=torch.float64).sort(-1).values
