@@ -4,8 +4,10 @@ The GPU check (:mod:`samplerlab.gpu_check`) measured the denoisers far from thei
 H100 (the float32 isotropic kernel at 40× its GEMMs, the 20,000-patch image denoiser at 0.44 of
 them). This step profiles one call of each with ``torch.profiler`` after a warm-up and writes the
 operators that took the most device time (self time, so nested operators are not counted twice)
-to ``profile.txt``, so the next lent card says which part to rewrite. On a CPU it profiles the
-same code at small sizes (the test does).
+to ``profile.txt``, so the next lent card says which part to rewrite. Beside each table it writes
+the precision path the kernel took (the dtype of its isotropic logits) and the largest relative
+error of that call's result against the same mixture in float64 on the same device. On a CPU it
+profiles the same code at small sizes (the test does).
 
 Usage::
 
@@ -37,7 +39,7 @@ def _isotropic(device: str, small: bool):
     means = (8 * torch.randn(k, d, generator=g, dtype=torch.float64)).to(device, dtype)
     gm = GaussianMixture(torch.ones(k), means, torch.ones(k), device=device, dtype=dtype)
     x = (3 * torch.randn(n, d, generator=g, dtype=torch.float64)).to(device, dtype)
-    return lambda: gm.denoise(x, 0.7, 0.7)
+    return gm, x, 0.7, 0.7
 
 
 def _image(device: str, small: bool):
@@ -48,10 +50,17 @@ def _image(device: str, small: bool):
     size, count, n = (8, 500, 256) if small else (32, 20_000, 4096)
     prior = finite_sample_prior(load_images("patches", size=size, n=count), 0.05, device=device, dtype=dtype)
     x = prior.noised(1.0, 0.2).sample(n, generator=torch.Generator(device).manual_seed(0))
-    return lambda: prior.denoise(x, 1.0, 0.2)
+    return prior, x, 1.0, 0.2
 
 
 CASES = (("isotropic", _isotropic), ("image", _image))
+
+
+def relative_error(gm, x: torch.Tensor, alpha: float, sigma: float) -> float:
+    """Largest ``‖E − E₆₄‖ / ‖E₆₄‖`` over rows, against the same mixture and rows in float64."""
+    e = gm.denoise(x, alpha, sigma).double()
+    ref = gm.to(dtype=torch.float64).denoise(x.double(), alpha, sigma)
+    return float(((e - ref).norm(dim=-1) / ref.norm(dim=-1)).max())
 
 
 def profile_case(call, device: str, rows: int = 15) -> str:
@@ -82,8 +91,11 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "profile.txt", "w") as f:
         for name, build in CASES:
-            f.write(f"== {name} on {device}{' (small)' if args.small else ''}\n")
-            f.write(profile_case(build(device, args.small), device) + "\n")
+            gm, x, alpha, sigma = build(device, args.small)
+            f.write(f"== {name} on {device}{' (small)' if args.small else ''}: {gm.dtype} rows, logits in "
+                    f"{gm._kernel.logits_dtype}, max relative error against float64 "
+                    f"{relative_error(gm, x, alpha, sigma):.1e}\n")
+            f.write(profile_case(lambda: gm.denoise(x, alpha, sigma), device) + "\n")
             f.flush()
     print(f"profile written to {out / 'profile.txt'}")
     return 0

@@ -24,12 +24,28 @@ from torch import Tensor
 from samplerlab.covariance import ComponentCovariance, CoordinateCovariance, Covariance
 from samplerlab.logspace import logsumexp, softmax as _softmax
 
-__all__ = ["TweedieKernel"]
+__all__ = ["TweedieKernel", "fast_float64"]
 
 DEFAULT_MAX_ELEMENTS = 2**26
 REFINE_TOP = 32  # logits recomputed in difference form per row below float64
 NORM_BLOCK = 2**20  # elements per block of the component norms (8 MB in float64): reused memory, not fresh pages
 SCREEN_MASS = 1e-6  # TF32-screened rows with more mass outside the refined candidates are redone
+
+
+# compute capabilities whose float64 GEMMs run at half or full float32 rate (P100, V100, A100,
+# H100/H200, B200); the others (consumer and inference cards) run float64 at 1/32 to 1/64 of it
+FAST_FLOAT64 = frozenset({(6, 0), (7, 0), (8, 0), (9, 0), (10, 0)})
+
+
+def fast_float64(device: torch.device | str) -> bool:
+    """Whether ``device`` multiplies float64 matrices about as fast as float32 ones (the float32
+    isotropic logits are then computed in float64, see :class:`TweedieKernel`).
+
+    >>> fast_float64("cpu")
+    False
+    """
+    device = torch.device(device)
+    return device.type == "cuda" and torch.cuda.get_device_capability(device) in FAST_FLOAT64
 
 
 def _as_scalar(v, like: Tensor) -> Tensor:
@@ -55,6 +71,27 @@ def _round_tf32(t: Tensor) -> Tensor:
     off CUDA this emulates the screening GEMM's input rounding, so its accuracy is testable anywhere."""
     bits = t.contiguous().view(torch.int32)
     return ((bits + 0x1000) & ~0x1FFF).view(torch.float32)
+
+
+def _weighted_rows(pi: Tensor, table: Tensor) -> Tensor:
+    """``π @ table`` (N×K by K×d), reading off the rows whose weight sits on one component.
+
+    Where a row's largest responsibility is 1 to the last bit (the others sum below half an ulp
+    of 1, the usual case once components are told apart), its row is that component's row of
+    ``table``: a gather instead of a ``K``-long dot product per entry, and no GEMM over
+    ``K = 20,000`` images. The other rows (NaN ones included) take the GEMM; when they are most
+    rows, so does the whole block. Under autograd the plain GEMM is used.
+    """
+    if torch.is_grad_enabled() and (pi.requires_grad or table.requires_grad):
+        return pi @ table
+    top, index = pi.max(-1)
+    mixed = (top != 1).nonzero()[:, 0]
+    if 2 * len(mixed) > len(pi):
+        return pi @ table
+    out = table.index_select(0, index)
+    if len(mixed):
+        out.index_copy_(0, mixed, pi[mixed] @ table)
+    return out
 
 
 def _cat(parts: list[Tensor]) -> Tensor:
@@ -88,6 +125,10 @@ class TweedieKernel:
         # The float32 screening GEMM may run on tensor cores (TF32): the refinement recomputes the
         # leading logits in full float32, and the rest only rank candidates (see _refine).
         self.screen = "tf32" if means.is_cuda and means.dtype == torch.float32 else "exact"
+        # Below float64 on a card whose float64 GEMMs run at float32 speed, isotropic logits are
+        # computed in float64 instead: no cancellation to refine, at no extra GEMM time (see _logits_wide)
+        wide = means.dtype != torch.float64 and cov.lam.shape[1] == 1 and fast_float64(means.device)
+        self.logits_dtype = torch.float64 if wide else means.dtype
 
     # -- spectral coefficients -------------------------------------------------------------
     def _coeffs(self, a: Tensor, s: Tensor):
@@ -121,7 +162,9 @@ class TweedieKernel:
         per_row = k * (self.dim if self.stacked is not None else 1)  # (rows, K, d) only with per-component bases
         refines = (self.log_w.dtype != torch.float64 and self.stacked is None and self.cov.lam.shape[1] == 1
                    and self.refine_top < k)
-        if refines:  # the float32 refinement gathers (rows, top, d) blocks
+        if self.logits_dtype != self.log_w.dtype:  # the rows' float64 copy
+            per_row = max(per_row, 2 * self.dim)
+        elif refines:  # the float32 refinement gathers (rows, top, d) blocks
             per_row = max(per_row, self.refine_top * self.dim)
         return max(1, min(n, self.max_elements // max(per_row, 1)))
 
@@ -136,6 +179,8 @@ class TweedieKernel:
         more than ``SCREEN_MASS`` of their mass outside those candidates are recomputed unscreened.
         """
         m = self.rot_means
+        if self.logits_dtype != z.dtype:
+            return self._logits_wide(z, a, c, with_norm).to(z.dtype)
         if c.shape[1] == 1:  # isotropic: per-component scalars scale the N×K result, not the K×d means
             inv = 1.0 / c[:, 0]
             bias = self.log_w - 0.5 * (a**2 * self.rot_means_sqnorm * inv
@@ -186,6 +231,29 @@ class TweedieKernel:
             return inv, bias, (a * self.rot_means * inv).T
 
         return self._per_coeffs("logits", c, build)
+
+    def _logits_wide(self, z: Tensor, a: Tensor, c: Tensor, with_norm: bool) -> Tensor:
+        """Isotropic logits of float32 rows computed in float64 (``logits_dtype``), as float64.
+
+        The GEMM expansion's cancellation (see :meth:`_refine`) then costs ``O(d ε ‖z‖‖m‖ / c)``
+        with float64's ε, below float32's own rounding of the result, so nothing is refined. On
+        cards with fast float64 GEMMs the float64 GEMM costs what the float32 one does, against
+        the refinement's ``(rows, top, d)`` gathers. The rows are widened one chunk at a time.
+        """
+        def build():  # float64 means, norms and weights, once per (a, s)
+            m = self.rot_means.double()
+            c64, a64 = c[:, 0].double(), a.double()
+            bias = self.log_w.double() - 0.5 * (a64**2 * m.square().sum(-1) / c64
+                                                + self.dim * (c64.log() + math.log(2 * math.pi)))
+            return m, bias, a64 / c64, 1.0 / c64
+
+        m, bias, scale, inv = self._per_coeffs("wide", c, build)
+        z = z.double()
+        lg = (torch.addmm(bias, z, m.T, alpha=float(scale[0])) if self.equal_variances
+              else torch.addcmul(bias, z @ m.T, scale))
+        if with_norm or not self.equal_variances:
+            lg.sub_(0.5 * z.square().sum(-1, keepdim=True) * inv)
+        return lg
 
     def _refine(self, lg: Tensor, z: Tensor, a: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
         """Precision strategy for float32 (isotropic components, large K).
@@ -240,9 +308,13 @@ class TweedieKernel:
             return bias, float(a * inv), (1 - a * f[0, 0]) * self.rot_means, float(f[0, 0])
 
         bias, scale, mbar, f0 = self._per_coeffs("equal", c, build)
+        if self.logits_dtype != z.dtype:  # float32 rows, logits and weights in float64
+            lg = self._logits_wide(z, a, c, with_norm=need_logp)
+            e = _weighted_rows(_softmax(lg).to(z.dtype), mbar).add_(z, alpha=f0)
+            return e, (logsumexp(lg, overwrite=True) if need_logp else lg[:, 0]).to(z.dtype)
         lg = torch.addmm(bias, z, self.rot_means.T, alpha=scale)  # (N, K), up to a per-row constant
         pi = _softmax(lg)
-        e = torch.mm(pi, mbar).add_(z, alpha=f0)
+        e = _weighted_rows(pi, mbar).add_(z, alpha=f0)
         if not need_logp:
             return e, lg[:, 0]
         norm = torch.linalg.vector_norm(z, dim=-1).square() / c[0, 0] + self.dim * (c[0, 0].log() + math.log(2 * math.pi))
@@ -251,7 +323,7 @@ class TweedieKernel:
     def _mean_coord(self, x: Tensor, a: Tensor, c: Tensor, f: Tensor, need_logp: bool) -> tuple[Tensor, Tensor]:
         z = self.cov.rotate(x)
         m = self.rot_means
-        if self.equal_variances and not (z.dtype != torch.float64 and self.refine_top < m.shape[0]):
+        if self.equal_variances and (self.logits_dtype == torch.float64 or self.refine_top >= m.shape[0]):
             e, lp = self._mean_equal(z, a, c, f, need_logp)
             return self.cov.unrotate(e), lp
         lg = self._logits_coord(z, a, c, with_norm=need_logp)
