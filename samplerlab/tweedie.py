@@ -73,22 +73,22 @@ def _round_tf32(t: Tensor) -> Tensor:
     return ((bits + 0x1000) & ~0x1FFF).view(torch.float32)
 
 
-def _weighted_rows(pi: Tensor, table: Tensor) -> Tensor:
+def _weighted_rows(pi: Tensor, table: Tensor, out: Tensor | None = None) -> Tensor:
     """``π @ table`` (N×K by K×d), reading off the rows whose weight sits on one component.
 
     Where a row's largest responsibility is 1 to the last bit (the others sum below half an ulp
     of 1, the usual case once components are told apart), its row is that component's row of
     ``table``: a gather instead of a ``K``-long dot product per entry, and no GEMM over
     ``K = 20,000`` images. The other rows (NaN ones included) take the GEMM; when they are most
-    rows, so does the whole block. Under autograd the plain GEMM is used.
+    rows, so does the whole block. Under autograd the plain GEMM is used (and ``out`` is not).
     """
     if torch.is_grad_enabled() and (pi.requires_grad or table.requires_grad):
         return pi @ table
     top, index = pi.max(-1)
     mixed = (top != 1).nonzero()[:, 0]
     if 2 * len(mixed) > len(pi):
-        return pi @ table
-    out = table.index_select(0, index)
+        return torch.mm(pi, table, out=out)
+    out = torch.index_select(table, 0, index, out=out)
     if len(mixed):
         out.index_copy_(0, mixed, pi[mixed] @ table)
     return out
@@ -163,7 +163,7 @@ class TweedieKernel:
         refines = (self.log_w.dtype != torch.float64 and self.stacked is None and self.cov.lam.shape[1] == 1
                    and self.refine_top < k)
         if self.logits_dtype != self.log_w.dtype:  # the rows' float64 copy
-            per_row = max(per_row, 2 * self.dim)
+            per_row = max(per_row, self.dim)
         elif refines:  # the float32 refinement gathers (rows, top, d) blocks
             per_row = max(per_row, self.refine_top * self.dim)
         return max(1, min(n, self.max_elements // max(per_row, 1)))
@@ -293,7 +293,8 @@ class TweedieKernel:
         return _cat(out)
 
     # -- Tweedie mean ----------------------------------------------------------------------
-    def _mean_equal(self, z: Tensor, a: Tensor, c: Tensor, f: Tensor, need_logp: bool) -> tuple[Tensor, Tensor]:
+    def _mean_equal(self, z: Tensor, a: Tensor, c: Tensor, f: Tensor, need_logp: bool,
+                    out: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Equal isotropic variances without refinement (finite-sample priors, the grid).
 
         ``μ_k = κ m̃_k + f z`` with one ``κ = 1 − a f`` and one ``f``, so ``E = f z + κ Σ π_k m̃_k``:
@@ -310,21 +311,23 @@ class TweedieKernel:
         bias, scale, mbar, f0 = self._per_coeffs("equal", c, build)
         if self.logits_dtype != z.dtype:  # float32 rows, logits and weights in float64
             lg = self._logits_wide(z, a, c, with_norm=need_logp)
-            e = _weighted_rows(_softmax(lg).to(z.dtype), mbar).add_(z, alpha=f0)
+            e = _weighted_rows(_softmax(lg).to(z.dtype), mbar, out).add_(z, alpha=f0)
             return e, (logsumexp(lg, overwrite=True) if need_logp else lg[:, 0]).to(z.dtype)
         lg = torch.addmm(bias, z, self.rot_means.T, alpha=scale)  # (N, K), up to a per-row constant
         pi = _softmax(lg)
-        e = _weighted_rows(pi, mbar).add_(z, alpha=f0)
+        e = _weighted_rows(pi, mbar, out).add_(z, alpha=f0)
         if not need_logp:
             return e, lg[:, 0]
         norm = torch.linalg.vector_norm(z, dim=-1).square() / c[0, 0] + self.dim * (c[0, 0].log() + math.log(2 * math.pi))
         return e, logsumexp(lg, overwrite=True) - 0.5 * norm  # the logits are not needed after
 
-    def _mean_coord(self, x: Tensor, a: Tensor, c: Tensor, f: Tensor, need_logp: bool) -> tuple[Tensor, Tensor]:
+    def _mean_coord(self, x: Tensor, a: Tensor, c: Tensor, f: Tensor, need_logp: bool,
+                    out: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The mean of one row chunk; ``out``, where given, may receive it (the caller checks)."""
         z = self.cov.rotate(x)
         m = self.rot_means
         if self.equal_variances and (self.logits_dtype == torch.float64 or self.refine_top >= m.shape[0]):
-            e, lp = self._mean_equal(z, a, c, f, need_logp)
+            e, lp = self._mean_equal(z, a, c, f, need_logp, out=out if self.cov.basis is None else None)
             return self.cov.unrotate(e), lp
         lg = self._logits_coord(z, a, c, with_norm=need_logp)
         pi = _softmax(lg)
@@ -361,12 +364,24 @@ class TweedieKernel:
         """``E[x0|x_t]`` (N, d) and ``log p_t(x_t)`` (N,; meaningless if ``need_logp`` is False)."""
         a, s = _as_scalar(alpha, x), _as_scalar(sigma, x)
         c, f, _ = self._coeffs(a, s)
+        step = self._row_chunk(x.shape[0])
+        if step >= x.shape[0]:
+            return self._mean_coord(x, a, c, f, need_logp) if self.stacked is None else self._mean_full(x, a, c)
+        # several chunks: each is written into its rows of one output (no concatenation), except under autograd
+        grad = torch.is_grad_enabled() and any(v.requires_grad for v in (x, a, s))
         means, logps = [], []
-        for xc in x.split(self._row_chunk(x.shape[0])):
-            e, lp = self._mean_coord(xc, a, c, f, need_logp) if self.stacked is None else self._mean_full(xc, a, c)
+        out = None if grad else torch.empty_like(x)
+        for i, xc in enumerate(x.split(step)):
+            rows = None if out is None else out[i * step:i * step + len(xc)]
+            if self.stacked is None:
+                e, lp = self._mean_coord(xc, a, c, f, need_logp, out=rows)
+            else:
+                e, lp = self._mean_full(xc, a, c)
+            if rows is not None and e is not rows:
+                rows.copy_(e)
             means.append(e)
             logps.append(lp)
-        return _cat(means), _cat(logps)
+        return (_cat(means) if out is None else out), _cat(logps)
 
     # -- forward/backward pair for autograd ----------------------------------------------
     def mean_with_state(self, x: Tensor, alpha, sigma) -> tuple[Tensor, tuple]:

@@ -104,6 +104,10 @@ def test_float64_logits_keep_the_float32_accuracy(big_prior, sigma):
     assert ((e32.double() - e64).norm(dim=1) / e64.norm(dim=1)).max() < 1e-4
     lp64, lp32 = big_prior.noised_log_prob(x, 1.0, sigma), p32.noised_log_prob(x.float(), 1.0, sigma).double()
     assert ((lp32 - lp64).abs() / lp64.abs().clamp_min(1)).max() < 1e-5
+    chunked = p32.with_max_elements(p32.n_components * 8)  # chunks of 8 rows, written into one output
+    chunked._kernel.logits_dtype = torch.float64
+    assert chunked._kernel._row_chunk(len(x)) < len(x)
+    torch.testing.assert_close(chunked.denoise(x.float(), 1.0, sigma), e32, rtol=1e-6, atol=1e-6)
     noised32 = p32.noised(1.0, sigma)
     noised32._kernel.logits_dtype = torch.float64
     r64 = big_prior.noised(1.0, sigma).responsibilities(x)

@@ -174,3 +174,22 @@ def test_exact_conditional_draws_have_the_tweedie_moments(kind):
     c = draws - mean
     prods = c[:, :, None] * c[:, None, :]
     assert ((prods.mean(0) - cov).abs() <= z * prods.std(0) / math.sqrt(n)).all()  # plug-in standard errors
+
+
+@pytest.mark.parametrize("rows", ["one-hot", "mixed", "mostly-mixed", "with-nan"])
+def test_responsibility_weighted_rows_match_the_gemm(rows):
+    """Rows whose largest responsibility is 1 read their component's row; the rest, the GEMM."""
+    from samplerlab.tweedie import _weighted_rows
+
+    g = torch.Generator().manual_seed(0)
+    table = torch.randn(7, 5, generator=g, dtype=torch.float64)
+    pi = torch.softmax(torch.randn(12, 7, generator=g, dtype=torch.float64), -1)
+    one_hot = torch.nn.functional.one_hot(torch.randint(7, (12,), generator=g), 7).double()
+    keep = {"one-hot": 12, "mixed": 9, "mostly-mixed": 3, "with-nan": 10}[rows]
+    pi[:keep] = one_hot[:keep]
+    if rows == "with-nan":
+        pi[4] = float("nan")
+    out = torch.empty(12, 5, dtype=torch.float64)
+    got = _weighted_rows(pi, table, out=out)
+    assert got.data_ptr() == out.data_ptr()
+    torch.testing.assert_close(got, pi @ table, rtol=1e-14, atol=1e-14, equal_nan=True)
