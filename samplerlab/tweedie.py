@@ -30,6 +30,8 @@ DEFAULT_MAX_ELEMENTS = 2**26
 REFINE_TOP = 32  # logits recomputed in difference form per row below float64
 NORM_BLOCK = 2**20  # elements per block of the component norms (8 MB in float64): reused memory, not fresh pages
 SCREEN_MASS = 1e-6  # TF32-screened rows with more mass outside the refined candidates are redone
+GATHER_MIN_K = 64  # from this many components one-component rows are gathered, not multiplied
+RELATIVE_MAX_K = 256  # up to this many components the denoiser's logits are taken less the last one's
 
 
 # compute capabilities whose float64 GEMMs run at half or full float32 rate (P100, V100, A100,
@@ -80,10 +82,14 @@ def _weighted_rows(pi: Tensor, table: Tensor, out: Tensor | None = None) -> Tens
     of 1, the usual case once components are told apart), its row is that component's row of
     ``table``: a gather instead of a ``K``-long dot product per entry, and no GEMM over
     ``K = 20,000`` images. The other rows (NaN ones included) take the GEMM; when they are most
-    rows, so does the whole block. Under autograd the plain GEMM is used (and ``out`` is not).
+    rows, or ``K`` is below ``GATHER_MIN_K``, so does the whole block (on this project's CPU the
+    gather and its bookkeeping cost more than a 25-column GEMM row). Under autograd the plain GEMM
+    is used (and ``out`` is not).
     """
     if torch.is_grad_enabled() and (pi.requires_grad or table.requires_grad):
         return pi @ table
+    if pi.shape[1] < GATHER_MIN_K:  # a short GEMM row costs less than the detour
+        return torch.mm(pi, table, out=out)
     top, index = pi.max(-1)
     mixed = (top != 1).nonzero()[:, 0]
     if 2 * len(mixed) > len(pi):
@@ -303,17 +309,25 @@ class TweedieKernel:
         ``beta`` would first copy ``z`` into the output). The bias, ``a/c`` and ``κ m̃`` are kept
         per ``(a, s)``.
         """
+        k = self.rot_means.shape[0]
+        relative = not need_logp and 1 < k <= RELATIVE_MAX_K
+
         def build():
             inv = 1.0 / c[0, 0]
             bias = self.log_w - 0.5 * a**2 * inv * self.rot_means_sqnorm
-            return bias, float(a * inv), (1 - a * f[0, 0]) * self.rot_means, float(f[0, 0])
+            return bias, float(a * inv), (1 - a * f[0, 0]) * self.rot_means, float(f[0, 0]), bias[:-1] - bias[-1]
 
-        bias, scale, mbar, f0 = self._per_coeffs("equal", c, build)
+        bias, scale, mbar, f0, rel_bias = self._per_coeffs("equal", c, build)
         if self.logits_dtype != z.dtype:  # float32 rows, logits and weights in float64
             lg = self._logits_wide(z, a, c, with_norm=need_logp)
             e = _weighted_rows(_softmax(lg).to(z.dtype), mbar, out).add_(z, alpha=f0)
             return e, (logsumexp(lg, overwrite=True) if need_logp else lg[:, 0]).to(z.dtype)
-        lg = torch.addmm(bias, z, self.rot_means.T, alpha=scale)  # (N, K), up to a per-row constant
+        if relative:  # logits less the last component's: K − 1 GEMM columns, the last logit 0
+            if getattr(self, "_rel_means", None) is None:
+                self._rel_means = self.rot_means[:-1] - self.rot_means[-1]
+            lg = torch.nn.functional.pad(torch.addmm(rel_bias, z, self._rel_means.T, alpha=scale), (0, 1))
+        else:
+            lg = torch.addmm(bias, z, self.rot_means.T, alpha=scale)  # (N, K), up to a per-row constant
         pi = _softmax(lg)
         e = _weighted_rows(pi, mbar, out).add_(z, alpha=f0)
         if not need_logp:

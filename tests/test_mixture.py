@@ -176,16 +176,17 @@ def test_exact_conditional_draws_have_the_tweedie_moments(kind):
     assert ((prods.mean(0) - cov).abs() <= z * prods.std(0) / math.sqrt(n)).all()  # plug-in standard errors
 
 
-@pytest.mark.parametrize("rows", ["one-hot", "mixed", "mostly-mixed", "with-nan"])
+@pytest.mark.parametrize("rows", ["one-hot", "mixed", "mostly-mixed", "with-nan", "few-components"])
 def test_responsibility_weighted_rows_match_the_gemm(rows):
     """Rows whose largest responsibility is 1 read their component's row; the rest, the GEMM."""
-    from samplerlab.tweedie import _weighted_rows
+    from samplerlab.tweedie import GATHER_MIN_K, _weighted_rows
 
     g = torch.Generator().manual_seed(0)
-    table = torch.randn(7, 5, generator=g, dtype=torch.float64)
-    pi = torch.softmax(torch.randn(12, 7, generator=g, dtype=torch.float64), -1)
-    one_hot = torch.nn.functional.one_hot(torch.randint(7, (12,), generator=g), 7).double()
-    keep = {"one-hot": 12, "mixed": 9, "mostly-mixed": 3, "with-nan": 10}[rows]
+    k = 5 if rows == "few-components" else GATHER_MIN_K + 6
+    table = torch.randn(k, 5, generator=g, dtype=torch.float64)
+    pi = torch.softmax(torch.randn(12, k, generator=g, dtype=torch.float64), -1)
+    one_hot = torch.nn.functional.one_hot(torch.randint(k, (12,), generator=g), k).double()
+    keep = {"one-hot": 12, "mixed": 9, "mostly-mixed": 3, "with-nan": 10, "few-components": 9}[rows]
     pi[:keep] = one_hot[:keep]
     if rows == "with-nan":
         pi[4] = float("nan")
@@ -193,3 +194,14 @@ def test_responsibility_weighted_rows_match_the_gemm(rows):
     got = _weighted_rows(pi, table, out=out)
     assert got.data_ptr() == out.data_ptr()
     torch.testing.assert_close(got, pi @ table, rtol=1e-14, atol=1e-14, equal_nan=True)
+
+
+def test_denoiser_logits_relative_to_the_last_component_give_the_same_mean():
+    """The denoiser's ``K − 1`` relative logits (small K) against the full ``log p`` path's."""
+    g = torch.Generator().manual_seed(1)
+    gm = GaussianMixture(torch.rand(25, generator=g, dtype=torch.float64) + 0.1,
+                         3 * torch.randn(25, 8, generator=g, dtype=torch.float64), torch.full((25,), 0.5, dtype=torch.float64))
+    x = 2 * torch.randn(300, 8, generator=g, dtype=torch.float64)
+    e_relative = gm.denoise(x, 0.8, 0.6)
+    e_full, _ = gm._kernel.mean(x, 0.8, 0.6, need_logp=True)
+    torch.testing.assert_close(e_relative, e_full, rtol=1e-12, atol=1e-12)
