@@ -15,7 +15,6 @@ larger than ``max_elements`` is ever formed.
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import torch
@@ -23,8 +22,9 @@ from torch import Tensor
 
 from samplerlab.covariance import ComponentCovariance, CoordinateCovariance, Covariance
 from samplerlab.logspace import logsumexp, softmax as _softmax
+from samplerlab.precision import fast_float64, round_tf32, tf32
 
-__all__ = ["TweedieKernel", "fast_float64"]
+__all__ = ["TweedieKernel"]
 
 DEFAULT_MAX_ELEMENTS = 2**26
 REFINE_TOP = 32  # logits recomputed in difference form per row below float64
@@ -34,45 +34,8 @@ GATHER_MIN_K = 64  # from this many components one-component rows are gathered, 
 RELATIVE_MAX_K = 256  # up to this many components the denoiser's logits are taken less the last one's
 
 
-# compute capabilities whose float64 GEMMs run at half or full float32 rate (P100, V100, A100,
-# H100/H200, B200); the others (consumer and inference cards) run float64 at 1/32 to 1/64 of it
-FAST_FLOAT64 = frozenset({(6, 0), (7, 0), (8, 0), (9, 0), (10, 0)})
-
-
-def fast_float64(device: torch.device | str) -> bool:
-    """Whether ``device`` multiplies float64 matrices about as fast as float32 ones (the float32
-    isotropic logits are then computed in float64, see :class:`TweedieKernel`).
-
-    >>> fast_float64("cpu")
-    False
-    """
-    device = torch.device(device)
-    return device.type == "cuda" and torch.cuda.get_device_capability(device) in FAST_FLOAT64
-
-
 def _as_scalar(v, like: Tensor) -> Tensor:
     return torch.as_tensor(v, dtype=like.dtype, device=like.device)
-
-
-@contextlib.contextmanager
-def _tf32(on: bool, device: torch.device):
-    """Let CUDA float32 GEMMs use TF32 tensor cores inside the block (the setting is restored)."""
-    if not (on and device.type == "cuda"):
-        yield
-        return
-    before = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = True
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = before
-
-
-def _round_tf32(t: Tensor) -> Tensor:
-    """``t`` rounded to TF32 (10 mantissa bits, nearest), as tensor cores read float32 operands:
-    off CUDA this emulates the screening GEMM's input rounding, so its accuracy is testable anywhere."""
-    bits = t.contiguous().view(torch.int32)
-    return ((bits + 0x1000) & ~0x1FFF).view(torch.float32)
 
 
 def _weighted_rows(pi: Tensor, table: Tensor, out: Tensor | None = None) -> Tensor:
@@ -135,6 +98,7 @@ class TweedieKernel:
         # computed in float64 instead: no cancellation to refine, at no extra GEMM time (see _logits_wide)
         wide = means.dtype != torch.float64 and cov.lam.shape[1] == 1 and fast_float64(means.device)
         self.logits_dtype = torch.float64 if wide else means.dtype
+        self._rel_means: Tensor | None = None  # m̃_k − m̃_K, k < K (see _mean_equal)
 
     # -- spectral coefficients -------------------------------------------------------------
     def _coeffs(self, a: Tensor, s: Tensor):
@@ -193,8 +157,8 @@ class TweedieKernel:
                                        + self.dim * (c[:, 0].log() + math.log(2 * math.pi)))
             screened = (screen and z.dtype != torch.float64 and self.refine_top < m.shape[0]
                         and self.screen == "tf32")
-            with _tf32(screened, z.device):
-                zs, ms = (_round_tf32(z), _round_tf32(m)) if screened and z.device.type != "cuda" else (z, m)
+            with tf32(screened, z.device):
+                zs, ms = (round_tf32(z), round_tf32(m)) if screened and z.device.type != "cuda" else (z, m)
                 if self.equal_variances:
                     lg = torch.addmm(bias, zs, ms.T, alpha=float(a * inv[0]))
                 else:
@@ -305,9 +269,12 @@ class TweedieKernel:
 
         ``μ_k = κ m̃_k + f z`` with one ``κ = 1 − a f`` and one ``f``, so ``E = f z + κ Σ π_k m̃_k``:
         two GEMMs and one pass over ``z``. The logits are one ``N×K`` GEMM (``z m̃ᵀ`` is faster than
-        ``m̃ zᵀ`` at small K); the second GEMM writes ``E`` and ``f z`` is added in place (a BLAS
-        ``beta`` would first copy ``z`` into the output). The bias, ``a/c`` and ``κ m̃`` are kept
-        per ``(a, s)``.
+        ``m̃ zᵀ`` at small K). Without ``need_logp`` and for ``K ≤ RELATIVE_MAX_K`` they are taken
+        less the last component's, ``z·(m̃_k − m̃_K)``: responsibilities need only differences, and
+        ``K − 1`` columns can spare the GEMM a whole SIMD register block (K = 25 on AVX-512). The
+        second GEMM (or, for one-component rows, a gather: :func:`_weighted_rows`) writes ``E``
+        and ``f z`` is added in place (a BLAS ``beta`` would first copy ``z`` into the output).
+        The bias, ``a/c`` and ``κ m̃`` are kept per ``(a, s)``.
         """
         k = self.rot_means.shape[0]
         relative = not need_logp and 1 < k <= RELATIVE_MAX_K
@@ -323,7 +290,7 @@ class TweedieKernel:
             e = _weighted_rows(_softmax(lg).to(z.dtype), mbar, out).add_(z, alpha=f0)
             return e, (logsumexp(lg, overwrite=True) if need_logp else lg[:, 0]).to(z.dtype)
         if relative:  # logits less the last component's: K − 1 GEMM columns, the last logit 0
-            if getattr(self, "_rel_means", None) is None:
+            if self._rel_means is None:  # independent of (a, s): once
                 self._rel_means = self.rot_means[:-1] - self.rot_means[-1]
             lg = torch.nn.functional.pad(torch.addmm(rel_bias, z, self._rel_means.T, alpha=scale), (0, 1))
         else:

@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "samplerlab"
 
 LAYERS = [
-    {"errors", "logspace", "sizes", "covariance", "tweedie", "mixture", "operators", "image_operators", "medical_operators",
+    {"errors", "logspace", "precision", "sizes", "covariance", "tweedie", "mixture", "operators", "image_operators", "medical_operators",
      "schedules", "problem", "task", "memory", "options", "guard"},
     {"images", "medical", "families", "faults", "scenario_builders", "scenarios", "samplers"},
     {"diagnostics"},
