@@ -1,8 +1,9 @@
 """Where the exact denoiser spends its time on a device: a kernel table per benchmark shape.
 
-The GPU check (:mod:`samplerlab.gpu_check`) measured the denoisers far from their GEMMs on an
-H100 (the float32 isotropic kernel at 40× its GEMMs, the 20,000-patch image denoiser at 0.44 of
-them). This step profiles one call of each with ``torch.profiler`` after a warm-up and writes the
+The GPU check (:mod:`samplerlab.gpu_check`) times the denoisers against their GEMMs; this step
+says where the rest goes, for the benchmark's isotropic, image and full-covariance shapes (the
+first H100 table showed the float32 isotropic kernel's refinement gathers, since replaced). It
+profiles one call of each with ``torch.profiler`` after a warm-up and writes the
 operators that took the most device time (self time, so nested operators are not counted twice)
 to ``profile.txt``, so the next lent card says which part to rewrite. Beside each table it writes
 the precision path the kernel took (the dtype of its isotropic logits) and the largest relative
@@ -15,7 +16,7 @@ Usage::
 
 Example:
     >>> [name for name, _ in CASES]
-    ['isotropic', 'image']
+    ['isotropic', 'image', 'full']
 """
 
 from __future__ import annotations
@@ -53,7 +54,22 @@ def _image(device: str, small: bool):
     return prior, x, 1.0, 0.2
 
 
-CASES = (("isotropic", _isotropic), ("image", _image))
+def _full(device: str, small: bool):
+    """The denoiser benchmark's full-covariance mixture (K = 200, d = 64, 8,192 rows, float32 on CUDA)."""
+    from samplerlab.mixture import GaussianMixture
+
+    g = torch.Generator().manual_seed(0)
+    k, d, n = (20, 8, 256) if small else (200, 64, 8192)
+    dtype = torch.float32 if device.startswith("cuda") else torch.float64
+    b = torch.randn(k, d, d, generator=g, dtype=torch.float64) / 8
+    cov = b @ b.transpose(-1, -2) + 0.3 * torch.eye(d, dtype=torch.float64)
+    gm = GaussianMixture(torch.ones(k), torch.randn(k, d, generator=g, dtype=torch.float64), cov,
+                         device=device, dtype=dtype)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64).to(device, dtype)
+    return gm, x, 0.7, 0.7
+
+
+CASES = (("isotropic", _isotropic), ("image", _image), ("full", _full))
 
 
 def relative_error(gm, x: torch.Tensor, alpha: float, sigma: float) -> float:

@@ -323,23 +323,35 @@ class TweedieKernel:
         return self.cov.unrotate(e), lp
 
     def _mean_full(self, x: Tensor, a: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-        """Whitened rotation ``y'_k = c_k^{-1/2} U_kᵀ x`` by one GEMM; offsets by small GEMMs."""
+        """Whitened rotation ``y'_k = c_k^{-1/2} U_kᵀ x`` by one GEMM; offsets by small GEMMs.
+
+        ``μ_k = m_k + U_k (h_k ⊙ (y'_k − b'_k))`` with ``h_k = f_k c_k^{1/2}``: ``h`` is folded
+        into the second GEMM's bases ``U_k diag(h_k)``, so the ``(N, K d)`` rows are only weighted
+        by ``π`` in place. Every ``K×d`` and ``d×K d`` term is built once per ``(a, s)``.
+        """
         k, d, n = self.log_w.shape[0], self.dim, x.shape[0]
-        u, lam = self.cov.basis, self.cov.lam
-        rc = c.rsqrt()  # (K, d)
-        whiten = (u * rc[:, None, :]).permute(1, 0, 2).reshape(d, k * d)  # U_k diag(c^{-1/2})
-        b = a * self.rot_means * rc  # b'_k = c^{-1/2} U_kᵀ (a m_k)
+
+        def build():
+            u, lam = self.cov.basis, self.cov.lam
+            rc = c.rsqrt()  # (K, d)
+            whiten = (u * rc[:, None, :]).permute(1, 0, 2).reshape(d, k * d)  # U_k diag(c^{-1/2})
+            b = a * self.rot_means * rc  # b'_k = c^{-1/2} U_kᵀ (a m_k)
+            cross = torch.einsum("kde,ke->dk", u, b * rc)  # x ↦ y'_k · b'_k
+            bias = self.log_w - 0.5 * (c.log().sum(-1) + d * math.log(2 * math.pi))
+            h = a * lam * rc  # f_k c_k^{1/2}
+            offset = self.means - torch.einsum("kde,ke->kd", u, h * b)
+            lift = (u * h[:, None, :]).permute(1, 0, 2).reshape(d, k * d)  # U_k diag(h_k)
+            return whiten, cross, b.square().sum(-1), bias, offset, lift
+
+        whiten, cross, b_sq, bias, offset, lift = self._per_coeffs("full", c, build)
         yp = (x @ whiten).view(n, k, d)
-        cross = x @ torch.einsum("kde,ke->dk", u, b * rc)  # y'_k · b'_k
-        maha = torch.linalg.vector_norm(yp, dim=-1).square() - 2 * cross + b.square().sum(-1)
-        lg = self.log_w - 0.5 * (maha.clamp_min(0) + c.log().sum(-1) + d * math.log(2 * math.pi))
+        maha = torch.linalg.vector_norm(yp, dim=-1).square() - 2 * (x @ cross) + b_sq
+        lg = bias - 0.5 * maha.clamp_min(0)
         lp = logsumexp(lg, -1)
         pi = _softmax(lg)
-        h = a * lam * rc  # f_k c_k^{1/2}: μ_k = m_k + U_k (h_k ⊙ (y'_k − b'_k))
-        offset = self.means - torch.einsum("kde,ke->kd", u, h * b)
-        scale = pi[:, :, None] * h
-        w = yp.mul_(scale) if not (yp.requires_grad or torch.is_grad_enabled() and x.requires_grad) else yp * scale
-        return pi @ offset + w.view(n, k * d) @ self.cov.stacked_basis().T, lp
+        grad = yp.requires_grad or torch.is_grad_enabled() and x.requires_grad
+        w = yp * pi[:, :, None] if grad else yp.mul_(pi[:, :, None])
+        return torch.addmm(pi @ offset, w.view(n, k * d), lift.T), lp
 
     def mean(self, x: Tensor, alpha, sigma, need_logp: bool = True) -> tuple[Tensor, Tensor]:
         """``E[x0|x_t]`` (N, d) and ``log p_t(x_t)`` (N,; meaningless if ``need_logp`` is False)."""

@@ -28,5 +28,5 @@ def test_profile_step_writes_a_kernel_table_per_case(tmp_path):
 
     assert profile_main(["--out", str(tmp_path), "--device", "cpu", "--small"]) == 0
     text = (tmp_path / "profile.txt").read_text()
-    assert "== isotropic on cpu (small)" in text and "== image on cpu (small)" in text
-    assert text.count("Self CPU") >= 2 and "aten::" in text
+    assert all(f"== {name} on cpu (small)" in text for name in ("isotropic", "image", "full"))
+    assert text.count("Self CPU") >= 3 and "aten::" in text
