@@ -192,10 +192,14 @@ class GaussianMixture:
         """``n`` exact draws (and their component labels if asked)."""
         if n < 0:
             raise ValueError(f"n: must be non-negative, got {n}")
-        labels = self._component_draws(n, generator)
-        z = torch.randn(n, self.dim, generator=generator, device=self.device, dtype=self.dtype)
-        x = self.means[labels] + self.cov_factors.sqrt_apply(z, labels)
+        x, labels = self._draws(n, generator, self.dtype)
         return (x, labels) if return_labels else x
+
+    def _draws(self, n: int, generator: torch.Generator | None, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """``n`` exact draws made in ``dtype`` (normals and arithmetic), and their labels."""
+        labels = self._component_draws(n, generator)
+        z = torch.randn(n, self.dim, generator=generator, device=self.device, dtype=dtype)
+        return self.means[labels].to(dtype) + self.cov_factors.sqrt_apply(z, labels), labels
 
     def _component_draws(self, n: int, generator: torch.Generator | None) -> Tensor:
         """``n`` component indices drawn from the weights."""
@@ -215,9 +219,7 @@ class GaussianMixture:
         """
         cov, dtype = self.cov_factors, theta.dtype
         if not (isinstance(cov, CoordinateCovariance) and cov.equal_eigenvalues()) or theta.shape[1] >= self.dim:
-            labels = self._component_draws(n, generator)
-            z = torch.randn(n, self.dim, generator=generator, device=self.device, dtype=dtype)
-            return (self.means[labels].to(dtype) + cov.sqrt_apply(z, labels)) @ theta
+            return self._draws(n, generator, dtype)[0] @ theta
         rot = cov.rotate(theta.T.to(self.dtype))  # (L, d): θ in the covariance's basis
         gram = (rot * cov.lam[0]) @ rot.T  # θᵀ S θ
         chol = torch.linalg.cholesky(0.5 * (gram + gram.T))

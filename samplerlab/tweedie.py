@@ -99,6 +99,7 @@ class TweedieKernel:
         wide = means.dtype != torch.float64 and cov.lam.shape[1] == 1 and fast_float64(means.device)
         self.logits_dtype = torch.float64 if wide else means.dtype
         self._rel_means: Tensor | None = None  # m̃_k − m̃_K, k < K (see _mean_equal)
+        self._wide: tuple[Tensor, Tensor, Tensor] | None = None  # float64 terms of _logits_wide
 
     # -- spectral coefficients -------------------------------------------------------------
     def _coeffs(self, a: Tensor, s: Tensor):
@@ -151,29 +152,16 @@ class TweedieKernel:
         m = self.rot_means
         if self.logits_dtype != z.dtype:
             return self._logits_wide(z, a, c, with_norm).to(z.dtype)
+        refine = z.dtype != torch.float64 and c.shape[1] == 1 and self.refine_top < m.shape[0]
         if c.shape[1] == 1:  # isotropic: per-component scalars scale the N×K result, not the K×d means
-            inv = 1.0 / c[:, 0]
-            bias = self.log_w - 0.5 * (a**2 * self.rot_means_sqnorm * inv
-                                       + self.dim * (c[:, 0].log() + math.log(2 * math.pi)))
-            screened = (screen and z.dtype != torch.float64 and self.refine_top < m.shape[0]
-                        and self.screen == "tf32")
-            with tf32(screened, z.device):
-                zs, ms = (round_tf32(z), round_tf32(m)) if screened and z.device.type != "cuda" else (z, m)
-                if self.equal_variances:
-                    lg = torch.addmm(bias, zs, ms.T, alpha=float(a * inv[0]))
-                else:
-                    lg = torch.addcmul(bias, zs @ ms.T, a * inv)
+            screened = screen and refine and self.screen == "tf32"
+            lg = self._isotropic_logits(z, m, self.rot_means_sqnorm, self.log_w, a, c, with_norm or refine, screened)
         else:
             inv, bias, scaled = self._diagonal_terms(a, c)
             if scaled is None:  # one diagonal for all components: −½ zᵀC⁻¹z is a per-row number
                 lg = torch.addmm(bias, z * inv[0], m.T, alpha=float(a))
                 return lg.sub_(0.5 * (z.square() @ inv[0])[:, None])  # in place: lg is this GEMM's own output
-            lg = torch.addmm(bias, z, scaled)
-        refine = z.dtype != torch.float64 and c.shape[1] == 1 and self.refine_top < lg.shape[1]
-        if c.shape[1] > 1:
-            lg = lg.sub_(0.5 * (z.square() @ inv.T))
-        elif with_norm or refine or not self.equal_variances:
-            lg = lg.sub_(0.5 * torch.linalg.vector_norm(z, dim=-1, keepdim=True).square() * inv)
+            lg = torch.addmm(bias, z, scaled).sub_(0.5 * (z.square() @ inv.T))
         if not refine:
             return lg
         lg, top = self._refine(lg, z, a, c)
@@ -202,6 +190,21 @@ class TweedieKernel:
 
         return self._per_coeffs("logits", c, build)
 
+    def _isotropic_logits(self, z: Tensor, m: Tensor, m_sq: Tensor, log_w: Tensor, a: Tensor, c: Tensor,
+                          with_norm: bool, screened: bool = False) -> Tensor:
+        """``log w_k − ½ (a² ‖m̃_k‖² / c_k + d log 2π c_k) + a z·m̃_k / c_k`` as one GEMM with a bias,
+        less ``½ ‖z‖² / c_k`` where ``with_norm`` (or the variances differ), in ``z``'s precision;
+        ``screened`` lets the GEMM run on TF32 tensor cores (emulated off CUDA)."""
+        inv = 1.0 / c[:, 0]
+        bias = log_w - 0.5 * (a**2 * m_sq * inv + self.dim * (c[:, 0].log() + math.log(2 * math.pi)))
+        with tf32(screened, z.device):
+            zs, ms = (round_tf32(z), round_tf32(m)) if screened and z.device.type != "cuda" else (z, m)
+            lg = (torch.addmm(bias, zs, ms.T, alpha=float(a * inv[0])) if self.equal_variances
+                  else torch.addcmul(bias, zs @ ms.T, a * inv))
+        if with_norm or not self.equal_variances:
+            lg.sub_(0.5 * torch.linalg.vector_norm(z, dim=-1, keepdim=True).square() * inv)
+        return lg
+
     def _logits_wide(self, z: Tensor, a: Tensor, c: Tensor, with_norm: bool) -> Tensor:
         """Isotropic logits of float32 rows computed in float64 (``logits_dtype``), as float64.
 
@@ -210,20 +213,10 @@ class TweedieKernel:
         cards with fast float64 GEMMs the float64 GEMM costs what the float32 one does, against
         the refinement's ``(rows, top, d)`` gathers. The rows are widened one chunk at a time.
         """
-        def build():  # float64 means, norms and weights, once per (a, s)
+        if self._wide is None:  # float64 means, their norms and the weights: once
             m = self.rot_means.double()
-            c64, a64 = c[:, 0].double(), a.double()
-            bias = self.log_w.double() - 0.5 * (a64**2 * m.square().sum(-1) / c64
-                                                + self.dim * (c64.log() + math.log(2 * math.pi)))
-            return m, bias, a64 / c64, 1.0 / c64
-
-        m, bias, scale, inv = self._per_coeffs("wide", c, build)
-        z = z.double()
-        lg = (torch.addmm(bias, z, m.T, alpha=float(scale[0])) if self.equal_variances
-              else torch.addcmul(bias, z @ m.T, scale))
-        if with_norm or not self.equal_variances:
-            lg.sub_(0.5 * z.square().sum(-1, keepdim=True) * inv)
-        return lg
+            self._wide = m, m.square().sum(-1), self.log_w.double()
+        return self._isotropic_logits(z.double(), *self._wide, a.double(), c.double(), with_norm)
 
     def _refine(self, lg: Tensor, z: Tensor, a: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
         """Precision strategy for float32 (isotropic components, large K).
@@ -263,6 +256,16 @@ class TweedieKernel:
         return _cat(out)
 
     # -- Tweedie mean ----------------------------------------------------------------------
+    def _equal_terms(self, a: Tensor, c: Tensor, f: Tensor) -> tuple:
+        """Equal isotropic variances, once per ``(a, s)``: the logits' bias without ``d log c``,
+        their scale ``a/c``, ``κ m̃``, ``f`` and the bias less the last component's."""
+        def build():
+            inv = 1.0 / c[0, 0]
+            bias = self.log_w - 0.5 * a**2 * inv * self.rot_means_sqnorm
+            return bias, float(a * inv), (1 - a * f[0, 0]) * self.rot_means, float(f[0, 0]), bias[:-1] - bias[-1]
+
+        return self._per_coeffs("equal", c, build)
+
     def _mean_equal(self, z: Tensor, a: Tensor, c: Tensor, f: Tensor, need_logp: bool,
                     out: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Equal isotropic variances without refinement (finite-sample priors, the grid).
@@ -278,13 +281,7 @@ class TweedieKernel:
         """
         k = self.rot_means.shape[0]
         relative = not need_logp and 1 < k <= RELATIVE_MAX_K
-
-        def build():
-            inv = 1.0 / c[0, 0]
-            bias = self.log_w - 0.5 * a**2 * inv * self.rot_means_sqnorm
-            return bias, float(a * inv), (1 - a * f[0, 0]) * self.rot_means, float(f[0, 0]), bias[:-1] - bias[-1]
-
-        bias, scale, mbar, f0, rel_bias = self._per_coeffs("equal", c, build)
+        bias, scale, mbar, f0, rel_bias = self._equal_terms(a, c, f)
         if self.logits_dtype != z.dtype:  # float32 rows, logits and weights in float64
             lg = self._logits_wide(z, a, c, with_norm=need_logp)
             e = _weighted_rows(_softmax(lg).to(z.dtype), mbar, out).add_(z, alpha=f0)
@@ -314,7 +311,10 @@ class TweedieKernel:
         pi = _softmax(lg)
         lp = logsumexp(lg, -1, overwrite=True) if need_logp else lg[:, 0]  # lg: only π is used after
         # Σ π_k ((1 − a f_k) m̃_k + f_k z): the GEMM accumulates into the rescaled z (BLAS beta = 1)
-        if self.shared_diagonal:  # Σ π_k f_k = f: one diagonal
+        if self.equal_variances:  # refined float32 logits, then the same mean as _mean_equal's
+            _, _, mbar, f0, _ = self._equal_terms(a, c, f)
+            e = _weighted_rows(pi, mbar, out if self.cov.basis is None else None).add_(z, alpha=f0)
+        elif self.shared_diagonal:  # Σ π_k f_k = f: one diagonal
             e = torch.addmm(z * f[0], pi, self._per_coeffs("mbar", c, lambda: (1 - a * f) * m))
         elif f.shape[1] == 1:
             e = torch.addmm(z * (pi @ f), pi * (1 - a * f[:, 0]), m)
@@ -370,9 +370,10 @@ class TweedieKernel:
                 e, lp = self._mean_coord(xc, a, c, f, need_logp, out=rows)
             else:
                 e, lp = self._mean_full(xc, a, c)
-            if rows is not None and e is not rows:
+            if rows is None:
+                means.append(e)
+            elif e is not rows:
                 rows.copy_(e)
-            means.append(e)
             logps.append(lp)
         return (_cat(means) if out is None else out), _cat(logps)
 
