@@ -91,10 +91,38 @@ def _scenario_options(scenario, options: dict) -> dict:
     return kw
 
 
-def run(sampler, scenario, *, params: dict | None = None, device=None, **options) -> Report:
+def _audit_control(sampler, problem, params, device, kw: dict, report: Report) -> None:
+    """Audit the prior-complexity control (:mod:`samplerlab.control`) with the audit's settings
+    and attach it to ``report``; a control the sampler fails to run on is recorded, not raised."""
+    from samplerlab.auditing import audit
+    from samplerlab.control import attach_control, cached_control_problem
+    from samplerlab.errors import SamplerError
+    from samplerlab.sampler_ref import resolve_sampler
+
+    if problem.prior.n_components == 1:
+        report.meta["control"] = {"skipped": "the prior is a single Gaussian: the audit is its own control"}
+        return
+    control, info = cached_control_problem(problem)
+    built, _ = resolve_sampler(sampler, problem=control, params=params)
+    settings = {k: v for k, v in kw.items() if k not in ("floor", "notes", "name", "scenario")}
+    where = f"{kw['scenario']} (control)" if kw.get("scenario") else "control"
+    try:
+        control_report = audit(built, control, device=device, name=f"{kw['name']} (control)", scenario=where,
+                               **settings)
+    except SamplerError as exc:
+        report.meta["control"] = {**info, "error": " ".join(str(exc).split())}
+        return
+    attach_control(report, control_report, info)
+
+
+def run(sampler, scenario, *, params: dict | None = None, device=None, control: bool = False,
+        **options) -> Report:
     """Audit ``sampler`` on ``scenario`` (see the module doc); ``options`` go to
     :func:`samplerlab.audit` (``n``, ``steps``, ``seed``, ``alpha``, ``checks``, ``floor``, ``name``,
-    ``schedule``, ``t_stops``, ``record``, ``notes``).
+    ``schedule``, ``t_stops``, ``record``, ``notes``). ``control=True`` also audits the
+    prior-complexity control (:mod:`samplerlab.control`: the same sampler with the prior cut down
+    to the prior component of the posterior's dominant mode), which attributes each failure to the
+    method (fails on a single Gaussian too) or to the mixture prior.
 
     Raises:
         ScenarioError, SamplerRefError: bad references (one line naming the input).
@@ -111,4 +139,7 @@ def run(sampler, scenario, *, params: dict | None = None, device=None, **options
     kw.setdefault("name", label)
     if loaded is not None:
         kw = _scenario_options(loaded, kw)
-    return audit(built, problem, device=device, **kw)
+    report = audit(built, problem, device=device, **kw)
+    if control:
+        _audit_control(sampler, problem, params, device, kw, report)
+    return report

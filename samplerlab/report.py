@@ -93,19 +93,39 @@ class Report:
         return [f"  floor — exact posterior denoiser, {f.get('discretisation')}, "
                 f"{self.meta.get('steps')} steps: {outcome}"]
 
+    def _control_line(self) -> list[str]:
+        ctl = self.meta.get("control")
+        if not ctl:
+            return []
+        if "skipped" in ctl:
+            return [f"  control — {ctl['skipped']}"]
+        chosen = (f"prior cut to component {ctl['component']} of {ctl['components']}, the posterior's dominant "
+                  f"mode (weight {ctl['posterior_weight']:.3g}; {ctl['modes']} components above 1e-3)")
+        if "error" in ctl:
+            return [f"  control — {chosen}: not audited ({ctl['error']})"]
+        outcome = "passes every check" if ctl["passed"] else "fails " + ", ".join(ctl["failure_modes"])
+        return [f"  control — {chosen}: {outcome}"]
+
     @staticmethod
     def _why(c: CheckResult) -> str:
+        tags = []
         if c.attribution == "discretisation":
-            return f" [the floor fails it too, effect {c.floor_effect:.3g}: discretisation]"
+            tags.append(f"the floor fails it too, effect {c.floor_effect:.3g}: discretisation")
         if c.attribution == "approximation":
-            return " [beyond the floor: approximation]"
-        return ""
+            tags.append("beyond the floor: approximation")
+        if c.control_attribution == "single_gaussian":
+            tags.append(f"fails on a single Gaussian too, effect {c.control_effect:.3g}")
+        elif c.control_attribution == "mixture":
+            tags.append("only with the mixture prior" + ("" if c.control_effect is None
+                                                        else f" (single Gaussian: {c.control_effect:.3g})"))
+        return f" [{'; '.join(tags)}]" if tags else ""
 
     def summary(self) -> str:
         """Plain text a person reads in ten seconds: verdict, then one line per failure."""
         modes = ", ".join(sorted(self.failure_modes))
         lines = [("PASSED " if self.passed else f"FAILED [{modes}] ") + self._title()]
         lines += self._floor_line()
+        lines += self._control_line()
         lines += [f"  note: {note}" for note in self.meta.get("notes") or []]
         if self.meta.get("global_rng"):
             lines.append(f"  ⚠ the sampler drew from the global {' and '.join(self.meta['global_rng'])} RNG: the "

@@ -52,6 +52,11 @@ def report_table(report) -> str:
         header += ["floor", "attribution"]
         rows = [r + [_floor_cell(c), c.attribution if c.attribution in ("approximation", "discretisation") else ""]
                 for r, c in zip(rows, report.checks)]
+    if (report.meta.get("control") or {}).get("failure_modes") is not None:
+        header += ["single Gaussian", "cause"]
+        causes = {"single_gaussian": "method", "mixture": "mixture prior"}
+        rows = [r + [f"{c.control_verdict or ''} {_num(c.control_effect)}".strip() if c.control_verdict else "",
+                     causes.get(c.control_attribution, "")] for r, c in zip(rows, report.checks)]
     return format_table(header, rows)
 
 

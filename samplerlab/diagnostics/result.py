@@ -72,6 +72,8 @@ class CheckResult:
     data: dict = field(default_factory=dict)
     floor_passed: Optional[bool] = None  # the same check on the discretisation floor (None: not run)
     floor_effect: Optional[float] = None
+    control_verdict: Optional[str] = None  # on the prior-complexity control: pass, fail, n/a (None: not run)
+    control_effect: Optional[float] = None
 
     @property
     def attribution(self) -> str:
@@ -86,6 +88,16 @@ class CheckResult:
         if self.floor_passed is None:
             return "failed"
         return "approximation" if self.floor_passed else "discretisation"
+
+    @property
+    def control_attribution(self) -> Optional[str]:
+        """For a failing verdict check audited with the prior-complexity control
+        (:mod:`samplerlab.control`): ``"single_gaussian"`` when the control fails it too (the
+        method's own error), ``"mixture"`` when the control passes it or cannot judge it (one
+        mode); ``None`` for passing checks and audits without a control."""
+        if self.passed or not self.applicable or self.role != "verdict" or self.control_verdict is None:
+            return None
+        return "single_gaussian" if self.control_verdict == "fail" else "mixture"
 
     def __post_init__(self):
         if self.role not in ("verdict", "info"):
