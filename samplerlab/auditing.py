@@ -36,7 +36,7 @@ from samplerlab.diagnostics.result import CheckResult
 from samplerlab.diagnostics.truth import Truth, generator
 from samplerlab.errors import SamplerError
 from samplerlab.floor import attach_floor, cached_floor, floor_eta, floor_sampler
-from samplerlab.guard import changed, problem_state, seeded_globals
+from samplerlab.guard import changed, problem_state, restore, seeded_globals
 from samplerlab.problem import InverseProblem
 from samplerlab.sampler_ref import declared
 from samplerlab.report import Report
@@ -99,7 +99,7 @@ def _run(sampler, task, n: int, seed: int, name: str, where: str, partial: Repor
     global RNGs are seeded from ``seed`` and watched; those the sampler drew from are added to
     ``partial.meta["global_rng"]``.
     """
-    before = None if problem is None else problem_state(problem)
+    before = None if problem is None else problem_state(problem, task)
     start = time.perf_counter()
     try:
         with seeded_globals(seed, task.device) as used:
@@ -109,8 +109,9 @@ def _run(sampler, task, n: int, seed: int, name: str, where: str, partial: Repor
     if used:
         partial.meta["global_rng"] = sorted(set(partial.meta.get("global_rng", [])) | set(used))
     if before is not None:
-        touched = changed(problem, before)
+        touched = changed(problem, before, task)
         if touched:
+            restore(problem, before, task)
             raise SamplerError(f"sampler {name!r} modified {' and '.join(touched)} in place on {where}; a "
                                "sampler must not write into the task it is given", partial)
     seconds = time.perf_counter() - start
@@ -129,7 +130,7 @@ def _run(sampler, task, n: int, seed: int, name: str, where: str, partial: Repor
     if bad:
         raise SamplerError(f"sampler {name!r} returned {bad} non-finite values in {n}×{d} samples on {where}",
                            partial)
-    return x.detach(), seconds
+    return x.detach().clone(), seconds  # its own copy: a sampler returning a view of its buffer may reuse it
 
 
 def _timed(fn, *args) -> tuple[list[CheckResult], float]:

@@ -7,7 +7,10 @@ autograd. ``svd()`` returns a cached thin SVD ``A = U diag(S) Vᵀ`` (closed for
 values that are numerically zero dropped, so rank-deficient operators have ``r < min(m, d)``.
 ``svd(full=True)`` completes ``U`` and ``V`` to orthonormal bases of ``R^m`` and ``R^d`` (the
 first ``r`` columns are the thin SVD's; the rest span the null spaces of ``Aᵀ`` and ``A``), as
-DDRM-style samplers and deepinv's ``DecomposablePhysics`` need.
+DDRM-style samplers and deepinv's ``DecomposablePhysics`` need. The cached factorisations are
+handed out by reference (a copy per call would cost a dense operator its size each step), so the
+operator keeps a :func:`~samplerlab.guard.fingerprint` of each, taken when it was computed, and
+lists them in ``cached()``: the audit checks them after every sampler run (:mod:`samplerlab.guard`).
 
 * ``Identity(d)`` — denoising.
 * ``Dense(A)`` — any explicit ``(m, d)`` matrix.
@@ -36,6 +39,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from samplerlab.guard import fingerprint
 
 __all__ = ["SVD", "LinearOperator", "Identity", "Dense", "Mask", "Subsample", "Blur"]
 
@@ -83,6 +88,7 @@ class LinearOperator(ABC):
         self._device = torch.device(device) if device is not None else torch.device("cpu")
         self._svd: SVD | None = None
         self._svd_full: SVD | None = None
+        self._seals: dict[str, Tensor] = {}
 
     # -- properties ----------------------------------------------------------------------------
     @property
@@ -169,13 +175,46 @@ class LinearOperator(ABC):
         if not isinstance(full, bool):
             raise ValueError(f"{type(self).__name__}: svd(full=...) expects a bool, got {full!r}")
         if self._svd is None:
-            self._svd = self._compute_svd()
+            self.keep_svd(self._compute_svd())
         if not full:
             return self._svd
         if getattr(self, "_svd_full", None) is None:
             U, S, V = self._svd
-            self._svd_full = SVD(self._complete(U), S, self._complete_v(V))
+            self.keep_svd(SVD(self._complete(U), S, self._complete_v(V)), full=True)
         return self._svd_full
+
+    def keep_svd(self, svd: SVD, full: bool = False) -> None:
+        """Cache ``svd`` as this operator's thin (or, ``full=True``, completed) SVD, with the
+        fingerprints that :meth:`seals` returns (for an SVD computed elsewhere, e.g. on another device)."""
+        setattr(self, "_svd_full" if full else "_svd", svd)
+        prefix = "svd(full=True)" if full else "svd()"
+        self._seals.update({f"{prefix}.{k}": fingerprint(v) for k, v in svd._asdict().items()})
+
+    def cached(self) -> dict[str, Tensor]:
+        """The cached factorisations' tensors by name (``"svd().U"``, ``"svd(full=True).V"``, ...).
+
+        Example:
+            >>> op = Dense([[3.0, 0.0]])
+            >>> list(op.cached())
+            []
+            >>> _ = op.svd()
+            >>> list(op.cached())
+            ['svd().U', 'svd().S', 'svd().V']
+        """
+        out = {}
+        for prefix, svd in (("svd()", self._svd), ("svd(full=True)", getattr(self, "_svd_full", None))):
+            if svd is not None:
+                out.update({f"{prefix}.{k}": v for k, v in svd._asdict().items()})
+        return out
+
+    def seals(self) -> dict[str, Tensor]:
+        """The fingerprints of :meth:`cached`'s tensors, taken when they were computed."""
+        return dict(getattr(self, "_seals", {}))
+
+    def forget_cached(self) -> None:
+        """Drop the cached factorisations (recomputed when next asked for): a written one is not reused."""
+        self._svd = self._svd_full = None
+        self._seals = {}
 
     def _complete_v(self, V: Tensor) -> Tensor:
         """``V (d, r)`` completed to an orthonormal basis of ``R^d`` (closed form where known)."""

@@ -47,7 +47,7 @@ def _placed(operator: LinearOperator, device, dtype) -> LinearOperator:
         return operator
     moved = operator.to(device=device, dtype=dtype)
     if operator._svd is not None and moved._svd is None:
-        moved._svd = type(operator._svd)(*(t.to(device=device, dtype=dtype) for t in operator._svd))
+        moved.keep_svd(type(operator._svd)(*(t.to(device=device, dtype=dtype) for t in operator._svd)))
     return moved
 
 

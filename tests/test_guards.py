@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -52,6 +54,61 @@ def test_a_sampler_writing_into_the_operator_stops_the_audit_naming_it():
 
     with pytest.raises(SamplerError, match="sampler 'vandal' modified its operator A in place"):
         run(vandal, scenario, **KW)
+
+
+_POISONS = {
+    "thin SVD": (lambda task: task.operator.svd().S.mul_(3.0), "its operator's cached svd().S"),
+    "completed SVD": (lambda task: task.operator.svd(full=True).V[:, -1].mul_(-2.0),
+                      "its operator's cached svd(full=True).V"),
+    "schedule table": (lambda task: task.schedule._log_ab.mul_(0.5), "its schedule (VPLinear._log_ab)"),
+    "time grid": (lambda task: task.timesteps.mul_(0.5), "its time grid"),
+}
+
+
+@pytest.mark.parametrize("what", list(_POISONS))
+def test_a_sampler_writing_into_shared_tables_is_named_and_the_next_audit_is_unchanged(what):
+    scenario = load_scenario("unequal_weights_2d")  # one problem and schedule for the three audits
+    write, message = _POISONS[what]
+
+    def poison(task, n, g):
+        write(task)
+        return torch.zeros(n, task.dim, dtype=task.dtype)
+
+    clean = run("ddrm", scenario, **KW)
+    with pytest.raises(SamplerError, match=f"sampler 'poison' modified {re.escape(message)}.* in place"):
+        run(poison, scenario, **KW)
+    assert _comparable(run("ddrm", scenario, **KW)) == _comparable(clean)
+
+
+def test_a_factorisation_first_computed_and_written_during_the_run_is_caught():
+    scenario = load_scenario("unequal_weights_2d")
+    assert scenario.problem.operator._svd is None  # first computed by the sampler
+
+    def poison(task, n, g):
+        task.operator.svd().U.neg_()
+        return torch.zeros(n, task.dim, dtype=task.dtype)
+
+    with pytest.raises(SamplerError, match="sampler 'poison' modified its operator's cached svd\\(\\).U in place"):
+        audit(poison, scenario.problem, **KW)
+
+
+def test_report_samples_are_the_main_runs_draws_when_the_sampler_reuses_its_buffer():
+    problem = load_scenario("bimodal_1d").problem
+    post = problem.posterior()
+    kept: list[torch.Tensor] = []
+
+    def buffered(task, n, g):  # one persistent buffer; truncated runs write a shifted cloud into it
+        x = post.sample(n, generator=g) + 10.0 * float(task.timesteps[-1])
+        if not kept:
+            kept.append(torch.empty_like(x))
+        kept[0].copy_(x)
+        if task.finishes_at_zero:
+            kept.append(x.clone())
+        return kept[0][:]
+
+    report = audit(buffered, problem, n=200, steps=50, checks=["early_stopping_sweep"])
+    assert report.meta["sweep"] == "re-runs"
+    assert torch.equal(report.samples, kept[1])
 
 
 @pytest.mark.parametrize("library", ["torch", "numpy"])
