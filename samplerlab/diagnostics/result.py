@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Optional
 
-__all__ = ["CheckResult", "FAILURE_MODES", "MODE_CHECKS", "EXPLANATIONS", "not_applicable", "fmt_p", "p_eq"]
+__all__ = ["CheckResult", "FAILURE_MODES", "ACROSS_MODES", "MODE_CHECKS", "EXPLANATIONS", "not_applicable", "fmt_p",
+           "p_eq"]
 
 FAILURE_MODES = ("spread", "location", "mode_weights", "prior_hallucination", "likelihood_hallucination",
                  "early_stopping", "distribution")
@@ -20,6 +21,8 @@ FAILURE_MODES = ("spread", "location", "mode_weights", "prior_hallucination", "l
 MODE_CHECKS = {"spread": "spread_radius", "location": "location", "mode_weights": "mode_weights",
                "prior_hallucination": "prior_hallucination", "likelihood_hallucination": "likelihood_hallucination",
                "early_stopping": "early_stopping_sweep", "distribution": "sliced_wasserstein"}
+# Failure modes judged across observations only (:mod:`samplerlab.observations`), never by one audit.
+ACROSS_MODES = ("coverage",)
 EXPLANATIONS = ("likelihood_approximation",)  # informative checks that explain failures, never judge
 
 
@@ -102,7 +105,7 @@ class CheckResult:
     def __post_init__(self):
         if self.role not in ("verdict", "info"):
             raise ValueError(f"role: expected 'verdict' or 'info', got {self.role!r}")
-        allowed = FAILURE_MODES + (EXPLANATIONS if self.role == "info" else ())
+        allowed = FAILURE_MODES + ACROSS_MODES + (EXPLANATIONS if self.role == "info" else ())
         if self.failure_mode not in allowed:
             raise ValueError(f"failure_mode: expected one of {allowed}, got {self.failure_mode!r}")
         for name in ("statistic", "effect", "p_value"):

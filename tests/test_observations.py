@@ -1,0 +1,72 @@
+"""Audits over observations y ~ p(y): coverage, SBC and TARP, one verdict across observations."""
+
+import numpy as np
+import pytest
+
+from samplerlab.diagnostics.coverage import coverage_check, randomized_rank
+from samplerlab.diagnostics.sbc import sbc_check
+from samplerlab.diagnostics.tarp import tarp_check
+from samplerlab.faults import Spread
+from samplerlab.observations import ObservationAudit, audit_observations
+
+SETTINGS = dict(n=300, steps=20, checks=["spread", "mode_weights"], floor=False)
+
+
+def test_randomized_rank_of_an_exchangeable_draw_is_uniform():
+    rng = np.random.default_rng(0)
+    u = [randomized_rank(rng.normal(size=(9, 1)).round(1), rng.normal(size=1).round(1), rng)[0]
+         for _ in range(4000)]  # rounding makes ties: the randomisation keeps the rank uniform
+    counts = np.histogram(u, bins=10, range=(0, 1))[0]
+    assert counts.min() > 330 and counts.max() < 470  # 400 expected per bin, ±3.5 sd
+
+
+@pytest.mark.parametrize("check", [coverage_check, lambda u: sbc_check(u[:, None], ["x"]), tarp_check])
+def test_across_checks_reject_ranks_piled_at_the_ends(check):
+    u = np.concatenate([np.full(30, 0.01), np.full(30, 0.99)])  # a ∪-shaped, over-confident sampler
+    assert check(u).p_value < 1e-6
+
+
+def test_exact_sampler_passes_across_observations():
+    audit = audit_observations("fault:exact", "bimodal_1d", observations=20, **SETTINGS)
+    assert audit.passed, audit.summary()
+    assert {c.check for c in audit.checks} == {"coverage_hpd", "sbc_ranks", "tarp"}
+    assert all(r.meta["observation"]["index"] == j for j, r in enumerate(audit.reports))
+
+
+@pytest.mark.parametrize("fault, direction", [("fault:shrink", "under"), ("fault:inflate", "over")])
+def test_dispersion_faults_read_as_coverage_across_observations(fault, direction):
+    # spread ×0.8 / ×1.25 in d = 8: the 90 % region covers about 62 % / 99.6 % of the true signals
+    audit = audit_observations(fault, "grid_d8_m2", observations=50, n=200, steps=20, checks=["spread"], floor=False)
+    coverage = next(c for c in audit.checks if c.check == "coverage_hpd")
+    assert (coverage.effect < 0.9) if direction == "under" else (coverage.effect > 0.9)
+    assert coverage.p_value < 0.01 and f"{direction}-coverage" in coverage.detail
+
+
+class TailWrong(Spread):
+    """Exact for most y; shrinks the spread 0.4× when y lies in the upper tail (y > 3.2)."""
+
+    def __init__(self, problem):
+        super().__init__(problem, 0.4 if float(problem.y[0]) > 3.2 else 1.0)
+
+
+def test_a_sampler_wrong_only_in_the_tail_is_caught_and_the_report_names_the_y():
+    audit = audit_observations(f"{__name__}:TailWrong", "bimodal_1d", observations=20, **SETTINGS)
+    tail = [j for j, r in enumerate(audit.reports) if r.meta["observation"]["y"][0] > 3.2]
+    assert tail and not audit.passed
+    spread = next(r for r in audit.modes if r["failure_mode"] == "spread")
+    assert spread["worst"] in tail and set(spread["failed_observations"]) <= set(tail)
+    assert f"observation {spread['worst']}" in audit.summary()
+
+
+def test_observation_audit_round_trips_through_json(tmp_path):
+    audit = audit_observations("fault:exact", "bimodal_1d", observations=3, **SETTINGS)
+    audit.to_json(tmp_path / "a.json")
+    import json
+
+    again = ObservationAudit.from_dict(json.loads((tmp_path / "a.json").read_text()))
+    assert again.passed == audit.passed and again.modes == audit.modes and len(again.reports) == 3
+
+
+def test_observations_must_be_at_least_two():
+    with pytest.raises(ValueError, match="observations: expected an integer >= 2"):
+        audit_observations("oracle", "bimodal_1d", observations=1)
