@@ -44,7 +44,7 @@ from pathlib import Path
 
 from samplerlab.errors import InputError, SweepSpecError
 from samplerlab.sweep_spec import SweepSpec, cell_key, cells, load_spec, parse_spec
-from samplerlab.sweep_store import Store, finished_keys, read_store
+from samplerlab.sweep_store import Store, finished_keys, read_store, store_lock
 
 __all__ = ["sweep", "run_cell", "run_cells", "batches", "load_spec", "parse_spec", "cells", "cell_key", "read_store", "SweepSpecError"]
 
@@ -118,21 +118,22 @@ def sweep(spec: SweepSpec, out, workers: int | None = None, scheduler: str | Non
                          f"{timeout:g} s; give workers >= 2 (or a scheduler) to use a timeout")
     out = Path(out)
     todo = {cell_key(c): c for c in cells(spec)}
-    finished = finished_keys(out)
-    pending = {k: c for k, c in todo.items() if k not in finished}
-    progress = _Progress(len(pending), len(todo) - len(pending), label)
-    store = Store(out, reports=spec.reports, samples=spec.samples)
-    (out / "spec.json").write_text(json.dumps(asdict(spec), indent=1, default=list))  # what `sweep report` renders
-    try:
-        if workers == 1 and scheduler is None:
-            run_local(pending, store, retries, progress, spec.samples, device)
-        else:
-            _run_on_dask(pending, store, workers, scheduler, timeout, retries, progress, spec.samples, device)
-    finally:  # Ctrl-C included: what finished reaches the store
-        store.flush()
-    if pending:
-        store.compact()
-    frame = read_store(out, latest=True)
+    with store_lock(out):  # one sweep per store at a time: a second one fails at once
+        finished = finished_keys(out)
+        pending = {k: c for k, c in todo.items() if k not in finished}
+        progress = _Progress(len(pending), len(todo) - len(pending), label)
+        store = Store(out, reports=spec.reports, samples=spec.samples)
+        (out / "spec.json").write_text(json.dumps(asdict(spec), indent=1, default=list))  # what `sweep report` renders
+        try:
+            if workers == 1 and scheduler is None:
+                run_local(pending, store, retries, progress, spec.samples, device)
+            else:
+                _run_on_dask(pending, store, workers, scheduler, timeout, retries, progress, spec.samples, device)
+        finally:  # Ctrl-C included: what finished reaches the store
+            store.flush()
+        if pending:
+            store.compact()
+        frame = read_store(out, latest=True)
     order = {key: i for i, key in enumerate(todo)}  # the spec's cell order, whatever finished first
     frame = frame[frame["key"].isin(order)]
     return frame.iloc[frame["key"].map(order).argsort(kind="stable")].reset_index(drop=True)

@@ -18,16 +18,20 @@ statistic, effect, p-value, Holm p, verdict, floor verdict and effect, attributi
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["Store", "cell_rows", "read_store", "finished_keys", "cell_costs"]
+from samplerlab.errors import InputError
 
-FLUSH_CELLS = 200  # rows are written at least every this many cells …
-FLUSH_SECONDS = 10.0  # … or this many seconds
+__all__ = ["Store", "store_lock", "cell_rows", "read_store", "finished_keys", "cell_costs"]
+
+FLUSH_CELLS = 200  # a writer's one-cell parts are merged into one every this many cells
 
 
 def _value(cell: dict):
@@ -59,60 +63,166 @@ def cell_rows(key: str, cell: dict, result: dict, attempt: int) -> list[dict]:
              "sampler_s": meta.get("sampler_s")} for c, why in zip(report["checks"], attribution)]
 
 
-def _atomic_write(path: Path, write) -> None:
+def _atomic_write(path: Path, write, sync: bool = False) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     write(tmp)
+    if sync:  # on disk before it has a name: a power cut leaves the part whole or absent
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     os.replace(tmp, path)
 
 
 def _write_parquet(path: Path, rows: list[dict]) -> None:
     import pandas as pd
 
-    _atomic_write(path, lambda p: pd.DataFrame(rows).to_parquet(p, index=False))
+    _atomic_write(path, lambda p: pd.DataFrame(rows).to_parquet(p, index=False), sync=True)
+
+
+def _new_part(out: Path) -> Path:
+    return out / "parts" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"
+
+
+@contextmanager
+def store_lock(out):
+    """Hold the store folder ``out`` for one sweep (``flock`` on ``out/.lock``, released when the
+    process ends, ``kill -9`` included); a second sweep on it fails at once with an InputError."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise InputError(f"store {out} is in use by another sweep (pid {pid})") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 class Store:
-    """Append-only writer of a store folder (used by the client process only)."""
+    """Append-only writer of a store folder (used by the client process only, under :func:`store_lock`).
+
+    Each finished cell's rows are written as a part of their own before the next cell is stored,
+    so a killed sweep loses only the cells in flight; every ``FLUSH_CELLS`` cells (and at
+    :meth:`flush`) those small parts are merged into one.
+    """
 
     def __init__(self, out, reports: bool = True, samples: bool = False):
         self.out = Path(out)
         self.keep_reports, self.keep_samples = reports, samples
         (self.out / "parts").mkdir(parents=True, exist_ok=True)
         self._rows: list[dict] = []
-        self._cells = 0
-        self._last = time.monotonic()
+        self._parts: list[Path] = []  # this writer's one-cell parts since the last merge
 
     def add(self, key: str, cell: dict, result: dict, attempt: int) -> None:
-        """Record one cell's result; its rows reach disk at the next flush."""
+        """Record one cell's result: its rows are on disk when this returns."""
         if "report" in result and self.keep_reports:
             (self.out / "reports").mkdir(exist_ok=True)
             _atomic_write(self.out / "reports" / f"{key}.json", lambda p: p.write_text(json.dumps(result["report"])))
         if result.get("samples") is not None and self.keep_samples:
             (self.out / "samples").mkdir(exist_ok=True)
             _atomic_write(self.out / "samples" / f"{key}.npz", lambda p: p.write_bytes(result["samples"]))
-        self._rows += cell_rows(key, cell, result, attempt)
-        self._cells += 1
-        if self._cells >= FLUSH_CELLS or time.monotonic() - self._last > FLUSH_SECONDS:
+        rows = cell_rows(key, cell, result, attempt)
+        self._parts.append(_new_part(self.out))
+        _write_parquet(self._parts[-1], rows)
+        self._rows += rows
+        if len(self._parts) >= FLUSH_CELLS:
             self.flush()
 
     def flush(self) -> None:
-        """Write the buffered rows as one new part."""
-        if self._rows:
-            _write_parquet(self.out / "parts" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet",
-                           self._rows)
-        self._rows, self._cells, self._last = [], 0, time.monotonic()
+        """Merge this writer's one-cell parts into one part (written before they are removed)."""
+        if len(self._parts) > 1:
+            _write_parquet(_new_part(self.out), self._rows)
+            for part in self._parts:
+                part.unlink(missing_ok=True)
+        self._rows, self._parts = [], []
 
     def compact(self) -> None:
-        """Merge every part into one (later attempts of a cell replace its earlier error rows)."""
+        """Merge every part into ``parts/store.parquet`` (later attempts of a cell replace its earlier
+        error rows). The merged part is renamed in before the old ones are removed: a kill in
+        between leaves rows twice, which readers count once."""
         self.flush()
-        parts = sorted((self.out / "parts").glob("*.parquet"))
+        for stale in (self.out / "parts").glob(".*.tmp"):  # a killed writer's unfinished part
+            stale.unlink(missing_ok=True)
+        parts, frames = _read_parts(self.out)
         if len(parts) < 2:
             return
-        frame = _latest(read_store(self.out))
-        _write_parquet(self.out / "parts" / "store.parquet.new", frame.to_dict("records"))
-        for p in parts:
-            p.unlink()
-        os.replace(self.out / "parts" / "store.parquet.new", self.out / "parts" / "store.parquet")
+        _write_parquet(self.out / "parts" / "store.parquet", _latest(_deduplicated(frames)).to_dict("records"))
+        for part in parts:
+            if part.name != "store.parquet":
+                part.unlink(missing_ok=True)
+
+
+REQUIRED = ("key", "status", "written", "attempt")  # a part without these is damaged
+ROW_ID = ("key", "attempt", "written", "check")  # tells one cell's rows apart (one row per check)
+
+
+def _quarantine(path: Path, reason: str) -> None:
+    """Move a damaged part aside to ``parts/_quarantine/`` (out of every reader's way, and of
+    ``pandas.read_parquet(OUT / "parts")``), saying so in one line on stderr."""
+    folder = path.parent / "_quarantine"
+    folder.mkdir(exist_ok=True)
+    dest = folder / path.name
+    if dest.exists():
+        dest = folder / f"{path.stem}-{uuid.uuid4().hex[:8]}{path.suffix}"
+    try:
+        os.replace(path, dest)
+    except FileNotFoundError:  # another reader moved it first
+        return
+    print(f"samplerlab: warning: store part {path} is damaged ({reason}); moved to {dest}, "
+          f"its cells run again on the next sweep", file=sys.stderr, flush=True)
+
+
+def _read_part(path: Path, columns: list[str] | None):
+    """One part as a frame, or None (after quarantining it) when it is unreadable or lacks a column."""
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(path)
+        missing = [c for c in REQUIRED if c not in file.schema_arrow.names]
+        if not missing:
+            present = None if columns is None else [c for c in columns if c in file.schema_arrow.names]
+            return file.read(columns=present).to_pandas()
+        reason = f"missing column(s) {missing}"
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # pyarrow's ArrowInvalid (truncated, not Parquet), OSError
+        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    _quarantine(path, reason)
+    return None
+
+
+def _read_parts(out, columns: list[str] | None = None) -> tuple[list[Path], list]:
+    """Every readable part of the store ``out`` and its frame; damaged parts are quarantined. A part
+    removed while it is read (a sweep compacting) means a merged part holds it: read again."""
+    folder = Path(out) / "parts"
+    for _ in range(10):
+        paths, frames = [], []
+        try:
+            for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
+                frame = _read_part(path, columns)
+                if frame is not None:
+                    paths.append(path)
+                    frames.append(frame)
+            return paths, frames
+        except FileNotFoundError:
+            continue
+    raise FileNotFoundError(f"{out}: parts keep vanishing while read (is the store being deleted?)")
+
+
+def _deduplicated(frames: list):
+    """The parts as one frame, each row once: a row written twice (a merge killed before it removed
+    the parts it merged) has the same ``ROW_ID``."""
+    import pandas as pd
+
+    frame = pd.concat(frames, ignore_index=True)
+    return frame.drop_duplicates([c for c in ROW_ID if c in frame.columns], ignore_index=True)
 
 
 def _latest(frame):
@@ -123,29 +233,21 @@ def _latest(frame):
 
 def read_store(out, latest: bool = False):
     """The store as one pandas frame (one row per check, one per failed cell); with ``latest``
-    only each cell's last attempt."""
-    import pandas as pd
-
-    parts = sorted((Path(out) / "parts").glob("*.parquet"))
-    if not parts:
-        raise FileNotFoundError(f"{out}: no sweep store (no parts/*.parquet)")
-    frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    only each cell's last attempt. Damaged parts are moved aside (:func:`_quarantine`)."""
+    _, frames = _read_parts(out)
+    if not frames:
+        raise FileNotFoundError(f"{out}: no sweep store (no readable parts/*.parquet)")
+    frame = _deduplicated(frames)
     return _latest(frame) if latest else frame
 
 
 def finished_keys(out) -> set[str]:
-    """Keys whose latest attempt finished (``done`` or ``invalid``); failed cells run again."""
-    import pandas as pd
-
-    parts = []
-    for path in sorted((Path(out) / "parts").glob("*.parquet")) if (Path(out) / "parts").is_dir() else []:
-        try:
-            parts.append(pd.read_parquet(path, columns=["key", "status", "written"]))
-        except Exception:  # an unreadable part finishes nothing
-            continue
-    if not parts:
+    """Keys whose latest attempt finished (``done`` or ``invalid``); failed cells run again, and so
+    do the cells of a damaged part (moved aside)."""
+    _, frames = _read_parts(out, columns=list(REQUIRED))
+    if not frames:
         return set()
-    last = pd.concat(parts).sort_values("written", kind="stable").groupby("key")["status"].last()
+    last = _deduplicated(frames).sort_values("written", kind="stable").groupby("key")["status"].last()
     return set(last[last.isin(["done", "invalid"])].index)
 
 
