@@ -82,6 +82,11 @@ class ObservationAudit:
     def passed(self) -> bool:
         return not self.failing
 
+    def assert_ok(self) -> None:
+        """Raise ``AssertionError`` naming what the one across-observation verdict rejects."""
+        if not self.passed:
+            raise AssertionError(self.summary())
+
     def to_dict(self) -> dict:
         return {"meta": self.meta, "checks": [c.to_dict() for c in self.checks], "modes": self.modes,
                 "failing": self.failing, "reports": [r.to_dict() for r in self.reports]}

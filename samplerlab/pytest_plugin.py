@@ -10,6 +10,9 @@ Use::
     def test_dps(sampler_audit):
         sampler_audit("dps", "grid_d8_m2", params={"zeta": 0.5}).assert_ok()
 
+    def test_coverage(sampler_audit):  # one verdict over 20 observations y ~ p(y), coverage included
+        sampler_audit(my_sampler, "bimodal_1d", observations=20, n=500).assert_ok()
+
 ``sampler`` is a sampler, a zoo name or ``module:attr``; ``scenario`` a shipped name, a path or a
 :class:`~samplerlab.scenarios.Scenario`. Keywords resolve as: the call, then the command line
 (``--samplerlab-alpha``, ``--samplerlab-seed``, ``--samplerlab-n``, ``--samplerlab-steps``,
@@ -90,6 +93,13 @@ def sampler_audit(request):
         from samplerlab import pipeline
 
         merged = {**marked, **command_line, **kw}
+        if merged.get("observations"):  # an audit over observations y ~ p(y): one verdict across them
+            from samplerlab.observations import audit_observations
+
+            audit = audit_observations(sampler, scenario, **merged)
+            state.reports += [{"nodeid": request.node.nodeid, **r.to_dict()} for r in audit.reports]
+            return audit
+        merged.pop("observations", None)
         report = pipeline.run(sampler, scenario, **merged)
         state.reports.append({"nodeid": request.node.nodeid, **report.to_dict()})
         return report

@@ -70,3 +70,25 @@ def test_observation_audit_round_trips_through_json(tmp_path):
 def test_observations_must_be_at_least_two():
     with pytest.raises(ValueError, match="observations: expected an integer >= 2"):
         audit_observations("oracle", "bimodal_1d", observations=1)
+
+
+def test_pytest_marker_observations_runs_one_verdict_across_observations(pytester):
+    from importlib.metadata import entry_points
+
+    installed = any(ep.value == "samplerlab.pytest_plugin" for ep in entry_points(group="pytest11"))
+    pytester.makepyfile(test_user_coverage='''
+import pytest
+
+@pytest.mark.samplerlab(observations=3, n=200, steps=20, checks=["spread"], floor=False)
+def test_exact(sampler_audit):
+    audit = sampler_audit("fault:exact", "bimodal_1d")
+    audit.assert_ok()
+    assert len(audit.reports) == 3 and audit.meta["observations"] == 3
+
+@pytest.mark.samplerlab(observations=3, n=200, steps=20, checks=["spread"], floor=False)
+def test_wide(sampler_audit):
+    sampler_audit("fault:inflate", "grid_d8_m2", n=500).assert_ok()
+''')
+    result = pytester.runpytest(*([] if installed else ["-p", "samplerlab.pytest_plugin"]), "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*FAILED sampler 'fault:inflate' on 'grid_d8_m2' over 3 observations*"])
