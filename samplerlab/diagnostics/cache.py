@@ -2,7 +2,7 @@
 
 Some checks compare a statistic with its law under exact posterior draws, estimated from many
 replicates (the distribution check's 99 exact-vs-exact replicates, the stop-time sweep's
-reference log-densities). Those replicates depend only
+reference log-densities, the stop-time profile's 99 exact profiles). Those replicates depend only
 on the exact posterior, ``n``, the audit seed and the code that draws them, so a second audit of
 the same scenario — the next CI run — need not redraw them. Entries live in one folder:
 
@@ -48,7 +48,8 @@ import numpy as np
 __all__ = ["cached", "cache_dir", "posterior_fingerprint"]
 
 # Source files whose code determines the cached values: editing any of them invalidates the cache.
-_SOURCES = ("diagnostics/distribution.py", "diagnostics/early_stopping.py", "diagnostics/truth.py", "mixture.py",
+_SOURCES = ("diagnostics/distribution.py", "diagnostics/early_stopping.py", "diagnostics/stop_profile.py",
+            "diagnostics/truth.py", "mixture.py",
             "covariance.py", "problem.py", "tweedie.py", "schedules.py",
             "diagnostics/cache.py")
 

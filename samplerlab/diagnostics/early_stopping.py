@@ -53,9 +53,25 @@ from samplerlab.diagnostics.result import CheckResult, not_applicable, p_eq
 from samplerlab.diagnostics.spread import radius_test
 from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.truth import N_REFERENCE, Truth, evaluate, row_chunks
-from samplerlab.diagnostics.verdicts import binom_upper, bonferroni
+from samplerlab.diagnostics.verdicts import binom_two_sided, bonferroni
 
-__all__ = ["sweep_check", "trajectory_check", "exact_stopped", "rank_z", "spread_ratio_band"]
+__all__ = ["sweep_check", "trajectory_check", "exact_stopped", "rank_z", "spread_ratio_band", "default_stops",
+           "NOISE_LEVELS"]
+
+
+# Noise levels σ(t)/α(t) at which the audit stops by default: one per decade-ish, up to t ≈ 0.2 on vp_linear.
+NOISE_LEVELS = (0.05, 0.15, 0.35, 0.7)
+
+
+def default_stops(schedule, levels=NOISE_LEVELS) -> tuple[float, ...]:
+    """Default stop times of the sweep: where ``schedule``'s noise level ``σ(t)/α(t)`` reaches ``levels``
+    (so every schedule stops at the same noise levels), rounded to 4 decimals.
+
+    >>> from samplerlab.schedules import VE, VPLinear
+    >>> default_stops(VPLinear()), default_stops(VE())
+    ((0.0119, 0.043, 0.1032, 0.1955), (0.191, 0.299, 0.3879, 0.4621))
+    """
+    return tuple(round(float(schedule.time_of_ratio(r)), 4) for r in levels)
 
 
 def exact_stopped(truth: Truth, schedule, t_stops: list[float], purpose: str, n: int | None = None) -> list[Tensor]:
@@ -130,11 +146,21 @@ def _logp(truth: Truth, x: Tensor) -> np.ndarray:
     return truth.log_prob(x).double().cpu().numpy()
 
 
-def _badness(logp: np.ndarray, ref_sorted: np.ndarray) -> np.ndarray:
-    """``|F(log p(x|y)) − ½|`` with ``F`` the reference CDF (mid-rank)."""
+def _level(logp: np.ndarray, ref_sorted: np.ndarray) -> np.ndarray:
+    """``F(log p(x|y))`` with ``F`` the reference CDF (mid-rank): uniform under the counterpart law."""
     lo = np.searchsorted(ref_sorted, logp, side="left")
     hi = np.searchsorted(ref_sorted, logp, side="right")
-    return np.abs((lo + hi) / (2 * len(ref_sorted)) - 0.5)
+    return (lo + hi) / (2 * len(ref_sorted))
+
+
+def _w1_uniform(u: np.ndarray) -> float:
+    """Wasserstein-1 distance of the levels ``u`` to ``U(0, 1)``, their law under the exact counterpart."""
+    return float(np.abs(np.sort(u) - (np.arange(len(u)) + 0.5) / len(u)).mean())
+
+
+def _sign_p(up: int, down: int) -> float:
+    """Exact two-sided sign test of ``up`` against ``down`` (ties dropped)."""
+    return float(binom_two_sided(up, up + down, 0.5)) if up + down else 1.0
 
 
 @single_threaded_if_small
@@ -149,26 +175,44 @@ def sweep_check(outputs: dict[float, Tensor], truth: Truth, schedule) -> CheckRe
                               "the sampler ignores the grid (its output does not change when the grid is truncated)")
     ref = _reference(truth, schedule, t_stops)
     x_end = end.to(truth.dtype)
-    won, p_stop, z = [], [], [rank_z(_logp(truth, end), ref[0])]
+    keys = ("wins", "losses", "ties", "denser", "sparser", "p_badness", "p_level", "dist_stop", "dist_pushed")
+    data: dict = {"t_stop": [float(t) for t in t_stops], "z": [rank_z(_logp(truth, end), ref[0])]} | {k: [] for k in keys}
     for j, t in enumerate(t_stops[1:], start=1):
         a, s = schedule.alpha(t).to(x_end), schedule.sigma(t).to(x_end)
         eps = torch.randn(x_end.shape, generator=truth.gen(f"sweep-pushed-{j}"), dtype=x_end.dtype,
                           device=x_end.device)
         pushed = truth.prior.denoise(a * x_end + s * eps, a, s)
-        logp_stop = _logp(truth, outputs[t])  # once: the sign test and the z of this stop
-        b_stop, b_pushed = _badness(logp_stop, ref[j]), _badness(_logp(truth, pushed), ref[j])
-        wins = int((b_stop < b_pushed).sum())
-        won.append(wins / len(b_stop))
-        p_stop.append(binom_upper(wins, len(b_stop), 0.5))
-        z.append(rank_z(logp_stop, ref[j]))
-    p, best = bonferroni(p_stop)
+        logp_stop = _logp(truth, outputs[t])  # once: the sign tests and the z of this stop
+        u_stop, u_pushed = _level(logp_stop, ref[j]), _level(_logp(truth, pushed), ref[j])
+        b_stop, b_pushed = np.abs(u_stop - 0.5), np.abs(u_pushed - 0.5)
+        w, lo, up, down = (int(v.sum()) for v in (b_stop < b_pushed, b_stop > b_pushed, u_stop > u_pushed,
+                                                  u_stop < u_pushed))
+        row = (w, lo, len(b_stop) - w - lo, up, down, _sign_p(w, lo), _sign_p(up, down), _w1_uniform(u_stop),
+               _w1_uniform(u_pushed))
+        for k, v in zip(keys, row):
+            data[k].append(v)
+        data["z"].append(rank_z(logp_stop, ref[j]))
+    n, ties = len(end), data["ties"]
+    if max(ties) * 2 > n:
+        j = int(np.argmax(ties))
+        return not_applicable("early_stopping_sweep", "early_stopping",
+                              f"{ties[j]} of {n} pairs tie at t = {t_stops[j + 1]:.3g}: the samples lie outside the "
+                              "exact posterior's support, where the badness saturates at ½", data=data)
+    stops = len(t_stops) - 1
+    p, k = bonferroni(data["p_badness"] + data["p_level"])
+    best = k % stops
+    t_best, w, lo = t_stops[best + 1], data["wins"][best], data["losses"][best]
+    d_stop, d_pushed = data["dist_stop"][best], data["dist_pushed"][best]
+    frac = w / (w + lo) if w + lo else 0.5
+    data["best_stop"] = float(t_best)
     return CheckResult(
-        "early_stopping_sweep", "early_stopping", statistic=won[best], effect=won[best], p_value=p,
-        detail=(f"stopping early is better: stopped at t = {t_stops[best + 1]:.3g} the output beats the full run's "
-                f"own output pushed to that time in {won[best]:.0%} of pairs (½ expected; {p_eq(p)}, "
-                f"Bonferroni over {len(p_stop)} stops)"),
-        data={"t_stop": [float(t) for t in t_stops], "z": z, "won": won, "p_stop": [float(v) for v in p_stop],
-              "best_stop": float(t_stops[best + 1])})
+        "early_stopping_sweep", "early_stopping", statistic=frac, effect=frac, p_value=p,
+        detail=(f"the output stopped at t = {t_best:.3g} is {'closer to' if d_stop < d_pushed else 'farther from'} its "
+                f"exact counterpart than the full run pushed to that time (W1 of their exact log-density levels "
+                f"{d_stop:.3g} vs {d_pushed:.3g}; pairs: {w} wins, {lo} losses, {ties[best]} ties, "
+                f"{data['denser'][best]} denser, {data['sparser'][best]} sparser; {p_eq(p)}, two-sided sign tests, "
+                f"Bonferroni over {stops} stops × 2)"),
+        data=data)
 
 
 @single_threaded_if_small
