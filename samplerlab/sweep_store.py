@@ -2,9 +2,15 @@
 
 Layout under the store folder ``OUT`` (nothing else needs to be shared with the workers):
 
-* ``parts/*.parquet`` — rows of finished cells, flushed every few seconds or cells (and on exit,
-  Ctrl-C included) to a temporary file then renamed, so the store only ever holds whole parts;
-  ``pandas.read_parquet(OUT / "parts")`` reads it. A finished sweep compacts them into one part.
+* ``parts/*.parquet`` — rows of finished cells: each cell's rows are a part of their own, written
+  (temporary file, fsync, rename) before the next cell is stored, so a killed sweep loses only the
+  cells in flight; every ``FLUSH_CELLS`` cells and on exit a writer's one-cell parts are merged
+  into one, and a finished sweep compacts all into ``store.parquet`` (the merged part renamed in
+  before the old ones go: a kill in between leaves rows twice, which every reader counts once).
+  ``pandas.read_parquet(OUT / "parts")`` reads it.
+* ``parts/_quarantine/`` — parts that could not be read (truncated, not Parquet, a column
+  missing), moved aside by whichever reader met them, with a warning; their cells run again.
+* ``.lock`` — held (``flock``) by the sweep writing the store; a second sweep fails at once.
 * ``reports/<key>.json`` — each cell's full report (unless the spec says ``reports = false``);
 * ``samples/<key>.npz`` — each cell's draws (when ``samples = true``; in 2-D with the exact
   posterior density on a grid, for report cards).
