@@ -13,8 +13,10 @@ panels make the one-page report card (:mod:`samplerlab.report_card`).
   exact Kolmogorov-Smirnov critical value at the verdict's α for the number of pairs tested (the
   ECDF leaves it iff the check's p ≤ α), and dashed lines at α / m, Holm's strictest step over the
   m verdict checks (outside them the check fails whatever the others);
-* ``early_stopping`` — pairs won by the stopped output vs stop time, with the exact one-sided
-  binomial critical value at α / S (Bonferroni over S stops);
+* ``early_stopping`` — the stop-time error profile (sliced W1 of each stopped output to its exact
+  counterpart) in the 5–95 % band of exact draws, with the best stop; and the wins, ties and losses
+  of the stopped output against the full run per stop, with the exact two-sided range of wins at
+  α / (2S) (Bonferroni over S stops and two scores; a sweep that is not applicable still shows them);
 * ``samples_2d`` — 2-D samples over the exact posterior's log-density contours, with the verdict;
 * ``guidance_vs_t`` — the sampler's reported guidance against the exact ``∇ log p(y|x_t)``:
   norm ratio and cosine against t, with the interquartile band of its samples.
@@ -30,10 +32,11 @@ from pathlib import Path
 
 from samplerlab.diagnostics.result import p_eq
 
-__all__ = ["plot_report", "draw_guidance", "figure_panels", "file_stem", "verdict_line", "pit_band", "FIGURES"]
+__all__ = ["plot_report", "draw_guidance", "figure_panels", "file_stem", "verdict_line", "pit_band", "sign_band",
+           "FIGURES"]
 
 FIGURES = ("mode_weights", "spread_vs_t", "pit_ecdf", "early_stopping", "samples_2d", "guidance_vs_t")
-_SIZES = {"mode_weights": (6, 4.4), "spread_vs_t": (11, 4.4), "pit_ecdf": (6.5, 5), "early_stopping": (6, 4.6),
+_SIZES = {"mode_weights": (6, 4.4), "spread_vs_t": (11, 4.4), "pit_ecdf": (6.5, 5), "early_stopping": (11, 4.6),
           "samples_2d": (6, 5.8), "guidance_vs_t": (11, 4.4)}
 _T_LABEL = "t (1 = noise, 0 = data)"
 
@@ -195,20 +198,50 @@ def _draw_pit(ax, report, c) -> None:
     ax.legend(fontsize="x-small", loc="upper center")
 
 
+def sign_band(untied, level: float) -> tuple[list[int], list[int]]:
+    """Per stop, the fewest and the most wins an exact sampler reaches with two-sided p ``> level``
+    among its ``untied`` pairs (outside ``[lo, hi]`` the stop's sign test is significant at ``level``)."""
+    from samplerlab.diagnostics.verdicts import binom_two_sided
+
+    lo, hi = [], []
+    for m in untied:
+        inside = [k for k in range(m + 1) if binom_two_sided(k, m, 0.5) > level]
+        lo.append(min(inside) if inside else m // 2)
+        hi.append(max(inside) if inside else m // 2)
+    return lo, hi
+
+
+def _draw_stop_profile(ax, report, c) -> None:
+    d = c.data
+    t = d["t_stop"]
+    lo_q, hi_q = d.get("band", (0.05, 0.95))
+    ax.fill_between(t, d["band_lo"], d["band_hi"], color="0.82", lw=0,
+                    label=f"exact draws' range ({lo_q:.0%}–{hi_q:.0%}, same map, same n)")
+    ax.plot(t, d["null_median"], color="0.4", ls="--", lw=1, label="exact draws' median")
+    ax.plot(t, d["w1"], "o-", color="C0", ms=5, label=report.meta.get("sampler", "sampler"))
+    ax.axvline(d["best_stop"], color="C3", lw=1, ls=":", label=f"best stop t* = {d['best_stop']:.3g}")
+    ax.set(xlabel="stop time t_stop (0 = the full run)", ylabel="sliced W1 to its exact counterpart",
+           title=f"Stop-time error profile\n{verdict_line(c)}")
+    _legend_on_top(ax)
+
+
 def _draw_early_stopping(ax, report, c) -> None:
-    from scipy import stats
+    import numpy as np
 
     d = c.data
-    n = int(report.meta.get("n") or 1)
     alpha = float(report.meta.get("alpha") or 1e-3)
-    stops = len(d["won"])
-    k = stats.binom.isf(alpha / stops, n, 0.5) + 1  # fewest wins with P(X >= k) <= α / S
-    ax.plot(d["t_stop"][1:], d["won"], "o-", color="C0", ms=5, label=report.meta.get("sampler", "sampler"))
-    ax.axhline(0.5, color="0.4", ls="--", lw=1, label="no better than the end (½)")
-    ax.axhline(k / n, color="C3", ls=":", lw=1.2,
-               label=f"exact critical value at α/S = {alpha / stops:.2g} (S = {stops} stops; before Holm)")
-    ax.set(xlabel="stop time t_stop", ylabel="pairs won by the stopped output",
-           title=f"Stop-time sweep\n{verdict_line(c)}")
+    t = [f"{v:.3g}" for v in d["t_stop"][1:]]
+    wins, losses, ties = (np.asarray(d[k]) for k in ("wins", "losses", "ties"))
+    level = alpha / (2 * len(t))  # Bonferroni over the stops and the two scores
+    lo, hi = sign_band(wins + losses, level)
+    ax.bar(t, wins, color="C0", label="wins (stopped output less atypical)")
+    ax.bar(t, ties, bottom=wins, color="0.75", label="ties (dropped)")
+    ax.bar(t, losses, bottom=wins + ties, color="C3", label="losses")
+    ax.scatter(t, lo, marker="_", s=600, color="k", zorder=3,
+               label=f"exact two-sided range of wins at α/(2S) = {level:.2g} (S = {len(t)}; before Holm)")
+    ax.scatter(t, hi, marker="_", s=600, color="k", zorder=3)
+    ax.set(xlabel="stop time t_stop", ylabel="pairs (stopped vs the full run pushed to t_stop)",
+           title=f"Stop-time consistency\n{verdict_line(c)}")
     _legend_on_top(ax)
 
 
@@ -272,8 +305,13 @@ def figure_panels(report, samples: dict | None = None) -> dict[str, tuple[int, C
                                                     _draw_mode_tv(axes[1], report, c)))
     if (c := _check(report, "spread_pit")) is not None and c.data.get("pit_quantiles"):
         out["pit_ecdf"] = (1, lambda axes, c=c: _draw_pit(axes[0], report, c))
-    if (c := _check(report, "early_stopping_sweep")) is not None:
-        out["early_stopping"] = (1, lambda axes, c=c: _draw_early_stopping(axes[0], report, c))
+    sweep = next((c for c in report.checks if c.check == "early_stopping_sweep" and c.data.get("wins")), None)
+    profile = _check(report, "early_stopping_profile")
+    if sweep is not None or profile is not None:
+        panels = [(_draw_stop_profile, profile)] * (profile is not None) + [(_draw_early_stopping, sweep)] * (
+            sweep is not None)
+        out["early_stopping"] = (len(panels), lambda axes, panels=panels: [draw(ax, report, c) for ax, (draw, c)
+                                                                            in zip(axes, panels)])
     if samples is not None and "log_density" in samples:
         out["samples_2d"] = (1, lambda axes: _draw_samples_2d(axes[0], report, samples))
     if (c := _check(report, "likelihood_approximation")) is not None:
@@ -292,7 +330,9 @@ def plot_report(report, out, samples: dict | None = None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, (k, draw) in figure_panels(report, samples).items():
-        fig, axes = plt.subplots(1, k, figsize=_SIZES[name], squeeze=False, layout="constrained")
+        width, height = _SIZES[name]
+        fig, axes = plt.subplots(1, k, figsize=(width if k > 1 else min(width, 6.5), height), squeeze=False,
+                                 layout="constrained")
         draw(list(axes[0]))
         fig.suptitle(_who(report), fontsize="medium")
         path = out / f"{file_stem(report)}__{name}.png"

@@ -63,14 +63,15 @@ def test_exact_sampler_passes(problem):
 
 def test_checks_are_selectable_and_costed(problem):
     report = audit(exact_sampler(problem), problem, n=N, steps=STEPS, checks=["mode_weights", "early_stopping"])
-    assert [c.check for c in report.checks] == ["mode_weights", "early_stopping_trajectory", "early_stopping_sweep"]
+    assert [c.check for c in report.checks] == ["mode_weights", "early_stopping_trajectory", "early_stopping_sweep",
+                                                "early_stopping_profile"]
     assert all(c.cost_s > 0 for c in report.checks) and report["early_stopping_sweep"].sampler_s > 0
 
 
 def test_grid_ignoring_sampler_without_observer_is_not_applicable(problem):
     post = problem.posterior()
     report = audit(lambda task, n, g: post.sample(n, generator=g), problem, n=N, steps=STEPS, name="direct")
-    assert {c.check for c in report.checks if not c.applicable} == {"early_stopping_sweep",
+    assert {c.check for c in report.checks if not c.applicable} == {"early_stopping_sweep", "early_stopping_profile",
                                                                    "early_stopping_trajectory",
                                                                    "likelihood_approximation"}
     assert report.passed

@@ -149,7 +149,7 @@ def test_grossly_overdispersed_audit_is_flagged_and_builds_each_null_once():
     truth = Truth.get(problem, 500, 0)
     nulls = dict(truth.nulls)
     second = audit(inflate, problem, n=500, steps=100, name="inflate")
-    assert {k if isinstance(k, str) else k[0] for k in nulls} == {"distribution", "early_stopping"}
+    assert {k if isinstance(k, str) else k[0] for k in nulls} == {"distribution", "early_stopping", "early_stopping_profile"}
     assert all(truth.nulls[k] is v for k, v in nulls.items()) and len(truth.nulls) == len(nulls)
     radius = {c.check: c for c in first.checks}["spread_radius"]
     assert not radius.passed and radius.effect > 5

@@ -1,7 +1,7 @@
 """The audit figures: each panel's title states its check's verdict as stored, the PIT band is the
 exact KS critical value at the report's α, the 2-D samples plot names the exact contours and the
-verdict, the spread-vs-t figure draws the exact band its check stored, the sweep's line is the exact
-binomial critical value. Tiny real audits (n = 300, 20 steps) of the oracle (passes) and of the
+verdict, the spread-vs-t figure draws the exact band its check stored, the sweep's marks are the exact
+two-sided sign-test range and the stop-time profile draws its stored exact band. Tiny real audits (n = 300, 20 steps) of the oracle (passes) and of the
 oracle plus noise (over-dispersed: fails spread and distribution); seeds fixed, so deterministic."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from samplerlab.plots import FIGURES, figure_panels, plot_report  # noqa: E402
 from samplerlab.report import Report  # noqa: E402
-from samplerlab.diagnostics.verdicts import binom_upper  # noqa: E402
+from samplerlab.diagnostics.verdicts import binom_two_sided  # noqa: E402
 
 DIAGNOSIS = ("over-dispersed", "under-dispersed", "piles", "narrow", "wide", "fail")
 
@@ -74,7 +74,8 @@ def test_pit_band_is_the_exact_ks_critical_value_at_the_reports_alpha(audits, al
 
 
 def test_samples_2d_legend_names_the_exact_contours_and_title_states_the_verdict(audits):
-    for key, verdict in (("pass", "PASSED"), ("fail", "FAILED [distribution, spread]")):
+    # the wide sampler adds its noise after the stop too: its stopped outputs are farther than the end pushed there
+    for key, verdict in (("pass", "PASSED"), ("fail", "FAILED [distribution, early_stopping, spread]")):
         report, samples = audits[key]
         fig, (ax,) = _draw(report, "samples_2d", samples)
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -105,14 +106,26 @@ def test_spread_vs_t_without_a_stored_band_still_draws(audits):
     assert not any(label.startswith("exact sampler's range") for label in labels)
 
 
-def test_stop_time_sweep_line_is_the_exact_binomial_critical_value_at_alpha_over_stops(audits):
+def test_stop_time_range_is_the_exact_two_sided_sign_test_range_at_alpha_over_twice_the_stops(audits):
     report, _ = audits["pass"]
-    n, alpha, stops = report.meta["n"], report.meta["alpha"], len(report["early_stopping_sweep"].data["won"])
-    fig, (ax,) = _draw(report, "early_stopping")
-    line = _labelled(ax, "exact critical value")
+    d, alpha = report["early_stopping_sweep"].data, report.meta["alpha"]
+    level = alpha / (2 * len(d["wins"]))
+    fig, (_, ax) = _draw(report, "early_stopping")
+    marks = _labelled(ax, "exact two-sided range of wins")
     plt.close(fig)
-    k = round(line.get_ydata()[0] * n)
-    assert binom_upper(k, n, 0.5) <= alpha / stops < binom_upper(k - 1, n, 0.5)
+    for lo, wins, losses in zip(marks.get_offsets()[:, 1], d["wins"], d["losses"]):
+        m, k = wins + losses, int(lo)
+        assert binom_two_sided(k, m, 0.5) > level >= binom_two_sided(k - 1, m, 0.5)
+
+
+def test_stop_time_profile_draws_the_exact_band_the_check_stored(audits):
+    report, _ = audits["pass"]
+    d = report["early_stopping_profile"].data
+    fig, (ax, _) = _draw(report, "early_stopping")
+    band = _labelled(ax, "exact draws' range")
+    plt.close(fig)
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert ys.min() == pytest.approx(min(d["band_lo"])) and ys.max() == pytest.approx(max(d["band_hi"]))
 
 
 def test_plot_report_writes_one_png_per_figure_named_scenario_sampler_figure(audits, tmp_path):
