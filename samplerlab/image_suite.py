@@ -24,11 +24,12 @@ from pathlib import Path
 
 import torch
 
+from samplerlab.scenarios import data_path
 from samplerlab.sweep_spec import load_spec, spec_names
 
 __all__ = ["CPU_SCENARIOS", "GPU_SCENARIOS", "IMAGE_SAMPLERS", "run_image_suite", "main"]
 
-SPECS = Path(__file__).resolve().parent.parent / "sweeps"
+SPECS = data_path("sweeps")
 _CPU, _GPU = load_spec(SPECS / "images.toml"), load_spec(SPECS / "images_gpu.toml")  # the suite's sweeps
 (CPU_SCENARIOS, IMAGE_SAMPLERS), GPU_SCENARIOS = spec_names(_CPU), spec_names(_GPU)[0]
 GALLERY_SCENARIOS = ("digits_inpainting", "faces_inpainting", "patches64_inpainting", "patches32_inpainting_gpu",

@@ -44,12 +44,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from samplerlab.scenarios import data_path
 from samplerlab.sweep_spec import load_spec, spec_names
 
 __all__ = ["CPU_SCENARIOS", "GPU_SCENARIOS", "MEDICAL_SAMPLERS", "EXACT_MAP", "lesion_rows", "lesion_table",
            "scenario_lesion_masks", "lesion_maps", "run_medical_suite", "main"]
 
-_SPECS = Path(__file__).resolve().parent.parent / "sweeps"
+_SPECS = data_path("sweeps")
 _CPU, _GPU = load_spec(_SPECS / "medical.toml"), load_spec(_SPECS / "medical_gpu.toml")  # the suite's sweeps
 (CPU_SCENARIOS, MEDICAL_SAMPLERS), GPU_SCENARIOS = spec_names(_CPU), spec_names(_GPU)[0]
 LESION = "lesion"

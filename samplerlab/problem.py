@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from samplerlab.covariance import ComponentCovariance, CoordinateCovariance
+from samplerlab.errors import InputError
 from samplerlab.mixture import GaussianMixture
 from samplerlab.operators import LinearOperator
 from samplerlab.schedules import Schedule, VPLinear
@@ -37,6 +38,15 @@ def _selected_coordinates(v: Tensor) -> Tensor | None:
     if not bool((nonzero.sum(0) == 1).all()) or not bool((v.abs()[nonzero] == 1).all()):
         return None
     return nonzero.to(torch.int8).argmax(0)
+
+
+def _non_finite(post: GaussianMixture) -> list[str]:
+    """The parts of an exact posterior that overflowed or underflowed (``[]`` when it is usable)."""
+    lam = post.cov_factors.lam
+    bad = [] if bool(torch.isfinite(post.log_weights).any() and not post.log_weights.isnan().any()) else ["weights"]
+    bad += [] if bool(torch.isfinite(post.means).all()) else ["means"]
+    ok_cov = torch.isfinite(lam).all() and (lam > 0).all() and torch.isfinite(1 / lam).all()
+    return bad + ([] if bool(ok_cov) else ["covariances"])
 
 
 def _placed(operator: LinearOperator, device, dtype) -> LinearOperator:
@@ -60,6 +70,10 @@ class InverseProblem:
                 f"operator: input dimension {operator.in_dim} does not match prior dimension {prior.dim}")
         if not (isinstance(sigma_y, (int, float)) and math.isfinite(sigma_y) and sigma_y > 0):
             raise ValueError(f"sigma_y: expected a positive finite number, got {sigma_y!r}")
+        info = torch.finfo(prior.dtype)
+        if not info.tiny <= float(sigma_y) * float(sigma_y) <= info.max:  # σ_y² and 1/σ_y² enter the posterior
+            raise ValueError(f"sigma_y: expected a noise level whose square is a normal {str(prior.dtype)[6:]} "
+                             f"number ({math.sqrt(info.tiny):.3g} to {math.sqrt(info.max):.3g}), got {sigma_y!r}")
         y = torch.as_tensor(y, device=prior.device, dtype=prior.dtype)
         if y.shape != (operator.out_dim,):
             raise ValueError(f"y: expected shape ({operator.out_dim},), got {tuple(y.shape)}")
@@ -109,7 +123,13 @@ class InverseProblem:
         """Exact posterior ``p(x0 | y)`` (computed once, cached)."""
         if self._posterior is None:
             iso = self.prior.cov_factors.kind == "isotropic"
-            self._posterior = self._posterior_isotropic() if iso else self._posterior_dense()
+            post = self._posterior_isotropic() if iso else self._posterior_dense()
+            bad = _non_finite(post)
+            if bad:
+                raise InputError(f"sigma_y: expected a noise level with which the exact posterior is finite in "
+                                 f"{str(post.dtype)[6:]} (for this prior and y), got sigma_y = {self.sigma_y:g} "
+                                 f"and non-finite posterior {' and '.join(bad)}")
+            self._posterior = post
         return self._posterior
 
     def _posterior_isotropic(self) -> GaussianMixture:

@@ -29,6 +29,7 @@ __all__ = ["Fields", "Raw", "build_prior", "build_operator", "build_observation"
            "PRIOR_KINDS", "OPERATOR_KINDS", "OBSERVATION_KINDS"]
 
 _REQUIRED = object()
+WEIGHT_RTOL = 1e-6  # explicit mixture weights must sum to 1 within this, unless normalize = true
 
 
 class Raw(str):
@@ -157,6 +158,10 @@ def _prior_mixture(f: Fields, g) -> GaussianMixture:
     weights = f.array("weights", 1)
     if weights.shape != (k,):
         f.fail("weights", f"{k} weights (one per row of means)", Raw(f"{weights.shape[0]}"))
+    total = float(weights.sum())
+    if not f.get("normalize", "bool", False) and abs(total - 1.0) > WEIGHT_RTOL:
+        f.fail("weights", "weights summing to 1 (or normalize = true in [prior] to rescale them)",
+               Raw(f"{_show(weights.tolist())}, summing to {total:.9g}"))
     cov = f.array("covariances", (1, 2, 3))
     if cov.shape[0] != k or (cov.dim() >= 2 and any(s != d for s in cov.shape[1:])):
         f.fail("covariances", f"shape ({k},), ({k}, {d}) or ({k}, {d}, {d}) for {k} components in R^{d}",
@@ -392,7 +397,7 @@ def build_observation(f: Fields, prior: GaussianMixture, op: LinearOperator, sig
     return op.forward(x) + _noise(f, op, sigma_y, g, False), x
 
 
-PRIOR_KEYS = {"mixture": {"weights", "means", "covariances"}, "grid25": {"dim", "spacing", "variance", "weights"},
+PRIOR_KEYS = {"mixture": {"weights", "means", "covariances", "normalize"}, "grid25": {"dim", "spacing", "variance", "weights"},
               "random": {"components", "dim", "eigenvalues", "mean_scale", "weights"},
               "images": {"dataset", "bandwidth", "components", "patch_size", "patches", "patch_seed",
                          "lesion_fraction", "lesion_contrast", "lesion_radius"}}
@@ -418,7 +423,12 @@ def build_prior(f: Fields, g: torch.Generator) -> GaussianMixture:
 def build_operator(f: Fields, d: int, g: torch.Generator) -> LinearOperator:
     kind = f.get("kind", "str", choices=tuple(OPERATOR_KINDS))
     f.expect(OPERATOR_KEYS[kind])
-    op = OPERATOR_KINDS[kind](f, d, g)
+    try:
+        op = OPERATOR_KINDS[kind](f, d, g)
+    except ScenarioError:
+        raise
+    except ValueError as exc:  # an operator's constructor: "Blur: kernel sizes must be ..."
+        raise ScenarioError(f"{f.file}: [{f.section}]: {exc}") from None
     f.finish()
     return op
 

@@ -1,6 +1,7 @@
 """Scenarios: inverse problems with exact posteriors, described in small TOML files.
 
-A scenario file (``scenarios/<name>.toml``; any path is accepted too) holds::
+A scenario file (``scenarios/<name>.toml``, shipped inside the package as
+``samplerlab/data/scenarios``, see :func:`data_path`; any path is accepted too) holds::
 
     description = "1-D bimodal prior, observation between the modes"  # required, one line
     seed = 0          # seeds every random choice below (prior, operator, observation)
@@ -13,7 +14,8 @@ A scenario file (``scenarios/<name>.toml``; any path is accepted too) holds::
 
     [prior]           # kind = mixture | grid25 | random | images
     kind = "mixture"
-    weights = [0.5, 0.5]          # mixture: explicit parameters
+    weights = [0.5, 0.5]          # mixture: explicit parameters; weights sum to 1 (within 1e-6)
+    # normalize = true            #   ... unless this says to rescale them
     means = [[-2.0], [2.0]]       #   K rows of length d
     covariances = [0.25, 0.25]    #   (K,) isotropic, (K, d) diagonal or (K, d, d) full (SPD)
     # grid25: dim (even), weights = "uniform" | "random", spacing = 8, variance = 1 (the MCGdiff grid benchmark)
@@ -41,7 +43,9 @@ A scenario file (``scenarios/<name>.toml``; any path is accepted too) holds::
 The loader rejects a bad file with a :class:`ScenarioError` — one line naming the file, the
 field and what was expected (unknown keys — named before missing ones —, wrong types, non-SPD
 covariances, mismatched dimensions, TOML syntax errors with their line, and sizes that cannot
-fit in memory, refused before anything is allocated). Everything random is drawn on the CPU from
+fit in memory, refused before anything is allocated, a non-UTF-8 file, ``n`` below an audit's
+minimum of 20, and a ``sigma_y`` whose square overflows or underflows float64).
+Everything random is drawn on the CPU from
 ``torch.Generator().manual_seed(seed + offset)`` (offset 0 prior, 1 operator, 2 observation),
 so the same file and seed give the same problem bit for bit on every machine.
 
@@ -57,6 +61,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 if sys.version_info >= (3, 11):
@@ -67,10 +72,30 @@ else:  # pragma: no cover
 from samplerlab.errors import ScenarioError
 
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "list_scenarios", "scenario_path", "read_header",
-           "SCENARIO_DIR"]
+           "data_path", "SCENARIO_DIR", "MIN_N"]
+
+DATA_KINDS = ("scenarios", "sweeps")
+MIN_N = 20  # the smallest sample budget an audit takes
 
 
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+def data_path(kind: str, name: str | None = None) -> Path:
+    """A data file shipped inside the package (``samplerlab/data/<kind>/<name>``, read through
+    :mod:`importlib.resources`, so an installed wheel finds it too), or the folder without ``name``.
+
+    ``kind`` is ``"scenarios"`` (scenario files) or ``"sweeps"`` (sweep specs); the source tree's
+    top-level ``scenarios/`` and ``sweeps/`` are links to these folders.
+
+    Example:
+        >>> data_path("sweeps", "audit.toml").is_file(), data_path("scenarios").name
+        (True, 'scenarios')
+    """
+    if kind not in DATA_KINDS:
+        raise ValueError(f"kind: expected one of {list(DATA_KINDS)}, got {kind!r}")
+    folder = Path(str(resources.files("samplerlab").joinpath("data", kind)))
+    return folder if name is None else folder / name
+
+
+SCENARIO_DIR = data_path("scenarios")
 
 
 @dataclass(frozen=True)
@@ -96,7 +121,7 @@ class Scenario:
 
 
 def list_scenarios() -> list[str]:
-    """Names of the scenarios shipped in ``scenarios/``, sorted."""
+    """Names of the scenarios shipped with the package (:data:`SCENARIO_DIR`), sorted."""
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.toml"))
 
 
@@ -116,10 +141,9 @@ def scenario_path(name_or_path) -> Path:
 
 
 def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(SCENARIO_DIR.parent))
-    except ValueError:
-        return str(path)
+    """``scenarios/<name>.toml`` for a shipped file, else the path as given."""
+    resolved = path.resolve()
+    return f"scenarios/{resolved.name}" if resolved.parent == SCENARIO_DIR.resolve() else str(path)
 
 
 def read_header(name_or_path) -> dict:
@@ -130,6 +154,9 @@ def read_header(name_or_path) -> dict:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{_display(path)}: TOML syntax error: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{_display(path)}: expected a UTF-8 text (TOML) file, got byte "
+                            f"0x{exc.object[exc.start]:02x} at position {exc.start}") from None
 
 
 def _require_audit_memory(prior_fields, n: int, dim: int) -> None:
@@ -154,6 +181,8 @@ def load_scenario(name_or_path, *, seed: int | None = None, device=None) -> Scen
     file_seed = top.get("seed", "nonneg_int", 0)
     seed = file_seed if seed is None else seed
     n = top.get("n", "pos_int", 2000)
+    if n < MIN_N:
+        top.fail("n", f"an integer >= {MIN_N} (the smallest sample budget an audit takes)", n)
     sigma_y = float(top.get("sigma_y", "pos_float"))
     tables = {}
     for key in ("prior", "operator", "observation", "schedule"):
@@ -195,7 +224,10 @@ def load_scenario(name_or_path, *, seed: int | None = None, device=None) -> Scen
     op = b.build_operator(tables["operator"], prior.dim, gen(1))
     y, x_star = b.build_observation(tables["observation"], prior, op, sigma_y, gen(2))
     tables["observation"].finish()
-    problem = InverseProblem(prior, op, sigma_y, y)
+    try:  # the problem's own checks name the field (a sigma_y whose square overflows or underflows)
+        problem = InverseProblem(prior, op, sigma_y, y)
+    except ValueError as exc:
+        raise ScenarioError(f"{file}: {exc}") from None
     problem.x_star = x_star
     problem = problem.to(device)
     return Scenario(path.stem, description, problem, get_schedule(schedule_name), schedule_name, steps, n, seed,

@@ -12,11 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from samplerlab.diagnostics.result import FAILURE_MODES
+from samplerlab.scenarios import data_path
 
 
 __all__ = ["AUDIT_SPEC", "DEFAULT_N", "default_spec", "run_suite", "suite_table"]
 
-AUDIT_SPEC = Path(__file__).resolve().parent.parent / "sweeps" / "audit.toml"
+AUDIT_SPEC = data_path("sweeps", "audit.toml")
 DEFAULT_N = 500  # the spec's n (sweeps/audit.toml); the medical suite's maps say how many draws they use
 
 

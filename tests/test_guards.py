@@ -81,15 +81,19 @@ def test_a_sampler_writing_into_shared_tables_is_named_and_the_next_audit_is_unc
 
 
 def test_a_factorisation_first_computed_and_written_during_the_run_is_caught():
-    scenario = load_scenario("unequal_weights_2d")
-    assert scenario.problem.operator._svd is None  # first computed by the sampler
+    from samplerlab import GaussianMixture, InverseProblem
+    from samplerlab.operators import Dense
+
+    prior = GaussianMixture([0.6, 0.4], [[-2.0, 0.0], [2.0, 1.0]], [0.5, 0.5])
+    problem = InverseProblem(prior, Dense([[1.0, 0.5]]), 0.5, [0.2])
+    assert problem.operator._svd is None  # first computed by the sampler
 
     def poison(task, n, g):
         task.operator.svd().U.neg_()
         return torch.zeros(n, task.dim, dtype=task.dtype)
 
     with pytest.raises(SamplerError, match="sampler 'poison' modified its operator's cached svd\\(\\).U in place"):
-        audit(poison, scenario.problem, **KW)
+        audit(poison, problem, **KW)
 
 
 def test_report_samples_are_the_main_runs_draws_when_the_sampler_reuses_its_buffer():
@@ -176,6 +180,7 @@ def test_a_failed_write_falls_back_and_says_where(tmp_path, monkeypatch, capsys)
 def test_defaults_a_scenario_relies_on_are_reported(tmp_path):
     path = tmp_path / "bare.toml"
     path.write_text('description = "bare"\nsigma_y = 1.0\n[prior]\nkind = "mixture"\nweights = [1.0, 3.0]\n'
+                    'normalize = true\n'
                     'means = [[-1.0], [1.0]]\ncovariances = [0.5, 0.5]\n[operator]\nkind = "identity"\n'
                     '[observation]\nkind = "explicit"\ny = [0.3]\n')
     scenario = load_scenario(path)

@@ -196,3 +196,49 @@ def test_unknown_key_is_named_before_a_missing_one(tmp_path):
     with pytest.raises(ScenarioError, match=r"case.toml: operator.A: unknown key in \[operator\], "
                                             r"expected one of \['kind', 'rows'\]"):
         load_scenario(path)
+
+
+INPUT_ERRORS = {
+    "weights not summing to 1": (replace("weights = [0.5, 0.5]", "weights = [0.6, 0.6]"),
+                                 ["prior.weights: expected weights summing to 1", "normalize = true",
+                                  "summing to 1.2"]),
+    "n below an audit's minimum": (replace("n = 100", "n = 5"), ["n: expected an integer >= 20", "got 5"]),
+    "sigma_y whose square overflows": (replace("sigma_y = 0.5", "sigma_y = 1e300"),
+                                       ["sigma_y: expected a noise level whose square", "got 1e+300"]),
+    "sigma_y whose square underflows": (replace("sigma_y = 0.5", "sigma_y = 1e-200"),
+                                        ["sigma_y: expected a noise level whose square", "got 1e-200"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INPUT_ERRORS))
+def test_input_errors_exit_2_with_one_line_naming_file_and_field(tmp_path, case, capsys):
+    from samplerlab.cli import main
+
+    text, fragments = INPUT_ERRORS[case]
+    path = write(tmp_path, text)
+    assert main(["score", "dps", "--scenario", str(path), "--steps", "10", "--checks", "spread", "--no-floor"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and f"{path}: " in err and captured.out == ""
+    for fragment in fragments:
+        assert fragment in err
+
+
+def test_a_binary_file_gets_one_line_naming_it(tmp_path, capsys):
+    from samplerlab.cli import main
+
+    path = tmp_path / "binary.toml"
+    path.write_bytes(b'description = "\xff\xfe"\n\x00\x01')
+    assert main(["score", "dps", "--scenario", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{path}: expected a UTF-8 text (TOML) file, got byte 0xff" in err
+
+
+def test_normalize_true_rescales_weights_that_do_not_sum_to_1(tmp_path):
+    text = replace("weights = [0.5, 0.5]", "weights = [3.0, 1.0]\nnormalize = true")
+    sc = load_scenario(write(tmp_path, text))
+    assert sc.problem.prior.weights.tolist() == [0.75, 0.25]
+    assert "prior weights normalised to sum to 1 (the file's sum to 4)" in sc.notes
+    rounded = load_scenario(write(tmp_path, replace("weights = [0.5, 0.5]", "weights = [0.3, 0.7000001]"), "r.toml"))
+    assert rounded.problem.prior.n_components == 2, "a sum within 1e-6 of 1 needs no normalize"
+
