@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test bench audit results plots validation calibration calibration-quick sensitivity study why slow gpu gpu-check medical adapters clean
+.PHONY: test bench audit results plots validation calibration calibration-quick calibration-coverage sensitivity study why slow gpu gpu-check medical adapters clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ calibration: $(STAMP)
 calibration-quick: $(STAMP)
 	$(PY) -m samplerlab.cli sweep sweeps/calibration_quick.toml --out results/calibration_quick
 	$(PY) -m samplerlab.cli sweep report results/calibration_quick
+
+calibration-coverage: $(STAMP)
+	$(PY) -m samplerlab.coverage_calibration --replicates 4000 --out results/calibration_coverage
 
 sensitivity: $(STAMP)
 	$(PY) -m samplerlab.cli sweep sweeps/sensitivity.toml --out results/sensitivity
