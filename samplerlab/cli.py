@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="sampler parameter (repeatable)")
     p.add_argument("--no-floor", dest="floor", action="store_false", help="skip the discretisation floor (the "
                    "exact posterior denoiser on the sampler's own grid, which attributes each failure)")
+    p.add_argument("--control", action=argparse.BooleanOptionalAction, default=False, help="also audit the "
+                   "prior-complexity control (the prior cut to the component of the posterior's dominant mode), "
+                   "which names each failure the method's own or the mixture prior's (default: off)")
+    p.add_argument("--observations", type=int, metavar="K", help="audit on K observations y ~ p(y) drawn from the "
+                   "scenario's prior (seeded): coverage, SBC and TARP across them and one verdict at α")
     p.add_argument("--vary", metavar="PARAM=V1,V2,…", help="a sensitivity curve: audit at each value of a sampler "
                    "parameter (or steps) and print every failure mode's effect per value")
     p.add_argument("--plot", metavar="DIR", help="with --vary: also write the curve's figure (with the exact band) "
@@ -192,11 +197,13 @@ def _cmd_score(args) -> int:
     n, steps = args.n or scenario.n, args.steps or scenario.steps
     if args.vary:
         return _score_vary(args, scenario, n, steps)
+    if args.observations is not None:
+        return _score_observations(args, scenario, n, steps)
     if args.plot:
         raise InputError("--plot: only with --vary (single audits are plotted with `samplerlab plot REPORT`)")
     _progress(f"auditing {args.sampler} on {scenario.name} (d = {scenario.problem.dim}, n = {n}, steps = {steps}) …")
     report = run(args.sampler, scenario, params=parse_params(args.param), n=n, steps=steps, seed=args.seed,
-                 alpha=args.alpha, device=args.device, checks=args.checks, floor=args.floor)
+                 alpha=args.alpha, device=args.device, checks=args.checks, floor=args.floor, control=args.control)
     print(report_table(report))
     print()
     print(report.summary())
@@ -208,6 +215,29 @@ def _cmd_score(args) -> int:
                                      "samples")
         _progress(f"samples written to {written}")
     return 0 if report.passed else 1
+
+
+def _score_observations(args, scenario, n: int, steps: int) -> int:
+    from samplerlab.observations import audit_observations
+    from samplerlab.sampler_ref import parse_params
+    from samplerlab.tables import observations_table
+
+    if args.observations < 2:
+        raise InputError(f"--observations: expected an integer >= 2, got {args.observations}")
+    for flag in ("save_samples", "plot"):
+        if getattr(args, flag):
+            raise InputError(f"--{flag.replace('_', '-')}: not with --observations")
+    _progress(f"auditing {args.sampler} on {scenario.name} over {args.observations} observations (n = {n}) …")
+    audit = audit_observations(args.sampler, scenario, args.observations, params=parse_params(args.param),
+                               device=args.device, seed=args.seed, alpha=args.alpha, n=n, steps=steps,
+                               checks=args.checks, floor=args.floor, control=args.control)
+    print(observations_table(audit))
+    print()
+    print(audit.summary())
+    if args.json:
+        audit.to_json(args.json)
+        _progress(f"report written to {args.json}")
+    return 0 if audit.passed else 1
 
 
 def _score_vary(args, scenario, n: int, steps: int) -> int:

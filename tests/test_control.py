@@ -63,3 +63,12 @@ def test_control_is_not_run_on_a_single_gaussian_prior():
 def test_no_control_unless_asked():
     report = run("tmpd", "unimodal_posterior_2d", n=500, checks=["spread"])
     assert "control" not in report.meta and all(c.control_attribution is None for c in report.checks)
+
+
+def test_cli_score_control_names_the_cause(capsys):
+    from samplerlab.cli import main
+
+    code = main(["score", "ddrm", "--scenario", "prior_mode_ruled_out_2d", "--n", "500", "--no-floor", "--control",
+                 "--checks", "spread"])
+    out = capsys.readouterr().out
+    assert code == 1 and "fails on a single Gaussian too" in out and "control — prior cut to component 1 of 2" in out

@@ -92,3 +92,22 @@ def test_wide(sampler_audit):
     result = pytester.runpytest(*([] if installed else ["-p", "samplerlab.pytest_plugin"]), "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*FAILED sampler 'fault:inflate' on 'grid_d8_m2' over 3 observations*"])
+
+
+def test_cli_score_observations_prints_one_verdict_and_writes_json(tmp_path, capsys):
+    from samplerlab.cli import main
+
+    code = main(["score", "fault:inflate", "--scenario", "grid_d8_m2", "--observations", "3", "--n", "300",
+                 "--steps", "20", "--no-floor", "--checks", "spread", "--json", str(tmp_path / "a.json")])
+    out = capsys.readouterr().out
+    assert code == 1 and "FAILED sampler 'fault:inflate' on 'grid_d8_m2' over 3 observations" in out
+    assert "coverage_hpd" in out and "spread" in out
+    again = ObservationAudit.from_dict(__import__("json").loads((tmp_path / "a.json").read_text()))
+    assert not again.passed and again.meta["observations"] == 3
+
+
+def test_cli_observations_below_two_is_an_input_error(capsys):
+    from samplerlab.cli import main
+
+    assert main(["score", "oracle", "--scenario", "bimodal_1d", "--observations", "1"]) == 2
+    assert "--observations: expected an integer >= 2" in capsys.readouterr().err
