@@ -23,6 +23,7 @@ from pathlib import Path
 
 from samplerlab.errors import InputError, SamplerlabError
 from samplerlab.options import add_cli_options, in_ci
+from samplerlab.provenance import command
 
 __all__ = ["main", "build_parser"]
 
@@ -371,7 +372,8 @@ def main(argv=None) -> int:
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
     try:
-        return _COMMANDS[args.command](args)
+        with command(["samplerlab", *(sys.argv[1:] if argv is None else argv)]):  # recorded in every report
+            return _COMMANDS[args.command](args)
     except (SamplerlabError, ValueError) as exc:  # bad input, a failing sampler, bad audit options
         if getattr(args, "debug", False):
             raise

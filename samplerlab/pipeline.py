@@ -21,9 +21,11 @@ Example:
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from samplerlab.report import Report
 
-__all__ = ["run", "as_scenario"]
+__all__ = ["run", "as_scenario", "provenance", "scenario_hash"]
 
 
 _LOADED: dict = {}  # (file, modification time, device) -> Scenario: a process loads each scenario once
@@ -129,17 +131,61 @@ def run(sampler, scenario, *, params: dict | None = None, device=None, control: 
         SamplerError: the sampler raised or returned unusable output (with the partial report).
         ValueError: bad audit options (an unknown check, n < 20, α outside (0, 1)).
     """
+    import torch
+
     from samplerlab.auditing import audit
-    from samplerlab.sampler_ref import resolve_sampler
+    from samplerlab.sampler_ref import resolve
 
     loaded = as_scenario(scenario, device)
     problem = scenario if loaded is None else loaded.problem
-    built, label = resolve_sampler(sampler, problem=problem, params=params)
+    resolved = resolve(sampler, problem=problem, params=params)
     kw = {k: v for k, v in options.items() if v is not None}
-    kw.setdefault("name", label)
+    kw.setdefault("name", resolved.name)
     if loaded is not None:
         kw = _scenario_options(loaded, kw)
-    report = audit(built, problem, device=device, **kw)
+    report = audit(resolved.sampler, problem, device=device, **kw)
+    report.meta["params"] = resolved.params
+    report.meta["threads"] = torch.get_num_threads()
+    report.meta["provenance"] = provenance(sampler, resolved, scenario, loaded, problem, params)
     if control:
         _audit_control(sampler, problem, params, device, kw, report)
     return report
+
+
+def scenario_hash(scenario, loaded, problem) -> str:
+    """The content hash of what was audited: the scenario file's bytes; for a validation family
+    (built by samplerlab's code, which :func:`samplerlab.provenance.code_hash` covers) its name;
+    for a bare problem the prior, the exact posterior, ``y`` and ``σ_y``."""
+    import hashlib
+
+    from samplerlab.diagnostics.cache import posterior_fingerprint
+    from samplerlab.provenance import file_hash, text_hash
+
+    if loaded is not None and str(scenario).startswith("family:"):
+        return text_hash(str(scenario))
+    if loaded is not None and loaded.path is not None and Path(loaded.path).is_file():
+        return file_hash(loaded.path)
+    h = hashlib.blake2b(digest_size=10)
+    prior = problem.prior
+    for t in (prior.log_weights, prior.means, *(getattr(prior.cov_factors, a, None) for a in ("lam", "basis")),
+              problem.y):
+        if t is not None:
+            h.update(t.detach().contiguous().cpu().numpy().tobytes())
+    h.update(f"{posterior_fingerprint(problem)}|{problem.sigma_y!r}|{type(problem.operator).__name__}".encode())
+    return h.hexdigest()
+
+
+def provenance(ref, resolved, scenario, loaded, problem, given: dict | None = None) -> dict:
+    """What decided this audit besides its settings (which ``meta`` holds already): the sampler
+    reference, the parameters it was given (``meta["params"]`` has them with every default), its
+    source's hash, the scenario's content hash, samplerlab's code hash, the dtype and the command
+    line."""
+    from samplerlab.provenance import code_hash, command_line
+
+    from samplerlab.provenance import json_safe
+
+    return {"sampler_ref": ref if isinstance(ref, str) else resolved.name, "sampler_source": resolved.source,
+            "params_given": json_safe(dict(given or {})),
+            "scenario_ref": str(scenario) if loaded is not None else None,
+            "scenario_hash": scenario_hash(scenario, loaded, problem), "code_hash": code_hash(),
+            "dtype": str(problem.prior.means.dtype).removeprefix("torch."), "argv": command_line()}

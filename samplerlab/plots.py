@@ -60,9 +60,16 @@ def _check(report, name):
 
 
 def file_stem(report) -> str:
-    """``scenario__sampler`` (characters unsafe in a file name replaced by ``_``)."""
+    """``scenario__sampler``, then ``__k=v,…`` for the parameters the audit was given and
+    ``__seedS`` for a seed other than 0, so two settings of one sampler get two names
+    (characters unsafe in a file name replaced by ``_``)."""
     m = report.meta
     stem = f"{m.get('scenario') or 'problem'}__{m.get('sampler') or 'sampler'}"
+    given = (m.get("provenance") or {}).get("params_given") or {}
+    if given:
+        stem += "__" + ",".join(f"{k}={v}" for k, v in sorted(given.items()))
+    if m.get("seed") not in (0, None):
+        stem += f"__seed{m['seed']}"
     return re.sub(r"[^\w.=,+()-]", "_", stem)
 
 

@@ -84,6 +84,18 @@ class Report:
         return (f"sampler {m.get('sampler')!r}{where} (n = {m.get('n')}, seed = {m.get('seed')}, "
                 f"α = {m.get('alpha')})")
 
+    def _provenance_line(self) -> list[str]:
+        """What was audited: the parameters (defaults included) and the content hashes."""
+        prov, params = self.meta.get("provenance"), self.meta.get("params")
+        if not prov:
+            return []
+        settings = ", ".join(f"{k}={v!r}" for k, v in params.items()) if params else "no parameters"
+        source = (prov.get("sampler_source") or {}).get("hash") or "unreadable"
+        return [f"  audited: {prov.get('sampler_ref')} ({settings}); source {source}, scenario "
+                f"{prov.get('scenario_hash')}, samplerlab {self.meta.get('versions', {}).get('samplerlab')} "
+                f"({prov.get('code_hash')}), {self.meta.get('steps')} steps, {prov.get('dtype')}, "
+                f"{self.meta.get('threads')} thread(s)"]
+
     def _floor_line(self) -> list[str]:
         f = self.meta.get("floor")
         if not f:
@@ -124,6 +136,7 @@ class Report:
         """Plain text a person reads in ten seconds: verdict, then one line per failure."""
         modes = ", ".join(sorted(self.failure_modes))
         lines = [("PASSED " if self.passed else f"FAILED [{modes}] ") + self._title()]
+        lines += self._provenance_line()
         lines += self._floor_line()
         lines += self._control_line()
         lines += [f"  note: {note}" for note in self.meta.get("notes") or []]

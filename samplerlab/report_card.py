@@ -188,15 +188,16 @@ img {{ max-width: 100%; border: 1px solid #ddd; }}
 """
 
 
-def write_report_card(report, out_dir, samples: dict | None = None) -> dict[str, Path]:
-    """Write ``scenario__sampler__card.png`` and ``.html`` into ``out_dir``; returns ``{"png": …, "html": …}``.
+def write_report_card(report, out_dir, samples: dict | None = None, stem: str | None = None) -> dict[str, Path]:
+    """Write ``STEM__card.png`` and ``.html`` into ``out_dir``; returns ``{"png": …, "html": …}``.
 
-    ``samples`` as for :func:`samplerlab.plots.plot_report`: a dict saved by
+    ``stem`` defaults to :func:`samplerlab.plots.file_stem` (scenario, sampler, given parameters,
+    seed). ``samples`` as for :func:`samplerlab.plots.plot_report`: a dict saved by
     :func:`samplerlab.suite.save_samples` (with ``log_density`` in 2-D, for the samples panel), or ``None``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = file_stem(report)
+    stem = stem or file_stem(report)
     png, page = out / f"{stem}__card.png", out / f"{stem}__card.html"
     _render_png(report, samples, png)
     page.write_text(_html(report, png.read_bytes()), encoding="utf-8")

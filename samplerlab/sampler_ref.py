@@ -23,11 +23,12 @@ import importlib
 import importlib.util
 import inspect
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from samplerlab.errors import SamplerRefError
 
-__all__ = ["SamplerRefError", "resolve_sampler", "parse_params", "declared"]
+__all__ = ["SamplerRefError", "Resolved", "resolve", "resolve_sampler", "ref_source", "parse_params", "declared"]
 
 
 def declared(sampler, name: str, default):
@@ -165,23 +166,108 @@ def _fault(ref: str, problem, params: dict):
         raise SamplerRefError(f"{ref}: cannot be built for this problem: {exc}") from None
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """A resolved reference: the sampler, its label, its parameters with every default the
+    factory fills in (``problem`` left out), and where its code came from (``source``: ``kind``,
+    a content ``hash`` of the defining file, its ``path`` or the library ``version``)."""
+
+    sampler: object
+    name: str
+    params: dict
+    source: dict
+
+
+def _defaults(factory, params: dict) -> dict:
+    """The factory's keyword defaults overlaid with ``params`` (``problem`` and ``**kw`` left out)."""
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return dict(params)
+    out = {p.name: p.default for p in sig.parameters.values()
+           if p.default is not p.empty and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "problem"}
+    return {**out, **{k: v for k, v in params.items() if k != "problem"}}
+
+
+def ref_source(ref) -> dict:
+    """Where a sampler reference's code lives, read without building it: ``kind`` (zoo, fault,
+    library, file, module, callable), a content ``hash`` of the defining file (``None`` when none
+    can be read), its ``path``, and for a library sampler the library's ``version``. Every edit
+    to a user's sampler file changes the hash; zoo and fault samplers are also covered by
+    samplerlab's code hash (:func:`samplerlab.provenance.code_hash`).
+
+    >>> ref_source("dps")["kind"], ref_source("no/such/file.py:f")["hash"]
+    ('zoo', None)
+    """
+    from samplerlab.provenance import file_hash, object_source_hash
+
+    def where(kind, digest_path, **extra):
+        return {"kind": kind, "hash": digest_path[0], "path": digest_path[1], **extra}
+
+    if callable(ref) and not isinstance(ref, str):
+        return where("callable", object_source_hash(ref))
+    ref = str(ref)
+    library, _, name = ref.partition(":")
+    if ref.startswith("fault:"):
+        from samplerlab import faults
+
+        return where("fault", object_source_hash(faults))
+    if library in _LIBRARIES and name:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            release = version(library)
+        except PackageNotFoundError:
+            release = None
+        adapter = Path(__file__).parent / "adapters" / f"{library}.py"
+        return where("library", (file_hash(adapter) if adapter.is_file() else None, str(adapter)), library=library,
+                     version=release)
+    if ":" not in ref:
+        from samplerlab import samplers
+
+        known = ref in samplers.available()
+        return where("zoo", object_source_hash(samplers.describe(ref).factory) if known else (None, None))
+    target = ref.rpartition(":")[0]
+    if target.endswith(".py") or "/" in target:
+        path = Path(target)
+        return where("file", (file_hash(path), str(path.resolve())) if path.is_file() else (None, None))
+    try:
+        spec = importlib.util.find_spec(target)
+    except (ImportError, ValueError):
+        spec = None
+    origin = getattr(spec, "origin", None)
+    return where("module", (file_hash(origin), origin) if origin and Path(origin).is_file() else (None, None))
+
+
 def resolve_sampler(ref, problem=None, params: dict | None = None):
     """``(sampler, name)`` for a zoo name, ``module:attr``, ``path.py:attr`` or a callable."""
+    out = resolve(ref, problem, params)
+    return out.sampler, out.name
+
+
+def resolve(ref, problem=None, params: dict | None = None) -> Resolved:
+    """:func:`resolve_sampler` with the resolved parameters and the source's hash (:class:`Resolved`)."""
+    from samplerlab.provenance import json_safe
+
     params = dict(params or {})
     if callable(ref) and not isinstance(ref, str):
         label = getattr(ref, "__name__", type(ref).__name__.lower())
         if params:  # a factory given as an object: honour params, as for module:attr references
             if not _builds_with(ref, params):
                 raise SamplerRefError(f"{label}: parameters {sorted(params)} given, but it is a sampler, not a factory")
-            return _call_factory(label, ref, params, problem), label
-        return ref, label
+            return Resolved(_call_factory(label, ref, params, problem), label, json_safe(_defaults(ref, params)),
+                            ref_source(ref))
+        return Resolved(ref, label, {}, ref_source(ref))
     ref = str(ref)
     if ref.startswith("fault:"):  # fault-injection controls of the validation studies
-        return _fault(ref, problem, params), ref
+        return Resolved(_fault(ref, problem, params), ref, {"stream": params.get("stream")}, ref_source(ref))
     if ref.partition(":")[0] in _LIBRARIES and ref.partition(":")[2]:  # deepinv:dps, diffusers:dps
-        from samplerlab.adapters import resolve
+        from samplerlab.adapters import LIBRARY_SAMPLERS, resolve as resolve_library
 
-        return resolve(ref, problem, params)
+        sampler, name = resolve_library(ref, problem, params)
+        library, _, short = ref.partition(":")
+        factory = getattr(importlib.import_module(f"samplerlab.adapters.{library}"), LIBRARY_SAMPLERS[library][short])
+        return Resolved(sampler, name, json_safe(_defaults(factory, params)), ref_source(ref))
     if ":" not in ref and (ref.endswith(".py") or "/" in ref):
         raise SamplerRefError(f"{ref}: a file needs the sampler's name after a colon — did you mean {ref}:NAME "
                               "(NAME the function, class or factory in that file)?")
@@ -191,7 +277,10 @@ def resolve_sampler(ref, problem=None, params: dict | None = None):
         if ref not in samplers.available():
             raise SamplerRefError(f"{ref}: unknown sampler, expected one of {', '.join(samplers.available())} "
                                   "or module:attr / file.py:attr")
-        return _zoo(ref, problem, params), ref
+        spec = samplers.describe(ref)
+        resolved = {k: v[0] for k, v in spec.params.items() if k != "problem"}
+        resolved.update({k: v for k, v in params.items() if k != "problem"})
+        return Resolved(_zoo(ref, problem, params), ref, json_safe(resolved), ref_source(ref))
     target, _, attr = ref.rpartition(":")
     if not target or not attr:
         raise SamplerRefError(f"{ref}: expected module:attr or file.py:attr")
@@ -203,11 +292,13 @@ def resolve_sampler(ref, problem=None, params: dict | None = None):
     if not callable(obj):
         raise SamplerRefError(f"{ref}: {attr!r} is a {type(obj).__name__}, not callable "
                               "(expected a sampler or a factory)")
+    resolved = {}
     if _builds_with(obj, params):
+        resolved = _defaults(obj, params)
         obj = _call_factory(ref, obj, params, problem)
     elif params:
         raise SamplerRefError(f"{ref}: parameters {sorted(params)} given, but {attr!r} is a sampler, not a factory")
     elif _required(obj) and not {"task", "n"} <= set(_required(obj)):
         raise SamplerRefError(f"{ref}: {attr!r} needs the argument(s) {_required(obj)}; pass them with --param "
                               "NAME=VALUE (or params= in pytest)")
-    return obj, attr.split(".")[-1]
+    return Resolved(obj, attr.split(".")[-1], json_safe(resolved), ref_source(ref))

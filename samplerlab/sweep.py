@@ -43,8 +43,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from samplerlab.errors import InputError, SweepSpecError
-from samplerlab.sweep_spec import SweepSpec, cell_key, cells, load_spec, parse_spec
-from samplerlab.sweep_store import Store, finished_keys, read_store, store_lock
+from samplerlab.sweep_spec import SweepSpec, cell_id, cell_key, cell_stamp, cells, load_spec, parse_spec
+from samplerlab.sweep_store import Store, finished_keys, read_store, reuse_note, store_lock, stored_stamps
 
 __all__ = ["sweep", "run_cell", "run_cells", "batches", "load_spec", "parse_spec", "cells", "cell_key", "read_store", "SweepSpecError"]
 
@@ -117,13 +117,16 @@ def sweep(spec: SweepSpec, out, workers: int | None = None, scheduler: str | Non
         raise InputError(f"timeout: a cell running in this process (workers = 1) cannot be stopped after "
                          f"{timeout:g} s; give workers >= 2 (or a scheduler) to use a timeout")
     out = Path(out)
-    todo = {cell_key(c): c for c in cells(spec)}
+    memo: dict = {}  # each sampler's and scenario's content hash, read once
+    todo = {cell_key(c, memo): {**c, "id": cell_id(c), "stamp": cell_stamp(c, memo)} for c in cells(spec)}
     with store_lock(out):  # one sweep per store at a time: a second one fails at once
         finished = finished_keys(out)
         pending = {k: c for k, c in todo.items() if k not in finished}
+        print(f"{label}: {reuse_note(todo, finished, stored_stamps(out))}", file=sys.stderr, flush=True)
         progress = _Progress(len(pending), len(todo) - len(pending), label)
         store = Store(out, reports=spec.reports, samples=spec.samples)
         (out / "spec.json").write_text(json.dumps(asdict(spec), indent=1, default=list))  # what `sweep report` renders
+        (out / "keys.json").write_text(json.dumps(list(todo)))  # the cells it renders (not stale ones)
         try:
             if workers == 1 and scheduler is None:
                 run_local(pending, store, retries, progress, spec.samples, device)

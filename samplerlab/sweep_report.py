@@ -3,11 +3,13 @@
 The store (:mod:`samplerlab.sweep_store`) holds one row per check of every audit and, where the
 spec kept them, each audit's JSON report and draws; ``STORE/spec.json`` says which study it is.
 Each renderer turns those rows into the study's own tables and figures and computes nothing the
-store does not hold (quantiles and rates of stored values aside):
+store does not hold (quantiles and rates of stored values aside). Only the cells of the last sweep
+(``STORE/keys.json``) are rendered: rows left by an edited sampler or scenario are stale.
 
-* ``audit`` — ``summary.csv`` (one row per audit: verdict and a pass / FAIL / floor / n/a cell per
-  failure mode), the reports under readable names ``reports/<scenario>__<sampler>.json`` (and
-  ``.npz`` draws) and, with ``cards``, one report card per audit (``cards/``);
+* ``audit`` — ``summary.csv`` (one row per audit: its params, seed and key, the verdict and a pass /
+  FAIL / floor / n/a cell per failure mode), the reports under readable names, one per cell
+  (``reports/<scenario>__<sampler>[__params][__seedS].json``, and ``.npz`` draws) and, with
+  ``cards``, one report card per audit (``cards/``, named alike);
 * ``validation`` — per (family, fault, seed, failure mode) whether it was flagged
   (``validation.csv``), power and worst mis-attribution per family × fault (``summary.csv``) and
   one confusion matrix per family (``confusion_<family>.png``);
@@ -70,29 +72,59 @@ def audit_summary(store, out, frame, cards: bool = False):
     store, out = Path(store), Path(out)
     (out / "reports").mkdir(parents=True, exist_ok=True)
     rows = []
+    stems = _cell_stems(frame)
     for key, g in frame.groupby("key", sort=False):
         first = g.iloc[0]
+        params = " ".join(f"{k}={v}" for k, v in sorted(json.loads(first["params"]).items()))
         if first["status"] != "done":
-            rows.append(summary_row(Path(first["scenario"]).stem, first["sampler"], error=first["error"],
-                                    seconds=first["seconds"]))
+            rows.append({**summary_row(Path(first["scenario"]).stem, first["sampler"], error=first["error"],
+                                       seconds=first["seconds"]), "params": params, "seed": first["seed"], "key": key})
             continue
         report = Report.from_json(store / "reports" / f"{key}.json")
-        stem = f"{report.meta['scenario']}__{report.meta['sampler']}"
+        stem = stems[key]
         shutil.copyfile(store / "reports" / f"{key}.json", out / "reports" / f"{stem}.json")
         npz = store / "samples" / f"{key}.npz"
         samples = None
         if npz.is_file():
             shutil.copyfile(npz, out / "reports" / f"{stem}.npz")
             samples = dict(np.load(npz))
-        row = summary_row(report.meta["scenario"], report.meta["sampler"], report, seconds=first["seconds"])
+        row = {**summary_row(report.meta["scenario"], first["sampler"], report, seconds=first["seconds"]),
+               "params": params, "seed": first["seed"], "key": key, "report": f"reports/{stem}.json"}
         if cards:
             from samplerlab.report_card import write_report_card
 
-            row["card"] = str(write_report_card(report, out / "cards", samples=samples)["html"].relative_to(out))
+            card = write_report_card(report, out / "cards", samples=samples, stem=stem)
+            row["card"] = str(card["html"].relative_to(out))
         rows.append(row)
     summary = pd.DataFrame(rows)
     summary.to_csv(out / "summary.csv", index=False)
     return summary
+
+
+def _cell_stems(frame) -> dict[str, str]:
+    """A readable file name per cell: ``scenario__sampler`` (the sampler as the spec names it, a
+    file reference by its file and attribute), its parameters and seed where the cells differ in
+    them, and the key's start where two cells would still share a name."""
+    import re
+
+    cells = frame.drop_duplicates("key")
+    vary_params, vary_seed = cells["params"].nunique() > 1, cells["seed"].nunique() > 1
+    stems = {}
+    for row in cells.to_dict("records"):
+        ref = str(row["sampler"])
+        target, _, attr = ref.rpartition(":")
+        sampler = f"{Path(target).stem}.{attr}" if target.endswith(".py") or "/" in target else ref
+        stem = f"{Path(str(row['scenario'])).stem}__{sampler}"
+        params = json.loads(row["params"])
+        if vary_params and params:
+            stem += "__" + ",".join(f"{k}={v}" for k, v in sorted(params.items()))
+        if vary_seed:
+            stem += f"__seed{row['seed']}"
+        stems[row["key"]] = re.sub(r"[^\w.=,+()-]", "_", stem)
+    counts: dict[str, int] = {}
+    for stem in stems.values():
+        counts[stem] = counts.get(stem, 0) + 1
+    return {key: stem if counts[stem] == 1 else f"{stem}__{key[:8]}" for key, stem in stems.items()}
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -218,6 +250,8 @@ def render(store, out=None, cards: bool = False) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     spec = json.loads((store / "spec.json").read_text()) if (store / "spec.json").is_file() else {}
     frame = read_store(store, latest=True)
+    if (store / "keys.json").is_file():  # the last sweep's cells: rows of edited code or scenarios are stale
+        frame = frame[frame["key"].isin(set(json.loads((store / "keys.json").read_text())))]
     study = spec.get("study", "audit")
     if study == "audit":
         audit_summary(store, out, frame, cards=cards)

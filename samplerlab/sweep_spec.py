@@ -47,7 +47,8 @@ from dataclasses import dataclass, field, replace
 
 from samplerlab.errors import SweepSpecError
 
-__all__ = ["SweepSpec", "SweepSpecError", "STUDIES", "parse_spec", "load_spec", "cells", "cell_key", "spec_names"]
+__all__ = ["SweepSpec", "SweepSpecError", "STUDIES", "parse_spec", "load_spec", "cells", "cell_id", "cell_key", "cell_stamp", "STAMP_FIELDS",
+           "spec_names"]
 
 STUDIES = ("audit", "validation", "calibration", "sensitivity")
 _CELL_KEYS = {"samplers", "scenarios", "seeds", "n", "steps", "checks", "alpha", "floor", "params", "vary"}
@@ -225,7 +226,7 @@ def cells(spec: SweepSpec) -> list[dict]:
     seen, out = set(), []
     for part in (spec, *spec.blocks):
         for cell in _product(part) if part.samplers else []:
-            key = cell_key(cell)
+            key = cell_id(cell)
             if key not in seen:
                 seen.add(key)
                 out.append(cell)
@@ -246,9 +247,48 @@ def spec_names(spec: SweepSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
             tuple(dict.fromkeys(s for p in parts for s in p.samplers)))
 
 
-def cell_key(cell: dict) -> str:
-    """Hash of the cell's spec and the samplerlab version."""
+def cell_id(cell: dict) -> str:
+    """Hash of what the spec asks of a cell (its fields and the samplerlab version): the same
+    cell across edits of the code it runs."""
     import samplerlab
 
     text = json.dumps({"cell": cell, "version": samplerlab.__version__}, sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+
+
+STAMP_FIELDS = {"code": "samplerlab's code", "sampler": "sampler source", "scenario": "scenario file"}
+
+
+def cell_stamp(cell: dict, memo: dict | None = None) -> dict:
+    """The content hashes that decide a cell's result beyond its fields: samplerlab's code, the
+    sampler's source (:func:`samplerlab.sampler_ref.ref_source`) and the scenario file. ``memo``
+    (a dict) shares them between the cells of one sweep."""
+    from samplerlab.provenance import code_hash, file_hash, text_hash
+    from samplerlab.sampler_ref import ref_source
+
+    memo = {} if memo is None else memo
+    sampler, scenario = str(cell["sampler"]), str(cell["scenario"])
+    if ("sampler", sampler) not in memo:
+        memo["sampler", sampler] = ref_source(sampler)["hash"]
+    if ("scenario", scenario) not in memo:
+        memo["scenario", scenario] = _scenario_hash(scenario, file_hash, text_hash)
+    return {"code": code_hash(), "sampler": memo["sampler", sampler], "scenario": memo["scenario", scenario]}
+
+
+def _scenario_hash(scenario: str, file_hash, text_hash) -> str | None:
+    from samplerlab.errors import ScenarioError
+    from samplerlab.scenarios import scenario_path
+
+    if scenario.startswith("family:"):  # built by samplerlab's code, which the code hash covers
+        return text_hash(scenario)
+    try:
+        return file_hash(scenario_path(scenario))
+    except (ScenarioError, OSError):  # the cell is recorded as invalid when it runs
+        return None
+
+
+def cell_key(cell: dict, memo: dict | None = None) -> str:
+    """Hash of the cell's fields and of :func:`cell_stamp`: an edited sampler file, scenario file
+    or samplerlab means a new key, so the cell is recomputed, never reused."""
+    text = json.dumps({"id": cell_id(cell), "stamp": cell_stamp(cell, memo)}, sort_keys=True)
     return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()

@@ -15,8 +15,10 @@ Layout under the store folder ``OUT`` (nothing else needs to be shared with the 
 * ``samples/<key>.npz`` — each cell's draws (when ``samples = true``; in 2-D with the exact
   posterior density on a grid, for report cards).
 
-A row holds the cell's spec (``key`` — the hash of the spec and the samplerlab version —,
-sampler, params, scenario, seed, n, steps, alpha, floor, vary and the varied ``value``), its
+A row holds the cell's spec (``key`` — the hash of the spec and of the content that decides its
+result: samplerlab's code, the sampler's source, the scenario file —, ``cell_id`` — the spec's
+hash alone —, those three hashes, sampler, params, scenario, seed, n, steps, alpha, floor, vary
+and the varied ``value``), its
 ``status`` (``done``, ``error`` — retried once —, or ``invalid``: the cell's sampler or scenario
 reference is wrong for it, recorded and not retried), and per check: failure mode, role,
 statistic, effect, p-value, Holm p, verdict, floor verdict and effect, attribution, costs.
@@ -35,7 +37,7 @@ from pathlib import Path
 
 from samplerlab.errors import InputError
 
-__all__ = ["Store", "store_lock", "cell_rows", "read_store", "finished_keys", "cell_costs"]
+__all__ = ["Store", "store_lock", "cell_rows", "read_store", "finished_keys", "stored_stamps", "reuse_note", "cell_costs"]
 
 FLUSH_CELLS = 200  # a writer's one-cell parts are merged into one every this many cells
 
@@ -51,7 +53,8 @@ def cell_rows(key: str, cell: dict, result: dict, attempt: int) -> list[dict]:
     spec = {"key": key, "sampler": cell["sampler"], "params": json.dumps(cell["params"], sort_keys=True),
             "scenario": cell["scenario"], "seed": cell["seed"], "alpha": cell["alpha"], "floor": cell["floor"],
             "vary": cell.get("vary", ""), "value": None if value is None else float(value), "attempt": attempt,
-            "written": time.time(), "seconds": result.get("seconds")}
+            "written": time.time(), "seconds": result.get("seconds"), "cell_id": cell.get("id"),
+            **{f"{k}_hash": v for k, v in (cell.get("stamp") or {}).items()}}
     if "error" in result:
         return [{**spec, "status": result.get("status", "error"), "error": result["error"], "n": cell["n"],
                  "steps": cell["steps"]}]
@@ -255,6 +258,54 @@ def finished_keys(out) -> set[str]:
         return set()
     last = _deduplicated(frames).sort_values("written", kind="stable").groupby("key")["status"].last()
     return set(last[last.isin(["done", "invalid"])].index)
+
+
+def stored_stamps(out) -> dict[str, dict]:
+    """For each cell id (:func:`samplerlab.sweep_spec.cell_id`) with a finished result in the store,
+    the content hashes of its latest finished result (``{}`` for rows written before they were
+    recorded): what a rerun compares to say why a cell is recomputed."""
+    from samplerlab.sweep_spec import STAMP_FIELDS
+
+    columns = ["key", "status", "written", "attempt", "cell_id", *(f"{k}_hash" for k in STAMP_FIELDS)]
+    _, frames = _read_parts(out, columns=columns)
+    if not frames:
+        return {}
+    frame = _deduplicated(frames)
+    if "cell_id" not in frame.columns:
+        return {}
+    done = frame[frame["status"].isin(["done", "invalid"]) & frame["cell_id"].notna()].sort_values("written")
+    present = [k for k in STAMP_FIELDS if f"{k}_hash" in done.columns]
+    return {row["cell_id"]: {k: row[f"{k}_hash"] for k in present} for row in done.to_dict("records")}
+
+
+def reuse_note(todo: dict, finished: set, stored: dict) -> str:
+    """One line saying how many cells of ``todo`` (key -> cell, each with its ``id`` and ``stamp``)
+    are reused from the store and how many are recomputed, and why.
+
+    >>> todo = {"k1": {"id": "a", "stamp": {"code": "c", "sampler": "s2", "scenario": "x"}},
+    ...         "k2": {"id": "b", "stamp": {"code": "c", "sampler": "s", "scenario": "x"}},
+    ...         "k3": {"id": "c", "stamp": {"code": "c", "sampler": "s", "scenario": "x"}}}
+    >>> stored = {"a": {"code": "c", "sampler": "s", "scenario": "x"}, "b": {"code": "c", "sampler": "s",
+    ...           "scenario": "x"}}
+    >>> reuse_note(todo, {"k2"}, stored)
+    '1 cell reused, 2 recomputed (1 sampler source changed, 1 new)'
+    """
+    from samplerlab.sweep_spec import STAMP_FIELDS
+
+    reasons: dict[str, int] = {}
+    for key, cell in todo.items():
+        if key in finished:
+            continue
+        old, new = stored.get(cell.get("id")), cell.get("stamp") or {}
+        if old is None:
+            why = "new"
+        else:
+            changed = [label for field, label in STAMP_FIELDS.items() if field in old and old[field] != new.get(field)]
+            why = " and ".join(changed) + " changed" if changed else "not recorded before"
+        reasons[why] = reasons.get(why, 0) + 1
+    reused = sum(key in finished for key in todo)
+    line = f"{reused} cell{'s' * (reused != 1)} reused, {len(todo) - reused} recomputed"
+    return line + (f" ({', '.join(f'{n} {why}' for why, n in reasons.items())})" if reasons else "")
 
 
 def cell_costs(out):

@@ -65,6 +65,20 @@ def _label(report, fallback: str) -> str:
     return f"{m.get('sampler', fallback)}@{m.get('scenario') or '?'}"
 
 
+def _settings(report, other) -> str:
+    """``report``'s parameters and content hashes, where they differ from ``other``'s (a compare of
+    two settings of one sampler names the settings; of an edited sampler, the edit)."""
+    mine, theirs = report.meta.get("params") or {}, other.meta.get("params") or {}
+    differ = {k: v for k, v in mine.items() if theirs.get(k, object()) != v}
+    parts = [", ".join(f"{k}={v!r}" for k, v in differ.items())] if differ else []
+    prov, prov_other = report.meta.get("provenance") or {}, other.meta.get("provenance") or {}
+    for label, get in (("sampler source", lambda p: (p.get("sampler_source") or {}).get("hash")),
+                       ("scenario", lambda p: p.get("scenario_hash")), ("samplerlab", lambda p: p.get("code_hash"))):
+        if prov and prov_other and get(prov) != get(prov_other):
+            parts.append(f"{label} {get(prov)}")
+    return f"; {'; '.join(parts)}" if parts else ""
+
+
 def compare_table(a, b) -> str:
     """Two reports side by side: per check, effect and verdict of each (checks in order of ``a``, then ``b``)."""
     la, lb = _label(a, "A"), _label(b, "B")
@@ -80,8 +94,8 @@ def compare_table(a, b) -> str:
         rows.append([name, mode, cell[0][0], cell[0][1], cell[1][0], cell[1][1]])
     verdicts = ["PASSED" if r.passed else "FAILED" for r in (a, b)]
     rows.append(["overall", "", "", verdicts[0], "", verdicts[1]])
-    meta = [f"A = {la}: n = {a.meta.get('n')}, steps = {a.meta.get('steps')}, seed = {a.meta.get('seed')}",
-            f"B = {lb}: n = {b.meta.get('n')}, steps = {b.meta.get('steps')}, seed = {b.meta.get('seed')}"]
+    meta = [f"{tag} = {label}: n = {r.meta.get('n')}, steps = {r.meta.get('steps')}, seed = {r.meta.get('seed')}"
+            + _settings(r, other) for tag, label, r, other in (("A", la, a, b), ("B", lb, b, a))]
     table = format_table(["check", "failure mode", "effect A", "verdict A", "effect B", "verdict B"], rows)
     return "\n".join(meta) + "\n" + table
 
@@ -106,13 +120,15 @@ def vary_table(frame, mode_checks: dict) -> str:
 
 def summary_row(scenario: str, sampler: str, report=None, error: str = "", seconds: float = 0.0) -> dict:
     """One row of ``summary.csv``: the verdict and a cell per failure mode (rendering of a report)."""
-    row = {"scenario": scenario, "sampler": sampler, "passed": None, "failure_modes": "", "error": error,
-           "n": None, "steps": None, "floor": "", "beyond_floor": "", "seconds": round(seconds, 2)}
+    row = {"scenario": scenario, "sampler": sampler, "params": "", "seed": None, "passed": None, "failure_modes": "",
+           "error": error, "n": None, "steps": None, "floor": "", "beyond_floor": "", "seconds": round(seconds, 2)}
     for mode in FAILURE_MODES:
         row[mode] = "error" if error else ""
     if report is not None:
         floor = report.meta.get("floor")
+        given = (report.meta.get("provenance") or {}).get("params_given") or {}
         row.update(passed=report.passed, failure_modes=" ".join(sorted(report.failure_modes)),
+                   params=" ".join(f"{k}={v}" for k, v in sorted(given.items())), seed=report.meta.get("seed"),
                    n=report.meta.get("n"), steps=report.meta.get("steps"),
                    floor="" if not floor else "pass" if floor["passed"] else " ".join(floor["failure_modes"]),
                    beyond_floor=" ".join(sorted({c.failure_mode for c in report.beyond_floor()})))

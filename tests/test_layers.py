@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "samplerlab"
 
 LAYERS = [
     {"errors", "logspace", "precision", "sizes", "covariance", "tweedie", "mixture", "operators", "image_operators", "medical_operators",
-     "schedules", "problem", "task", "memory", "options", "guard"},
+     "schedules", "problem", "task", "memory", "options", "guard", "provenance"},
     {"images", "medical", "families", "faults", "scenario_builders", "scenarios", "samplers", "control"},
     {"diagnostics"},
     {"report", "tables", "floor", "auditing", "sampler_ref", "adapters"},
