@@ -99,6 +99,25 @@ class ObservationAudit:
     def to_json(self, path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1))
 
+    def as_report(self) -> Report:
+        """The audit as one :class:`Report` (a sweep stores it like any audit): per failure mode a
+        verdict check ``observations_<mode>`` (effect: the fraction of observations failing it;
+        p: the smallest Holm p of that mode's entries in the one family; it fails when Holm rejects
+        any of them), then the across checks. It passes exactly when :attr:`passed` does."""
+        checks = []
+        for r in self.modes:
+            causes = ", ".join(f"{r[k]} {label}" for k, label in (("beyond_floor", "beyond the floor"),
+                               ("single_gaussian", "on a single Gaussian too"), ("mixture", "only with the mixture"))
+                               if r.get(k))
+            detail = (f"fails on {r['failed']} of {r['of']} observations ({r['fraction']:.0%}, 95 % CI "
+                      f"{r['low']:.0%}–{r['high']:.0%}); worst: observation {r['worst']}"
+                      + (f"; {causes}" if causes else ""))
+            checks.append(CheckResult(f"observations_{r['failure_mode']}", r["failure_mode"],
+                                      statistic=float(r["failed"]), effect=float(r["fraction"]),
+                                      p_value=r.get("family_p"), p_holm=r.get("family_p"), detail=detail,
+                                      passed=not r.get("rejected"), data=dict(r)))
+        return Report({**self.meta, "across_observations": True}, checks + list(self.checks))
+
     def summary(self) -> str:
         """Plain text: the one verdict, the across checks, the fraction failing per mode."""
         m = self.meta
@@ -132,7 +151,21 @@ def _ranks(report: Report, problem, x_star, directions, rng: np.random.Generator
     return float(u_hpd), u_sbc, float(u_tarp)
 
 
-def _modes(reports: list[Report]) -> list[dict]:
+def _causes(reports: list[Report], failed: list[int], mode: str) -> dict:
+    """How the failing observations' failures of ``mode`` are attributed: beyond the floor (the
+    approximation), by the prior-complexity control to the method (``single_gaussian``) or to the
+    mixture prior; counts of observations, where that audit ran the floor or the control."""
+    out = {"beyond_floor": 0, "single_gaussian": 0, "mixture": 0}
+    for j in failed:
+        bad = [c for c in reports[j].checks if c.failure_mode == mode and not c.passed]
+        out["beyond_floor"] += any(c.attribution == "approximation" for c in bad)
+        causes = {c.control_attribution for c in bad} - {None}
+        if causes:
+            out["single_gaussian" if "single_gaussian" in causes else "mixture"] += 1
+    return out
+
+
+def _modes(reports: list[Report], family: list[CheckResult] = ()) -> list[dict]:
     rows = []
     for mode in FAILURE_MODES:
         judged = [(j, r) for j, r in enumerate(reports)
@@ -143,9 +176,12 @@ def _modes(reports: list[Report]) -> list[dict]:
         worst_p, worst = min((min(c.p_holm for c in r.checks if c.failure_mode == mode and c.p_holm is not None),
                               j) for j, r in judged)
         low, high = _clopper_pearson(len(failed), len(judged))
+        entries = [c for c in family if c.failure_mode == mode and c.p_holm is not None]
         rows.append({"failure_mode": mode, "failed": len(failed), "of": len(judged),
                      "fraction": len(failed) / len(judged), "low": low, "high": high, "worst": worst,
-                     "worst_p": float(worst_p), "failed_observations": failed})
+                     "worst_p": float(worst_p), "failed_observations": failed,
+                     "family_p": min((float(c.p_holm) for c in entries), default=None),
+                     "rejected": sum(not c.passed for c in entries), **_causes(reports, failed, mode)})
     return rows
 
 
@@ -189,4 +225,7 @@ def audit_observations(sampler, scenario, observations: int, *, params: dict | N
     meta = {"sampler": first["sampler"], "scenario": loaded.name, "observations": observations, "n": first["n"],
             "steps": first["steps"], "seed": seed, "alpha": alpha, "dim": base.dim, "device": first["device"],
             "sbc_functions": names, "family_size": len(family)}
-    return ObservationAudit(meta, reports, checks, _modes(reports), failing)
+    for key in ("params", "provenance", "threads", "versions"):
+        if key in first:
+            meta[key] = first[key]
+    return ObservationAudit(meta, reports, checks, _modes(reports, family), failing)

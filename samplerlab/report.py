@@ -81,7 +81,8 @@ class Report:
     def _title(self) -> str:
         m = self.meta
         where = f" on {m['scenario']!r}" if m.get("scenario") else ""
-        return (f"sampler {m.get('sampler')!r}{where} (n = {m.get('n')}, seed = {m.get('seed')}, "
+        over = f" over {m['observations']} observations y ~ p(y)" if m.get("across_observations") else ""
+        return (f"sampler {m.get('sampler')!r}{where}{over} (n = {m.get('n')}, seed = {m.get('seed')}, "
                 f"α = {m.get('alpha')})")
 
     def _provenance_line(self) -> list[str]:

@@ -68,11 +68,16 @@ def run_cell(cell: dict, keep_samples: bool = False, device=None) -> dict:
     torch.set_num_threads(1)
     start = time.perf_counter()
     try:
-        report = run(cell["sampler"], cell["scenario"], params=cell["params"], n=cell["n"], steps=cell["steps"],
-                     seed=cell["seed"], alpha=cell["alpha"], checks=cell["checks"], floor=cell["floor"],
-                     device=device)
+        options = dict(params=cell["params"], n=cell["n"], steps=cell["steps"], seed=cell["seed"], alpha=cell["alpha"],
+                       checks=cell["checks"], floor=cell["floor"], control=cell.get("control", False), device=device)
+        if cell.get("observations"):  # over observations y ~ p(y): one report of the across-observation audit
+            from samplerlab.observations import audit_observations
+
+            report = audit_observations(cell["sampler"], cell["scenario"], cell["observations"], **options).as_report()
+        else:
+            report = run(cell["sampler"], cell["scenario"], **options)
         out = {"report": report.to_dict(), "seconds": time.perf_counter() - start}
-        if keep_samples:
+        if keep_samples and report.samples is not None:
             out["samples"] = _npz_bytes(report.samples, as_scenario(cell["scenario"], device))
         return out
     except InputError as exc:  # the cell cannot run as specified: recorded once, not retried

@@ -17,6 +17,8 @@ of ``[[block]]`` tables — each a product of its own, taking what it does not s
     floor = true                         # also run the discretisation floor
     reports = true                       # keep each cell's JSON report (false for big studies)
     samples = false                      # keep each cell's draws (.npz; report cards of 2-D audits)
+    observations = 20                    # optional: audit each cell over 20 observations y ~ p(y)
+    control = true                       # optional: also audit the prior-complexity control
 
     [params.dps]                         # optional grids, per sampler (lists or {start, count})
     zeta = [0.3, 1.0]
@@ -47,11 +49,12 @@ from dataclasses import dataclass, field, replace
 
 from samplerlab.errors import SweepSpecError
 
-__all__ = ["SweepSpec", "SweepSpecError", "STUDIES", "parse_spec", "load_spec", "cells", "cell_id", "cell_key", "cell_stamp", "STAMP_FIELDS",
-           "spec_names"]
+__all__ = ["SweepSpec", "SweepSpecError", "STUDIES", "parse_spec", "load_spec", "cells", "cell_id", "cell_key",
+           "cell_stamp", "STAMP_FIELDS", "spec_names"]
 
 STUDIES = ("audit", "validation", "calibration", "sensitivity")
-_CELL_KEYS = {"samplers", "scenarios", "seeds", "n", "steps", "checks", "alpha", "floor", "params", "vary"}
+_CELL_KEYS = {"samplers", "scenarios", "seeds", "n", "steps", "checks", "alpha", "floor", "params", "vary",
+              "observations", "control"}
 _TOP_KEYS = _CELL_KEYS - {"params", "vary"} | {"study", "reports", "samples"}
 
 
@@ -72,6 +75,8 @@ class SweepSpec:
     study: str = "audit"
     reports: bool = True
     samples: bool = False
+    observations: int | None = None  # audit each cell over this many observations y ~ p(y)
+    control: bool = False  # also audit the prior-complexity control
     blocks: tuple["SweepSpec", ...] = ()
 
 
@@ -146,9 +151,11 @@ def _part(table: dict, where: str, allowed: set, base: SweepSpec | None, require
         if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 < a < 1:
             _fail(where, "alpha", "a number in (0, 1)", a)
         kw["alpha"] = float(a)
-    for key in ("floor", "reports", "samples"):
+    for key in ("floor", "reports", "samples", "control"):
         if key in table:
             kw[key] = _flag(where, key, table[key])
+    if "observations" in table:
+        kw["observations"] = _ints(where, "observations", table["observations"], 2)[0]
     if "study" in table and table["study"] not in STUDIES:
         _fail(where, "study", f"one of {list(STUDIES)}", table["study"])
     if "study" in table:
@@ -216,6 +223,10 @@ def _product(part: SweepSpec) -> list[dict]:
                         "alpha": part.alpha, "floor": part.floor}
                 if part.vary:  # recorded (and hashed) only where a block names it
                     cell["vary"] = part.vary
+                if part.observations:  # likewise: cells without them keep their keys
+                    cell["observations"] = part.observations
+                if part.control:
+                    cell["control"] = True
                 out.append(cell)
     return out
 

@@ -111,3 +111,39 @@ def test_cli_observations_below_two_is_an_input_error(capsys):
 
     assert main(["score", "oracle", "--scenario", "bimodal_1d", "--observations", "1"]) == 2
     assert "--observations: expected an integer >= 2" in capsys.readouterr().err
+
+
+def test_as_report_passes_exactly_when_the_one_verdict_does_and_names_the_causes():
+    audit = audit_observations("dps", "bimodal_1d", observations=4, n=200, steps=20, checks=["location"],
+                               floor=False, control=True)
+    report = audit.as_report()
+    assert report.passed == audit.passed is False
+    location = report["observations_location"]
+    assert not location.passed and location.effect == audit.modes[0]["fraction"]
+    # DPS's location error on bimodal_1d is the method's own: its control on one Gaussian fails it too
+    assert location.data["single_gaussian"] >= 1 and "on a single Gaussian too" in location.detail
+    assert "over 4 observations" in report.summary().splitlines()[0]
+
+
+def test_a_sweep_cell_runs_across_observations_with_the_control(tmp_path):
+    from samplerlab import sweep as sw
+
+    spec = sw.parse_spec({"sweep": {"samplers": ["oracle", "dps"], "scenarios": ["bimodal_1d"], "n": 200,
+                                    "steps": 20, "checks": ["location"], "observations": 3, "control": True}})
+    frame = sw.sweep(spec, tmp_path, workers=1)
+    assert set(frame["status"]) == {"done"}
+    checks = set(frame["check"])
+    assert {"observations_location", "coverage_hpd", "sbc_ranks", "tarp"} <= checks
+    by = frame.set_index(["sampler", "check"])
+    assert by.loc[("oracle", "observations_location"), "passed"]
+    assert not by.loc[("dps", "observations_location"), "passed"]
+    # cells without the fields keep their old keys
+    plain = sw.cells(sw.parse_spec({"sweep": {"samplers": ["dps"], "scenarios": ["bimodal_1d"]}}))[0]
+    assert "observations" not in plain and "control" not in plain
+
+
+def test_a_sweep_spec_with_fewer_than_two_observations_names_the_field():
+    from samplerlab.sweep_spec import SweepSpecError, parse_spec
+
+    with pytest.raises(SweepSpecError, match=r"t.toml: \[sweep\] observations: expected integers >= 2, got \[1\]"):
+        parse_spec({"sweep": {"samplers": ["dps"], "scenarios": ["bimodal_1d"], "observations": 1}}, "t.toml")
