@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test bench audit results plots validation calibration calibration-quick calibration-coverage sensitivity study why slow gpu gpu-check medical adapters clean
+.PHONY: test bench audit results plots validation calibration calibration-quick calibration-coverage calibration-early-stopping sensitivity study why slow gpu gpu-check medical adapters clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ calibration-quick: $(STAMP)
 
 calibration-coverage: $(STAMP)
 	$(PY) -m samplerlab.coverage_calibration --replicates 4000 --out results/calibration_coverage
+
+calibration-early-stopping: $(STAMP)
+	nice -n 10 $(PY) -m samplerlab.early_stopping_calibration --audits 2000 --out results/calibration_early_stopping
 
 sensitivity: $(STAMP)
 	$(PY) -m samplerlab.cli sweep sweeps/sensitivity.toml --out results/sensitivity

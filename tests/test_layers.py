@@ -25,7 +25,8 @@ LAYERS = [
     {"pipeline", "samples_file", "observations"},
     {"cli", "pytest_plugin", "suite", "sweep", "sweep_spec", "sweep_store", "sweep_report", "studies", "validation", "calibration", "sensitivity",
      "sensitivity_plots", "plots", "report_card", "image_suite", "image_gallery", "medical_suite", "study", "why",
-     "gpu_check", "gpu_profile", "adapter_study", "coverage_calibration"},
+     "gpu_check", "gpu_profile", "adapter_study", "coverage_calibration",
+     "early_stopping_calibration"},
 ]
 
 
