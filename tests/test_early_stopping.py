@@ -105,7 +105,8 @@ def test_dps_and_ddrm_on_bimodal_1d_fail_the_sweep_with_its_direction(reports, s
     report = reports[(sampler, "bimodal_1d")]
     sweep = report["early_stopping_sweep"]
     assert sweep.applicable and not sweep.passed and "early_stopping" in report.failure_modes
-    assert sweep.p_value < 1e-10 and direction in sweep.detail and "than the full run pushed to that time" in sweep.detail
+    assert sweep.p_value < 1e-10  # measured 2.6e-15 (DPS) and 2.5e-24 (DDRM): far below α = 1e-3
+    assert f"{direction} its exact counterpart than the full run pushed to that time" in sweep.detail
 
 
 def test_dps_on_outlier_2d_sweep_is_not_applicable_and_not_a_pass(reports):
@@ -146,4 +147,5 @@ def test_dps_profile_leaves_the_band_at_t0_and_improves_when_stopped(reports):
     profile = reports[("dps", "bimodal_1d")]["early_stopping_profile"]
     w, hi = profile.data["w1"], profile.data["band_hi"]
     assert not _inside(profile)[0] and w[0] > 5 * hi[0]  # measured: 1.12 against a band topping at ~0.08
-    assert min(w[1:]) < 0.7 * w[0] and profile.data["best_stop"] > 0 and "closer to its exact counterpart" in profile.detail
+    assert min(w[1:]) < 0.7 * w[0] and profile.data["best_stop"] > 0  # measured 1.12 -> 0.66 at t = 0.105
+    assert "closer to its exact counterpart than the full run" in profile.detail
