@@ -39,6 +39,7 @@ from samplerlab.diagnostics.truth import Truth, generator
 from samplerlab.errors import SamplerError
 from samplerlab.floor import attach_floor, cached_floor, floor_eta, floor_sampler
 from samplerlab.guard import changed, problem_state, restore, seeded_globals
+from samplerlab.interrupts import SamplerTimeout, ctrl_c_pressed
 from samplerlab.problem import InverseProblem
 from samplerlab.sampler_ref import declared
 from samplerlab.report import Report
@@ -108,6 +109,14 @@ def _run(sampler, task, n: int, seed: int, name: str, where: str, partial: Repor
             x = sampler(task, n, generator(seed, "sampler", task.device))
     except Exception as exc:
         raise SamplerError(f"sampler {name!r} raised {type(exc).__name__} on {where}: {exc}", partial) from exc
+    except SamplerTimeout as exc:  # samplerlab score --timeout
+        raise SamplerError(f"sampler {name!r} stopped on {where}: {exc}", partial) from None
+    except (SystemExit, KeyboardInterrupt) as exc:  # sys.exit() or a raise in the sampler: never a pass
+        if isinstance(exc, KeyboardInterrupt) and ctrl_c_pressed():
+            raise  # a real Ctrl-C stops the audit
+        raise SamplerError(f"sampler {name!r} raised {type(exc).__name__}"
+                           f"{f'({exc.code!r})' if isinstance(exc, SystemExit) else ''} on {where} instead of "
+                           "returning its samples", partial) from None
     if used:
         partial.meta["global_rng"] = sorted(set(partial.meta.get("global_rng", [])) | set(used))
     if before is not None:

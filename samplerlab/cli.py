@@ -10,19 +10,23 @@ Examples::
     samplerlab suite --out runs/audit
 
 ``score`` exits 0 when every check passes, 1 when a failure mode is found, 2 on bad input
-(unknown sampler or scenario, a sampler that raises or returns NaN/Inf, the wrong shape, dtype
-or device): one line on stderr, no traceback unless ``--debug``. Progress goes to stderr when
-it is a terminal and ``CI`` is not set.
+(unknown sampler or scenario, a sampler that raises, exits or returns NaN/Inf, the wrong shape,
+dtype or device, a sampler run past ``--timeout``, an output path that cannot be written): one
+line on stderr, no traceback unless ``--debug``; 130 on Ctrl-C, after one line (``suite`` and
+``sweep`` keep every finished cell, and the same command resumes). Progress goes to stderr when
+it is a terminal and ``CI`` is not set (``--progress`` asks for it anyway).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from samplerlab.errors import InputError, SamplerlabError
-from samplerlab.options import add_cli_options, in_ci
+from samplerlab.interrupts import EXIT_INTERRUPTED, SamplerTimeout, handling_ctrl_c
+from samplerlab.options import add_cli_options, in_ci, parse_positive_int
 from samplerlab.provenance import command
 
 __all__ = ["main", "build_parser"]
@@ -35,6 +39,16 @@ def _progress_enabled() -> bool:
 def _progress(message: str) -> None:
     if _progress_enabled():
         print(message, file=sys.stderr, flush=True)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = None
+    if v is None or not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return v
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "to DIR")
     p.add_argument("--save-samples", metavar="PATH", help="save the samples (and, in 2-D, the exact posterior "
                    "density on a grid) as .npz for `samplerlab plot --samples`")
+    p.add_argument("--timeout", type=_positive_float, metavar="S", help="stop a sampler run after S seconds "
+                   "(exit 2; Unix only: a SIGALRM timer in this process)")
+    p.add_argument("--threads", type=parse_positive_int, metavar="N", help="torch intra-op threads (default "
+                   "$SAMPLERLAB_THREADS, else chosen for the problem and the machine's free cores)")
+    p.add_argument("--progress", action="store_true", help="a progress line on stderr for sampler runs longer "
+                   "than 5 s even when stderr is not a terminal or CI is set")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
     p = sub.add_parser("plot", help="render the figures of JSON reports")
@@ -151,10 +171,21 @@ def _check_device(device: str | None) -> None:
         raise InputError(f"--device: {device} requested, but only {torch.cuda.device_count()} CUDA device(s) exist")
 
 
-def _check_output(path: str | None, flag: str) -> None:
-    """Fail before any work if ``path`` cannot be written (a folder, a missing or read-only folder)."""
-    import os
+def _probe(path: Path, flag: str, what: str) -> None:
+    """Open ``path`` for writing (creating it, then removing it, if it is new): permission bits say
+    nothing for root, so only a real open tells whether the file can be written."""
+    new = not path.exists()
+    try:
+        with open(path, "x" if new else "a"):
+            pass
+        if new:
+            path.unlink()
+    except OSError as exc:
+        raise InputError(f"{flag}: cannot write {what} {path} ({exc.strerror or exc})") from None
 
+
+def _check_output(path: str | None, flag: str) -> None:
+    """Fail before any work if the file ``path`` cannot be written (a folder, a missing or read-only folder)."""
     if not path:
         return
     p = Path(path)
@@ -163,43 +194,64 @@ def _check_output(path: str | None, flag: str) -> None:
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise InputError(f"{flag}: folder {parent} does not exist (create it first)")
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"{flag}: folder {parent} is not writable")
+    _probe(p, flag, "to")
 
 
-def _write_or_fallback(write, path: str, what: str) -> str:
-    """``write(path)``; if that fails after all, write to a temporary file instead and say where."""
-    import os
+def _check_folder(path: str | None, flag: str) -> None:
+    """Fail before any work if files cannot be written into the existing folder ``path``."""
+    if not path:
+        return
+    p = Path(path)
+    if not p.is_dir():
+        raise InputError(f"{flag}: folder {path} does not exist (create it first)")
+    _probe(p / f".samplerlab-probe-{os.getpid()}", flag, "into folder")
+
+
+def _write_or_fallback(write, path: str, what: str) -> bool:
+    """``write(path)``; if that fails after all (the path was checked before the audit: a full disk,
+    a race), write to a temporary file instead, say where and return False."""
     import tempfile
 
     try:
         write(path)
-        return path
+        return True
     except OSError as exc:
         fd, fallback = tempfile.mkstemp(prefix=f"samplerlab-{what}-", suffix=Path(path).suffix or ".out")
         os.close(fd)
         write(fallback)
-        print(f"samplerlab: could not write {what} to {path} ({exc.strerror or exc}); saved it to {fallback}",
-              file=sys.stderr)
-        return fallback
+        print(f"samplerlab: error: could not write {what} to {path} ({exc.strerror or exc}); saved it to "
+              f"{fallback}", file=sys.stderr)
+        return False
 
 
 def _cmd_score(args) -> int:
-    from samplerlab.pipeline import run
-    from samplerlab.sampler_ref import parse_params
+    from samplerlab.interrupts import watching_samplers
     from samplerlab.scenarios import load_scenario
-    from samplerlab.samples_file import save_samples
-    from samplerlab.tables import report_table
+    from samplerlab.threads import choose_threads, using_threads
 
     _check_device(args.device)
     _check_output(args.json, "--json")
     _check_output(args.save_samples, "--save-samples")
+    if args.vary:
+        _check_folder(args.plot, "--plot")
     scenario = load_scenario(args.scenario, device=args.device)
     n, steps = args.n or scenario.n, args.steps or scenario.steps
-    if args.vary:
-        return _score_vary(args, scenario, n, steps)
-    if args.observations is not None:
-        return _score_observations(args, scenario, n, steps)
+    gemm = n * scenario.problem.dim * scenario.problem.prior.n_components  # one denoiser call's multiply-adds
+    with using_threads(choose_threads(args.threads, gemm, args.device)), \
+            watching_samplers(args.timeout, args.progress or _progress_enabled()):
+        if args.vary:
+            return _score_vary(args, scenario, n, steps)
+        if args.observations is not None:
+            return _score_observations(args, scenario, n, steps)
+        return _score_one(args, scenario, n, steps)
+
+
+def _score_one(args, scenario, n: int, steps: int) -> int:
+    from samplerlab.pipeline import run
+    from samplerlab.sampler_ref import parse_params
+    from samplerlab.samples_file import save_samples
+    from samplerlab.tables import report_table
+
     if args.plot:
         raise InputError("--plot: only with --vary (single audits are plotted with `samplerlab plot REPORT`)")
     _progress(f"auditing {args.sampler} on {scenario.name} (d = {scenario.problem.dim}, n = {n}, steps = {steps}) …")
@@ -208,14 +260,15 @@ def _cmd_score(args) -> int:
     print(report_table(report))
     print()
     print(report.summary())
-    if args.json:
-        written = _write_or_fallback(report.to_json, args.json, "report")
-        _progress(f"report written to {written}")
-    if args.save_samples:
-        written = _write_or_fallback(lambda p: save_samples(p, report.samples, scenario), args.save_samples,
-                                     "samples")
-        _progress(f"samples written to {written}")
-    return 0 if report.passed else 1
+    outputs = [(args.json, report.to_json, "report"),
+               (args.save_samples, lambda p: save_samples(p, report.samples, scenario), "samples")]
+    written = True
+    for path, write, what in outputs:
+        if path and _write_or_fallback(write, path, what):
+            _progress(f"{what} written to {path}")
+        elif path:
+            written = False  # asked for and not there: not a pass, whatever the verdict
+    return 0 if written and report.passed else 1 if written else 2
 
 
 def _score_observations(args, scenario, n: int, steps: int) -> int:
@@ -365,19 +418,32 @@ _COMMANDS = {"list": _cmd_list, "score": _cmd_score, "plot": _cmd_plot, "compare
 
 
 def main(argv=None) -> int:
-    """Run the command line; returns the exit code (0 pass, 1 failure mode found, 2 bad input)."""
+    """Run the command line; returns the exit code (0 pass, 1 failure mode found, 2 bad input, 130 Ctrl-C)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
     try:
-        with command(["samplerlab", *(sys.argv[1:] if argv is None else argv)]):  # recorded in every report
+        with handling_ctrl_c(ends_process=argv is None), \
+                command(["samplerlab", *(sys.argv[1:] if argv is None else argv)]):  # recorded in every report
             return _COMMANDS[args.command](args)
     except (SamplerlabError, ValueError) as exc:  # bad input, a failing sampler, bad audit options
         if getattr(args, "debug", False):
             raise
         print(f"samplerlab {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:  # Ctrl-C (a sampler's own raise is a SamplerError above)
+        if getattr(args, "debug", False):
+            raise
+        print(str(exc) or "interrupted", file=sys.stderr)  # a sweep's says how many cells it stored
+        return EXIT_INTERRUPTED
+    except (SamplerTimeout, SystemExit) as exc:  # past --timeout after the sampler returned; sys.exit() in a
+        if getattr(args, "debug", False):    # sampler's factory: either way not a pass
+            raise
+        what = f"{exc} (while the sampler's output was checked)" if isinstance(exc, SamplerTimeout) else \
+            f"SystemExit({exc.code!r}) during the audit: the sampler or its factory called sys.exit()"
+        print(f"samplerlab {args.command}: error: {what}", file=sys.stderr)
         return 2
     except Exception as exc:  # an unexpected failure: still one line unless --debug
         if getattr(args, "debug", False):

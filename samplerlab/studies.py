@@ -5,12 +5,18 @@ Studies are thousands of independent audits (:mod:`samplerlab.sweep`). They run 
 pinned to one torch thread (the machine is shared, and one thread per process is faster than
 oversubscribed cores); ``scheduler="tcp://host:port"`` sends the same tasks to an existing
 cluster.
+
+**Ctrl-C.** The local workers start with SIGINT ignored, so a Ctrl-C sent to the terminal's process
+group reaches only the client, which stores what came back, cancels the rest and closes the
+cluster within seconds (running tasks are not waited for: the workers are killed).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import threading
 
 __all__ = ["dask_client", "LOCAL_WORKER_CONFIG"]
 
@@ -28,13 +34,54 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
     if scheduler is None:
         # Audits are CPU-bound Python: the workers' sampling profiler (a stack sample every 10 ms)
         # and GIL monitor (every 1 ms) would take the GIL from them for nothing we read.
-        with dask.config.set(LOCAL_WORKER_CONFIG):
+        with dask.config.set(LOCAL_WORKER_CONFIG), _workers_ignore_ctrl_c():
             cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
                                    dashboard_address=None, silence_logs=40)
     client = Client(scheduler or cluster)
+    stopping = False
     try:
         yield client
+    except KeyboardInterrupt:
+        stopping = True
+        raise
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        if stopping:
+            _close_now(client, cluster)
+        else:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+_CLOSE_S = 5.0  # seconds the client and then the local cluster get to close after Ctrl-C
+
+
+def _close_now(client, cluster) -> None:
+    """Close after Ctrl-C without waiting for running tasks (a busy worker holds a graceful close
+    for 4 s and more): the local workers are killed first, their nannies told not to restart them
+    (nothing of theirs is needed: results reach the client as each cell finishes)."""
+    with contextlib.suppress(TimeoutError):
+        client.close(timeout=_CLOSE_S)
+    if cluster is None:
+        return
+    for nanny in cluster.workers.values():
+        nanny.close_gracefully(reason="samplerlab: Ctrl-C")  # a nanny that sees its worker die now closes
+        if nanny.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(nanny.pid, signal.SIGKILL)
+    with contextlib.suppress(TimeoutError):
+        cluster.close(timeout=_CLOSE_S)
+
+
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c():
+    """SIGINT ignored while the local worker processes start (they inherit it across exec; Python
+    and asyncio then install no handler of their own); this process's handler is restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -64,8 +64,9 @@ def run_cell(cell: dict, keep_samples: bool = False, device=None) -> dict:
 
     from samplerlab.errors import InputError
     from samplerlab.pipeline import as_scenario, run
+    from samplerlab.threads import cell_threads
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(cell_threads())
     start = time.perf_counter()
     try:
         options = dict(params=cell["params"], n=cell["n"], steps=cell["steps"], seed=cell["seed"], alpha=cell["alpha"],
@@ -85,6 +86,14 @@ def run_cell(cell: dict, keep_samples: bool = False, device=None) -> dict:
                 "seconds": time.perf_counter() - start}
     except Exception as exc:  # recorded as an error row; the sweep goes on
         return {"error": f"{type(exc).__name__}: {' '.join(str(exc).split())}", "seconds": time.perf_counter() - start}
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a sweep: ``stored`` of its ``total`` cells are in the store ``out``."""
+
+    def __init__(self, stored: int, total: int, out):
+        super().__init__(f"interrupted: {stored} of {total} cells stored in {out}; the same command resumes")
+        self.stored, self.total, self.out = stored, total, out
 
 
 _LINE_PER_CELL = 200  # sweeps up to this size log a line per finished cell
@@ -137,6 +146,8 @@ def sweep(spec: SweepSpec, out, workers: int | None = None, scheduler: str | Non
                 run_local(pending, store, retries, progress, spec.samples, device)
             else:
                 _run_on_dask(pending, store, workers, scheduler, timeout, retries, progress, spec.samples, device)
+        except KeyboardInterrupt:  # Ctrl-C: each finished cell is already a part of the store
+            raise SweepInterrupted(len(finished_keys(out) & todo.keys()), len(todo), out) from None
         finally:  # Ctrl-C included: what finished reaches the store
             store.flush()
         if pending:
@@ -241,27 +252,35 @@ def _run_on_dask(pending: dict, store: Store, workers, scheduler, timeout, retri
 
     for keys in batches(pending, count):
         submit(keys, 1)
-    while live:
-        try:
-            finished = set(wait(list(live), timeout=1.0, return_when="FIRST_COMPLETED").done)
-        except DaskTimeout:  # nothing finished this second: stream what did, check the time limits
-            finished = set()
-        # a batch puts each result before it returns, so a finished batch's results are all here
+    try:
+        while live:
+            try:
+                finished = set(wait(list(live), timeout=1.0, return_when="FIRST_COMPLETED").done)
+            except DaskTimeout:  # nothing finished this second: stream what did, check the time limits
+                finished = set()
+            # a batch puts each result before it returns, so a finished batch's results are all here
+            for (key, attempt), result in stream.get(batch=True):
+                record(key, attempt, result)
+            now = time.perf_counter()
+            expired = [f for f in live
+                       if timeout and f not in finished and now - live[f][2] > timeout * len(live[f][0])]
+            for future in list(finished) + expired:
+                keys, attempt, started = live.pop(future)
+                if future in expired:
+                    future.cancel()
+                    error = f"TimeoutError: no result after {timeout:g} s per cell"
+                else:
+                    try:
+                        future.result()
+                        error = "LostResult: the batch returned without this cell's result"
+                    except Exception as exc:  # the worker died (KilledWorker) or the task was lost
+                        error = f"{type(exc).__name__}: {exc}"
+                for key in keys:
+                    if expected.get(key) == attempt:
+                        record(key, attempt, {"error": error, "seconds": now - started})
+    except KeyboardInterrupt:  # Ctrl-C: store what already came back, stop the rest (the cluster closes at once)
         for (key, attempt), result in stream.get(batch=True):
-            record(key, attempt, result)
-        now = time.perf_counter()
-        expired = [f for f in live if timeout and f not in finished and now - live[f][2] > timeout * len(live[f][0])]
-        for future in list(finished) + expired:
-            keys, attempt, started = live.pop(future)
-            if future in expired:
-                future.cancel()
-                error = f"TimeoutError: no result after {timeout:g} s per cell"
-            else:
-                try:
-                    future.result()
-                    error = "LostResult: the batch returned without this cell's result"
-                except Exception as exc:  # the worker died (KilledWorker) or the task was lost
-                    error = f"{type(exc).__name__}: {exc}"
-            for key in keys:
-                if expected.get(key) == attempt:
-                    record(key, attempt, {"error": error, "seconds": now - started})
+            if expected.get(key) == attempt:
+                store.add(key, pending[key], result, attempt)
+        client.cancel(list(live), force=True)
+        raise
