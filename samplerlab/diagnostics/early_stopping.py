@@ -6,22 +6,18 @@ sampler whose grid ends above 0 to return the prior denoiser's estimate ``task.d
 the exact counterpart at ``t_stop`` is therefore that same map applied to exact draws of the
 noised posterior, ``D_t(a x0 + s ε)`` with ``x0`` an exact posterior draw.
 
-The question is whether stopping early is *better* than running to the end. A fault that is the
-same at every stop (too narrow, too wide, shifted, re-weighted) is still seen differently at
-each stop — noising and denoising blur it — so comparing raw errors across stops would blame
-early stopping for it. Instead each stopped output is compared with the full run's own output
-pushed through the same map, ``D_t(a x_end + s ε')`` with fresh noise ``ε'``: what the stopped
-output would look like if the end were no worse than the stop. Each sample gets a *badness*
-``b = |F_t(log p(x|y)) − ½|``, with ``F_t`` the CDF of the exact posterior log-density among the
-stop's exact counterparts (a coupled reference set of ``M`` draws ``(x0, ε)`` shared by every
-stop), so ``b`` is large for samples too dense (collapsed) or too sparse (spread out). Pair
-sample ``i`` of the stopped output with sample ``i`` of the pushed-through output: when the error
-is the same at every stop the two members of a pair are exchangeable (for an exact sampler and
-for every fault of :mod:`samplerlab.faults` but the late spoil: ``x_t = a x0 + s ε`` with ``ε``
-independent of ``x0``), so ``#{b_stop < b_pushed} ~ Binomial(n, ½)`` exactly; the one-sided sign
-test asks whether the stopped output wins more often. Bonferroni over the stops. Effect: the
-fraction of pairs won by the best stop (½ when stopping early does not help). A sampler whose
-output does not change when the grid is truncated cannot be judged: not applicable.
+Each stopped output is paired with the full run's own output pushed through the same map,
+``D_t(a x_end + s ε')`` with fresh noise ``ε'`` (what the stopped output would look like if the end
+were no worse than the stop). Under an exact sampler, and under any fault applied alike at every
+stop, the two members of a pair are exchangeable. Two scores per sample: the *badness*
+``|F_t(log p(x|y)) − ½|`` and the level ``F_t(log p(x|y))``, with ``F_t`` the CDF of the exact
+log-density among ``M`` reference counterparts shared by every stop. Per stop and score, an exact
+two-sided sign test with ties dropped (``Binomial(wins + losses, ½)``); Bonferroni over stops × 2.
+The message says whether the stop is closer to or farther from its counterpart than the pushed
+full run. When more than half the pairs of a stop tie (samples outside the posterior's support,
+where the scores saturate) the check is not applicable, never a pass; so is a sampler whose output
+does not change when the grid is truncated. Stops: :func:`default_stops`. Derivation and measured
+size: docs/early_stopping.md.
 
 **(b) Time-resolved** (``early_stopping_trajectory``, informative). The ``x_t`` clouds recorded
 through the observer are compared at each recorded ``t`` with ``p_t(x_t|y) = Σ w̄_k N(a m̄_k,
