@@ -3,7 +3,9 @@ one-line messages, JSON reports, compare, plot and a tiny suite."""
 
 from __future__ import annotations
 
+import os
 import textwrap
+import time
 
 import pandas as pd
 import pytest
@@ -17,6 +19,9 @@ from samplerlab.report import Report
 FAST = ["--scenario", "bimodal_1d", "--n", "200", "--steps", "20", "--checks", "spread", "mode_weights"]
 
 SAMPLERS = '''
+import sys
+import time
+
 import torch
 from samplerlab.scenarios import load_scenario
 
@@ -52,6 +57,23 @@ def wrong_shape(task, n, generator):
 
 def wrong_dtype(task, n, generator):
     return exact(task, n, generator).float()
+
+
+def exits(task, n, generator):
+    sys.exit(0)
+
+
+def make_exits():
+    sys.exit(0)
+
+
+def interrupts(task, n, generator):
+    raise KeyboardInterrupt
+
+
+def sleeps(task, n, generator):
+    time.sleep(60)
+    return exact(task, n, generator)
 '''
 
 
@@ -118,6 +140,9 @@ BAD_INPUT = {
     "non-finite output": ("{module}:nan", "non-finite"),
     "wrong shape": ("{module}:wrong_shape", "shape (199, 1), expected (200, 1)"),
     "wrong dtype": ("{module}:wrong_dtype", "dtype torch.float32, expected torch.float64"),
+    "sampler calls sys.exit(0)": ("{module}:exits", "sampler 'exits' raised SystemExit(0) on scenario 'bimodal_1d'"),
+    "factory calls sys.exit(0)": ("{module}:make_exits", "SystemExit(0) during the audit"),
+    "sampler raises KeyboardInterrupt": ("{module}:interrupts", "sampler 'interrupts' raised KeyboardInterrupt"),
 }
 
 
@@ -204,3 +229,87 @@ def test_saved_samples_of_a_2d_scenario_give_the_contour_figure(tmp_path, capsys
     assert code == 0
     assert main(["plot", str(report), "-o", str(tmp_path / "fig")]) == 0  # o.npz found next to o.json
     assert (tmp_path / "fig" / "unequal_weights_2d__oracle__samples_2d.png").is_file()
+
+
+def test_timeout_stops_a_sampler_run_naming_the_sampler_and_the_limit(module, capsys, monkeypatch):
+    monkeypatch.setenv("CI", "1")
+    start = time.perf_counter()
+    assert score(f"{module}:sleeps", *FAST, "--timeout", "1") == 2
+    err = capsys.readouterr().err
+    assert time.perf_counter() - start < 20 and err.count("\n") == 1
+    assert "sampler 'sleeps' stopped on scenario 'bimodal_1d': no result after 1 s (--timeout)" in err
+
+
+@pytest.mark.parametrize("flags, shown", [([], False), (["--progress"], True)], ids=["CI-quiet", "asked"])
+def test_a_long_sampler_run_shows_progress_when_asked_even_in_ci(module, capsys, monkeypatch, flags, shown):
+    monkeypatch.setenv("CI", "1")
+    assert score(f"{module}:sleeps", *FAST, "--timeout", "6", *flags) == 2
+    err = capsys.readouterr().err
+    assert "sampler 'sleeps' stopped on scenario 'bimodal_1d': no result after 6 s (--timeout)" in err
+    assert ("'sleeps' on scenario 'bimodal_1d': sampler running, 5 s\n" in err) == shown, err
+
+
+UNWRITABLE = "/proc/samplerlab-cannot-write-here.json"  # refused even to root, whatever the permission bits
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs Linux /proc")
+@pytest.mark.parametrize("flag", ["--json", "--save-samples"])
+def test_an_unwritable_output_exits_2_before_the_audit(module, capsys, flag):
+    assert score(f"{module}:exact", *FAST, flag, UNWRITABLE) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == f"samplerlab score: error: {flag}: cannot write to {UNWRITABLE} (No such file or " \
+                                 "directory)\n"
+
+
+def test_plot_into_a_missing_folder_exits_2_before_the_audit_like_json(module, tmp_path, capsys):
+    missing = tmp_path / "no" / "figures"
+    assert score(f"{module}:exact", *FAST, "--vary", "steps=10,20", "--plot", str(missing)) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and f"--plot: folder {missing} does not exist (create it first)" in err
+    assert not missing.parent.exists()
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_threads_given_are_used_recorded_and_restored(module, tmp_path, capsys, monkeypatch, how):
+    import torch
+
+    path = tmp_path / "r.json"
+    if how == "environment":
+        monkeypatch.setenv("SAMPLERLAB_THREADS", "2")
+    assert score(f"{module}:exact", *FAST, "--json", str(path), *(["--threads", "2"] if how == "flag" else [])) == 0
+    assert Report.from_json(path).meta["threads"] == 2 and torch.get_num_threads() == 1
+
+
+def test_a_bad_threads_environment_variable_exits_2_naming_it(module, capsys, monkeypatch):
+    monkeypatch.setenv("SAMPLERLAB_THREADS", "many")
+    assert score(f"{module}:exact", *FAST) == 2
+    assert "SAMPLERLAB_THREADS: expected a positive integer, got 'many'" in capsys.readouterr().err
+
+
+def test_threads_default_to_one_for_small_gemms_and_to_the_free_cores_otherwise(monkeypatch):
+    from samplerlab import threads
+
+    monkeypatch.delenv("SAMPLERLAB_THREADS", raising=False)
+    monkeypatch.setattr(threads, "_DEFAULT", 8)
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setattr(threads, "busy_cores", lambda: 3)
+    assert threads.choose_threads(work=2000 * 80 * 25) == 1  # grid_d80_m2's denoiser GEMM at n = 2000
+    assert threads.choose_threads(work=10 ** 12) == 5
+    monkeypatch.setattr(threads, "busy_cores", lambda: 12)
+    assert threads.choose_threads(work=10 ** 12) == 1
+
+
+def test_a_sweep_cell_runs_on_one_thread_unless_the_environment_says(monkeypatch):
+    import torch
+
+    from samplerlab.sweep import run_cell
+
+    cell = {"sampler": "oracle", "scenario": "bimodal_1d", "params": {}, "n": 60, "steps": 10, "seed": 0,
+            "alpha": 1e-3, "checks": ["spread"], "floor": False}
+    try:
+        monkeypatch.setenv("SAMPLERLAB_THREADS", "2")
+        assert run_cell(cell)["report"]["meta"]["threads"] == 2
+        monkeypatch.delenv("SAMPLERLAB_THREADS")
+        assert run_cell(cell)["report"]["meta"]["threads"] == 1
+    finally:
+        torch.set_num_threads(1)
