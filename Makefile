@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test bench audit results plots validation calibration calibration-quick calibration-coverage calibration-early-stopping sensitivity study why slow gpu gpu-check medical adapters clean
+.PHONY: test bench audit results plots validation calibration calibration-quick calibration-coverage calibration-early-stopping sensitivity study replication why slow gpu gpu-check medical adapters clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ calibration-early-stopping: $(STAMP)
 sensitivity: $(STAMP)
 	$(PY) -m samplerlab.cli sweep sweeps/sensitivity.toml --out results/sensitivity
 	$(PY) -m samplerlab.cli sweep report results/sensitivity
+
+replication: $(STAMP)
+	$(PY) -m samplerlab.cli sweep sweeps/replication.toml --out results/replication
+	$(PY) -m samplerlab.study --results results
 
 study: $(STAMP)
 	$(PY) -m samplerlab.study --results results

@@ -203,6 +203,27 @@ def render(sections: list[tuple[Claim, object, str]], co: dict, sources: str) ->
     return "\n".join(lines)
 
 
+def _with_replication(text: str, store: Path) -> str:
+    """STUDY.md with the replication study's section (and its figures) after the introduction: the
+    claims over observations come first, the single-observation tables after them."""
+    from samplerlab import replication
+    from samplerlab.replication_plots import plot_claims
+    from samplerlab.sweep_store import read_store
+
+    import json
+
+    frame = read_store(store, latest=True)
+    if (store / "keys.json").is_file():
+        frame = frame[frame["key"].isin(set(json.loads((store / "keys.json").read_text())))]
+    modes = replication.mode_rows(store, frame)
+    plot_claims(modes, store)
+    section = replication.render(modes, replication.coverage_rows(store, frame), f"results/{store.name}/")
+    head, sep, rest = text.partition("\n## ")
+    return head + "\n" + section + "\n## Each claim at one observation (the scenario file's y)\n\n" + \
+        "The tables below are single audits (one y, one seed, n = 500) with the discretisation floor.\n" + \
+        sep + rest
+
+
 def main(argv=None) -> int:
     """``make study``: write ``results/STUDY.md`` from the sensitivity and image-suite results."""
     import pandas as pd
@@ -240,6 +261,9 @@ def main(argv=None) -> int:
                          ""))
         sources += " and `results/images/` (`make gpu`, or its CPU run)"
     text = render(sections, co_failure(rows), sources)
+    replication = root / "replication"
+    if (replication / "parts").is_dir():
+        text = _with_replication(text, replication)
     (root / "STUDY.md").write_text(text)
     print(f"wrote {root / 'STUDY.md'}", file=sys.stderr)
     return 0

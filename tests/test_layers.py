@@ -18,14 +18,14 @@ PACKAGE = Path(__file__).resolve().parent.parent / "samplerlab"
 
 LAYERS = [
     {"errors", "logspace", "precision", "sizes", "covariance", "tweedie", "mixture", "operators", "image_operators", "medical_operators",
-     "schedules", "problem", "task", "memory", "options", "guard", "provenance"},
+     "schedules", "problem", "task", "memory", "options", "guard", "provenance", "interrupts", "threads"},
     {"images", "medical", "families", "faults", "scenario_builders", "scenarios", "samplers", "control"},
     {"diagnostics"},
     {"report", "tables", "floor", "auditing", "sampler_ref", "adapters"},
     {"pipeline", "samples_file", "observations"},
     {"cli", "pytest_plugin", "suite", "sweep", "sweep_spec", "sweep_store", "sweep_report", "studies", "validation", "calibration", "sensitivity",
      "sensitivity_plots", "plots", "report_card", "image_suite", "image_gallery", "medical_suite", "study", "why",
-     "gpu_check", "gpu_profile", "adapter_study", "coverage_calibration",
+     "gpu_check", "gpu_profile", "adapter_study", "coverage_calibration", "replication", "replication_plots",
      "early_stopping_calibration"},
 ]
 

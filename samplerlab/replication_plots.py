@@ -1,0 +1,59 @@
+"""One figure per claim of the replication study (rendering only: every number comes from
+:func:`samplerlab.replication.mode_rows`).
+
+A panel per (failure mode, scenario): per sampler and step count, the fraction of observations
+whose audit fails the mode with its 95 % interval — filled red where a seed's one verdict rejects
+it, hollow where none does; the oracle (the exact sampler) sits first as the reference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from samplerlab.plots import _plt
+
+__all__ = ["plot_claims"]
+
+
+def _label(r) -> str:
+    return f"{r['sampler']}\n{r['steps']}" + (" (paper)" if r["published"] else "")
+
+
+def plot_claims(modes, out) -> list[Path]:
+    """Write ``<claim>.png`` into ``out`` for each claim of :data:`samplerlab.replication.CLAIMS`."""
+    from samplerlab.replication import CLAIMS, claim_rows
+
+    plt, _ = _plt()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for claim in CLAIMS:
+        rows = claim_rows(modes, claim)
+        if rows.empty:
+            continue
+        mode_list = [m for m in claim.modes if m in set(rows["failure_mode"])]
+        fig, axes = plt.subplots(len(mode_list), len(claim.scenarios), squeeze=False, sharey=True,
+                                 figsize=(1.0 + 5.2 * len(claim.scenarios), 0.8 + 2.6 * len(mode_list)))
+        for i, mode in enumerate(mode_list):
+            for j, scenario in enumerate(claim.scenarios):
+                ax = axes[i][j]
+                sub = rows[(rows["failure_mode"] == mode) & (rows["scenario"] == scenario)]
+                sub = sub.assign(_o=(sub["sampler"] != "oracle")).sort_values(["_o", "sampler", "steps"])
+                for x, r in enumerate(sub.to_dict("records")):
+                    bad = r["rejected_seeds"] > 0
+                    ax.errorbar([x], [r["fraction"]], yerr=[[r["fraction"] - r["low"]], [r["high"] - r["fraction"]]],
+                                fmt="o", ms=6, color="tab:red" if bad else "tab:blue",
+                                mfc="tab:red" if bad else "white", capsize=3)
+                ax.set_xticks(range(len(sub)), [_label(r) for r in sub.to_dict("records")], fontsize=7)
+                ax.set_ylim(-0.03, 1.03)
+                ax.set_title(f"{scenario}: {mode}", fontsize=9)
+                if j == 0:
+                    ax.set_ylabel("observations failing")
+        fig.suptitle(f"{claim.title} — fraction of 40 observations y ~ p(y) failing (95 % CI); "
+                     "red: rejected by a seed's one verdict", fontsize=10)
+        fig.tight_layout()
+        path = out / f"{claim.key}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
