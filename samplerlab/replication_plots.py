@@ -33,7 +33,7 @@ def plot_claims(modes, out) -> list[Path]:
             continue
         mode_list = [m for m in claim.modes if m in set(rows["failure_mode"])]
         fig, axes = plt.subplots(len(mode_list), len(claim.scenarios), squeeze=False, sharey=True,
-                                 figsize=(1.0 + 5.2 * len(claim.scenarios), 0.8 + 2.6 * len(mode_list)))
+                                 figsize=(1.0 + 5.6 * len(claim.scenarios), 1.2 + 3.0 * len(mode_list)))
         for i, mode in enumerate(mode_list):
             for j, scenario in enumerate(claim.scenarios):
                 ax = axes[i][j]
@@ -44,12 +44,13 @@ def plot_claims(modes, out) -> list[Path]:
                     ax.errorbar([x], [r["fraction"]], yerr=[[r["fraction"] - r["low"]], [r["high"] - r["fraction"]]],
                                 fmt="o", ms=6, color="tab:red" if bad else "tab:blue",
                                 mfc="tab:red" if bad else "white", capsize=3)
-                ax.set_xticks(range(len(sub)), [_label(r) for r in sub.to_dict("records")], fontsize=7)
+                ax.set_xticks(range(len(sub)), [_label(r) for r in sub.to_dict("records")], fontsize=7, rotation=45,
+                              ha="right", rotation_mode="anchor")
                 ax.set_ylim(-0.03, 1.03)
                 ax.set_title(f"{scenario}: {mode}", fontsize=9)
                 if j == 0:
                     ax.set_ylabel("observations failing")
-        fig.suptitle(f"{claim.title} — fraction of 40 observations y ~ p(y) failing (95 % CI); "
+        fig.suptitle(f"{claim.title}\nfraction of observations y ~ p(y) failing (95 % CI); "
                      "red: rejected by a seed's one verdict", fontsize=10)
         fig.tight_layout()
         path = out / f"{claim.key}.png"
