@@ -4,7 +4,8 @@ traceback; a sweep keeps every finished cell and the same command resumes from t
 
 Each command runs in a subprocess of its own session. Its sampler sleeps ``SAMPLER_SLEEP``
 seconds per call (the environment reaches the Dask workers), so a Ctrl-C lands while cells run;
-the resumed sweep runs in this process without the sleep.
+the resumed sweep runs in this process without the sleep. Under the pytest plugin a sampler's
+``sys.exit()`` fails its test with a message naming the sampler; the session goes on.
 """
 
 from __future__ import annotations
@@ -124,3 +125,25 @@ def test_ctrl_c_stops_score_in_one_line(tmp_path, sampler):
     code, err, seconds = _ctrl_c(["score", f"{sampler}:sample", "--scenario", "bimodal_1d", "--n", "60"],
                                  lambda: Path(os.environ["SAMPLER_STARTED"]).exists(), sleep=60)
     assert (code, err.strip()) == (130, "interrupted") and seconds < 15, (code, seconds, err)
+
+
+def test_a_sampler_calling_sys_exit_fails_its_test_under_the_plugin_and_the_session_goes_on(pytester):
+    pytester.makepyfile(test_exits="""
+        import sys
+
+
+        def exits(task, n, generator):
+            sys.exit(0)
+
+
+        def test_exits(sampler_audit):
+            sampler_audit(exits, "bimodal_1d", n=60, steps=10, checks=["spread"]).assert_ok()
+
+
+        def test_after():
+            pass
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines(["E * samplerlab.errors.SamplerError: sampler 'exits' raised SystemExit(0) on "
+                                 "scenario 'bimodal_1d' instead of returning its samples"])
