@@ -32,7 +32,7 @@ from pathlib import Path
 
 from samplerlab.diagnostics.result import p_eq
 
-__all__ = ["plot_report", "draw_guidance", "figure_panels", "file_stem", "verdict_line", "pit_band", "sign_band",
+__all__ = ["plot_report", "draw_guidance", "figure_panels", "file_stem", "safe_stem", "verdict_line", "pit_band", "sign_band",
            "FIGURES"]
 
 FIGURES = ("mode_weights", "spread_vs_t", "pit_ecdf", "early_stopping", "samples_2d", "guidance_vs_t")
@@ -70,7 +70,12 @@ def file_stem(report) -> str:
         stem += "__" + ",".join(f"{k}={v}" for k, v in sorted(given.items()))
     if m.get("seed") not in (0, None):
         stem += f"__seed{m['seed']}"
-    return re.sub(r"[^\w.=,+()-]", "_", stem)
+    return safe_stem(stem)
+
+
+def safe_stem(text: str) -> str:
+    """``text`` as a file name: characters other than letters, digits and ``.=,+()-`` become ``_``."""
+    return re.sub(r"[^\w.=,+()-]", "_", text)
 
 
 def _who(report) -> str:

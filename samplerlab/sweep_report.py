@@ -105,7 +105,7 @@ def _cell_stems(frame) -> dict[str, str]:
     """A readable file name per cell: ``scenario__sampler`` (the sampler as the spec names it, a
     file reference by its file and attribute), its parameters and seed where the cells differ in
     them, and the key's start where two cells would still share a name."""
-    import re
+    from samplerlab.plots import safe_stem
 
     cells = frame.drop_duplicates("key")
     vary_params, vary_seed = cells["params"].nunique() > 1, cells["seed"].nunique() > 1
@@ -120,7 +120,7 @@ def _cell_stems(frame) -> dict[str, str]:
             stem += "__" + ",".join(f"{k}={v}" for k, v in sorted(params.items()))
         if vary_seed:
             stem += f"__seed{row['seed']}"
-        stems[row["key"]] = re.sub(r"[^\w.=,+()-]", "_", stem)
+        stems[row["key"]] = safe_stem(stem)
     counts: dict[str, int] = {}
     for stem in stems.values():
         counts[stem] = counts.get(stem, 0) + 1
