@@ -188,11 +188,12 @@ class GaussianMixture:
         return self._kernel.score(self._rows(x), 1.0, 0.0).reshape(x.shape)
 
     def sample(self, n: int, generator: torch.Generator | None = None,
-               return_labels: bool = False):
-        """``n`` exact draws (and their component labels if asked)."""
+               return_labels: bool = False, dtype: torch.dtype | None = None):
+        """``n`` exact draws (and their component labels if asked); ``dtype`` (default the mixture's)
+        is the precision of the normals and the ``(n, d)`` arithmetic."""
         if n < 0:
             raise ValueError(f"n: must be non-negative, got {n}")
-        x, labels = self._draws(n, generator, self.dtype)
+        x, labels = self._draws(n, generator, self.dtype if dtype is None else dtype)
         return (x, labels) if return_labels else x
 
     def _draws(self, n: int, generator: torch.Generator | None, dtype: torch.dtype) -> tuple[Tensor, Tensor]:

@@ -14,6 +14,7 @@ cluster within seconds (running tasks are not waited for: the workers are killed
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import threading
@@ -59,18 +60,34 @@ _CLOSE_S = 5.0  # seconds the client and then the local cluster get to close aft
 def _close_now(client, cluster) -> None:
     """Close after Ctrl-C without waiting for running tasks (a busy worker holds a graceful close
     for 4 s and more): the local workers are killed first, their nannies told not to restart them
-    (nothing of theirs is needed: results reach the client as each cell finishes)."""
-    with contextlib.suppress(TimeoutError):
-        client.close(timeout=_CLOSE_S)
-    if cluster is None:
-        return
-    for nanny in cluster.workers.values():
-        nanny.close_gracefully(reason="samplerlab: Ctrl-C")  # a nanny that sees its worker die now closes
-        if nanny.pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(nanny.pid, signal.SIGKILL)
-    with contextlib.suppress(TimeoutError):
-        cluster.close(timeout=_CLOSE_S)
+    (nothing of theirs is needed: results reach the client as each cell finishes). Dask's own
+    loggers are quiet meanwhile: connections it finds closed are the point, not tracebacks to print."""
+    with _quiet_dask_logs():
+        with contextlib.suppress(TimeoutError):
+            client.close(timeout=_CLOSE_S)
+        if cluster is None:
+            return
+        for nanny in cluster.workers.values():
+            nanny.close_gracefully(reason="samplerlab: Ctrl-C")  # a nanny that sees its worker die now closes
+            if nanny.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(nanny.pid, signal.SIGKILL)
+        with contextlib.suppress(TimeoutError):
+            cluster.close(timeout=_CLOSE_S)
+
+
+@contextlib.contextmanager
+def _quiet_dask_logs():
+    """Within the block, this process's ``distributed`` and ``tornado`` loggers drop everything."""
+    loggers = [logging.getLogger(name) for name in ("distributed", "tornado")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 @contextlib.contextmanager

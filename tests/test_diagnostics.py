@@ -140,7 +140,7 @@ def test_small_problem_checks_run_on_one_thread_and_restore_the_setting(truth):
 
 def test_grossly_overdispersed_audit_is_flagged_and_builds_each_null_once():
     # Regression: an audit of ×10 over-dispersed samples (DAPS on prior_mode_ruled_out_2d) was slow.
-    # The work is fixed by the truth, not by the samples: one distribution null and one sweep null
+    # The work is fixed by the truth, not by the samples: one distribution null and one stop-time null (the sweep's and the profile's)
     # per (problem, n, seed), reused by a second audit; the test itself runs in about a second.
     problem = InverseProblem(GaussianMixture([0.8, 0.2], [[-4.0, 0.0], [4.0, 0.0]], [0.5, 0.5]), Identity(2), 0.5,
                              [4.0, 0.5])
@@ -149,7 +149,7 @@ def test_grossly_overdispersed_audit_is_flagged_and_builds_each_null_once():
     truth = Truth.get(problem, 500, 0)
     nulls = dict(truth.nulls)
     second = audit(inflate, problem, n=500, steps=100, name="inflate")
-    assert {k if isinstance(k, str) else k[0] for k in nulls} == {"distribution", "early_stopping", "early_stopping_profile"}
+    assert {k if isinstance(k, str) else k[0] for k in nulls} == {"distribution", "stop-nulls"}
     assert all(truth.nulls[k] is v for k, v in nulls.items()) and len(truth.nulls) == len(nulls)
     radius = {c.check: c for c in first.checks}["spread_radius"]
     assert not radius.passed and radius.effect > 5

@@ -138,14 +138,19 @@ def _inside(profile) -> list[bool]:
     return [lo <= w <= hi for w, lo, hi in zip(d["w1"], d["band_lo"], d["band_hi"])]
 
 
-def test_oracle_profile_lies_in_the_exact_band(reports):
+def test_oracle_profile_lies_in_the_exact_band_and_is_not_called_sensitive(reports):
+    """Each stop lies outside its 5-95 % band with probability ~0.1 and the change beyond every
+    replicate with probability 0.01 under an exact chain (150 seeds: 0.09-0.14 and 0.007), so three
+    of five stops outside or the "sensitive" words would be a 1 % event each."""
     profile = reports[("oracle", "bimodal_1d")]["early_stopping_profile"]
-    assert profile.applicable and profile.role == "info" and sum(_inside(profile)) >= len(_inside(profile)) - 1
+    assert profile.applicable and profile.role == "info" and sum(_inside(profile)) >= 3
+    assert profile.p_value > 0.01 and "sensitive" not in profile.detail
 
 
 def test_dps_profile_leaves_the_band_at_t0_and_improves_when_stopped(reports):
     profile = reports[("dps", "bimodal_1d")]["early_stopping_profile"]
     w, hi = profile.data["w1"], profile.data["band_hi"]
-    assert not _inside(profile)[0] and w[0] > 5 * hi[0]  # measured: 1.12 against a band topping at ~0.08
-    assert min(w[1:]) < 0.7 * w[0] and profile.data["best_stop"] > 0  # measured 1.12 -> 0.66 at t = 0.105
+    # on the profile's first 100 rows: 1.08 against a band topping at 0.30; 1.08 -> 0.53 at t = 0.105
+    assert not _inside(profile)[0] and w[0] > 2 * hi[0]
+    assert min(w[1:]) < 0.7 * w[0] and profile.data["best_stop"] > 0 and "sensitive to early stopping" in profile.detail
     assert "closer to its exact counterpart than the full run" in profile.detail

@@ -180,7 +180,7 @@ def sliced_ks(u: Tensor) -> tuple[np.ndarray, np.ndarray]:
     return stat, stats.kstwo.sf(stat, n)
 
 
-_NULL_CHUNK = 2**21  # elements of exact draws per batch of null replicates
+NULL_CHUNK = 2**21  # elements of exact draws per batch of null replicates
 
 
 def _null(truth: Truth) -> dict:
@@ -202,7 +202,7 @@ def _null(truth: Truth) -> dict:
             # drawn and projected in NULL_DTYPE, sorted and reduced in float64 (see the module doc)
             theta_ = theta.to(NULL_DTYPE)
             sw, ed = [], []
-            per = max(1, min(N_REPLICATES, _NULL_CHUNK // (n * post.dim)))
+            per = max(1, min(N_REPLICATES, NULL_CHUNK // (n * post.dim)))
             for lo in range(0, N_REPLICATES, per):
                 c = min(per, N_REPLICATES - lo)
                 proj = post.sample_projected(c * n, theta_, truth.gen(f"distribution-null-{lo}"))

@@ -11,7 +11,8 @@ Each stopped output is paired with the full run's own output pushed through the 
 were no worse than the stop). Under an exact sampler, and under any fault applied alike at every
 stop, the two members of a pair are exchangeable. Two scores per sample: the *badness*
 ``|F_t(log p(x|y)) − ½|`` and the level ``F_t(log p(x|y))``, with ``F_t`` the CDF of the exact
-log-density among ``M`` reference counterparts shared by every stop. Per stop and score, an exact
+log-density among ``M`` reference counterparts
+(:mod:`~samplerlab.diagnostics.stop_nulls`). Per stop and score, an exact
 two-sided sign test with ties dropped (``Binomial(wins + losses, ½)``); Bonferroni over stops × 2.
 The message says whether the stop is closer to or farther from its counterpart than the pushed
 full run. When more than half the pairs of a stop tie (samples outside the posterior's support,
@@ -48,7 +49,8 @@ from samplerlab.diagnostics.mode_weights import label_count_test
 from samplerlab.diagnostics.result import CheckResult, not_applicable, p_eq
 from samplerlab.diagnostics.spread import radius_test
 from samplerlab.diagnostics.threads import single_threaded_if_small
-from samplerlab.diagnostics.truth import N_REFERENCE, Truth, evaluate, row_chunks
+from samplerlab.diagnostics.stop_nulls import exact_stopped, stop_nulls
+from samplerlab.diagnostics.truth import Truth, evaluate
 from samplerlab.diagnostics.verdicts import binom_two_sided, bonferroni
 
 __all__ = ["sweep_check", "trajectory_check", "exact_stopped", "rank_z", "spread_ratio_band", "default_stops",
@@ -68,23 +70,6 @@ def default_stops(schedule, levels=NOISE_LEVELS) -> tuple[float, ...]:
     ((0.0119, 0.043, 0.1032, 0.1955), (0.191, 0.299, 0.3879, 0.4621))
     """
     return tuple(round(float(schedule.time_of_ratio(r)), 4) for r in levels)
-
-
-def exact_stopped(truth: Truth, schedule, t_stops: list[float], purpose: str, n: int | None = None) -> list[Tensor]:
-    """Exact counterparts ``D_t(a x0 + s ε)`` (prior denoiser) at each ``t_stop`` for one shared draw ``(x0, ε)``."""
-    x0 = truth.draws(truth.n if n is None else n, purpose + "-x0")
-    eps = torch.randn(x0.shape, generator=truth.gen(purpose + "-eps"), dtype=x0.dtype, device=x0.device)
-    out = []
-    for t in t_stops:
-        a, s = schedule.alpha(t).to(x0), schedule.sigma(t).to(x0)
-        if float(s) == 0.0:
-            out.append(x0)
-            continue
-        e = torch.empty_like(x0)
-        for rows in row_chunks(len(x0), truth.prior.n_components):  # cache-sized (rows, K) temporaries
-            e[rows] = truth.prior.denoise(a * x0[rows] + s * eps[rows], a, s)
-        out.append(e)
-    return out
 
 
 def rank_z(a: np.ndarray, b: np.ndarray) -> float:
@@ -119,23 +104,8 @@ def spread_ratio_band(n: int, d: int, level: float) -> tuple[float, float]:
 
 
 def _reference(truth: Truth, schedule, t_stops: list[float]) -> list[np.ndarray]:
-    """Sorted exact log-densities of the coupled counterparts at each stop (cached in the truth)."""
-    key = ("early_stopping", repr(schedule), tuple(t_stops))
-    if key not in truth.nulls:
-        from samplerlab.diagnostics.cache import cached
-
-        # m draws resolve F_t to 1/m; the sign test is exact for any m (both members of a pair use F_t).
-        m = min(N_REFERENCE, 5 * truth.n)
-
-        def build() -> dict:
-            return {f"stop{i}": np.sort(truth.log_prob(e).double().cpu().numpy())
-                    for i, e in enumerate(exact_stopped(truth, schedule, t_stops, "sweep-reference", m))}
-
-        stored = cached(truth.problem, "sweep-reference", {"n": truth.n, "seed": truth.seed, "m": m,
-                                                          "schedule": repr(schedule), "t_stops": list(t_stops)},
-                        build, shapes={f"stop{i}": m for i in range(len(t_stops))})
-        truth.nulls[key] = [stored[f"stop{i}"] for i in range(len(t_stops))]
-    return truth.nulls[key]
+    """Sorted exact log-densities of ``M`` counterparts at each stop (:func:`~samplerlab.diagnostics.stop_nulls.stop_nulls`)."""
+    return stop_nulls(truth, schedule, t_stops)["reference"]
 
 
 def _logp(truth: Truth, x: Tensor) -> np.ndarray:

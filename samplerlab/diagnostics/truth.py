@@ -180,9 +180,10 @@ class Truth:
     def gen(self, purpose: str) -> torch.Generator:
         return generator(self.seed, purpose, self.device)
 
-    def draws(self, n: int, purpose: str) -> Tensor:
-        """``n`` exact posterior draws from the stream named ``purpose``."""
-        return self.posterior.sample(n, generator=self.gen(purpose))
+    def draws(self, n: int, purpose: str, dtype: torch.dtype | None = None) -> Tensor:
+        """``n`` exact posterior draws from the stream named ``purpose`` (in ``dtype``, default the
+        posterior's precision)."""
+        return self.posterior.sample(n, generator=self.gen(purpose), dtype=dtype)
 
     def log_prob(self, x: Tensor) -> Tensor:
         """``log p(x|y)``, in row chunks."""

@@ -1,0 +1,131 @@
+"""Exact stopped draws, and the two stop-time nulls built from one pool of them.
+
+An exact sampler stopped at ``t`` returns ``D_t(x_t)``: the prior denoiser applied to a noised
+exact posterior draw (:func:`exact_stopped`). Two checks need many such draws at every stop:
+
+* the sweep (``early_stopping_sweep``) needs the CDF ``F_t`` of their exact log-density, from
+  ``M = min(N_REFERENCE, 5 n)`` draws;
+* the stop-time profile (``early_stopping_profile``) needs ``R = 99`` replicate sets of
+  ``m = min(n, ROWS)`` draws, mapped to their sliced Wasserstein-1 distance to a reference set.
+
+Both come from one pool of ``max(M, R m)`` path-coupled draws (:func:`stop_nulls`), made in batches
+with their normals in float32 (``NULL_DTYPE``, as the distribution null's; the denoiser runs in the
+prior's precision), so the denoiser, the audit's dominant cost here, runs once per pooled row. The
+sweep reads the pool's first ``M`` rows, the profile its first ``R m`` rows, whichever checks are
+selected, so neither check's value depends on whether the other ran. Their results are kept in
+the on-disk cache (:mod:`samplerlab.diagnostics.cache`). Derivation: ``docs/early_stopping.md``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from samplerlab.diagnostics.distribution import NULL_CHUNK, NULL_DTYPE, N_REPLICATES, projections, sorted_projections
+from samplerlab.diagnostics.truth import N_REFERENCE, Truth, row_chunks
+
+__all__ = ["exact_stopped", "stop_nulls", "sliced_w1_rows", "profile_rows", "reference_size", "ROWS"]
+
+ROWS = 64  # the profile reads the first min(n, ROWS) rows of each stopped output (docs/early_stopping.md)
+
+
+def exact_stopped(truth: Truth, schedule, t_stops: list[float], purpose: str, n: int | None = None,
+                  dtype: torch.dtype | None = None, path: bool = False) -> list[Tensor]:
+    """Exact counterparts ``D_t(x_t)`` (prior denoiser) at each ``t_stop``, ``x_t`` a noised exact posterior draw.
+
+    The stops share ``x0``. With ``path=False`` they share one ``ε`` too (``x_t = a x0 + s ε``): the
+    marginals are exact, which is all a per-stop comparison needs. With ``path=True`` ``x_t`` follows
+    one forward-process path through the stops in increasing ``t`` (``x_t = r x_{t'} + q ε_t``,
+    ``r = a_t / a_{t'}``, ``q² = s_t² − r² s_{t'}²``, independent increments): the joint law of an
+    exact reverse chain's states at the stops, which a statistic of several stops needs. ``x0`` and
+    the normals are drawn in ``dtype`` (default the posterior's); the denoiser runs in the prior's.
+    """
+    x0 = truth.draws(truth.n if n is None else n, purpose + "-x0", dtype)
+    gen = truth.gen(purpose + "-eps")
+    eps = None if path else torch.randn(x0.shape, generator=gen, dtype=x0.dtype, device=x0.device)
+    prior, out, by_t = truth.prior, [None] * len(t_stops), {}
+    x_prev, a_prev, s_prev = x0, x0.new_ones(()), x0.new_zeros(())
+    for i in sorted(range(len(t_stops)), key=lambda i: t_stops[i]):
+        t = t_stops[i]
+        if t in by_t:
+            out[i] = by_t[t]
+            continue
+        a, s = schedule.alpha(t).to(x0), schedule.sigma(t).to(x0)
+        if float(s) == 0.0:
+            out[i] = by_t[t] = x0
+            continue
+        if path:  # the forward transition from the previous stop: independent increments
+            r = a / a_prev
+            x_t = r * x_prev + (s.square() - (r * s_prev).square()).clamp_min(0).sqrt() * torch.randn(
+                x0.shape, generator=gen, dtype=x0.dtype, device=x0.device)
+            x_prev, a_prev, s_prev = x_t, a, s
+        else:
+            x_t = a * x0 + s * eps
+        e = torch.empty_like(x0)
+        for rows in row_chunks(len(x0), prior.n_components):  # cache-sized (rows, K) temporaries
+            e[rows] = prior.denoise(x_t[rows], a, s)
+        out[i] = by_t[t] = e
+    return out
+
+
+def sliced_w1_rows(x: Tensor, theta: Tensor, ref_sorted: Tensor) -> Tensor:
+    """Sliced Wasserstein-1 of ``x`` (``(..., n, d)``) to row-sorted reference projections ``(L, n)``:
+    the mean over directions and ranks of ``|x_(i) − ref_(i)|``; one value per leading index."""
+    return (sorted_projections(x, theta) - ref_sorted).abs().mean((-1, -2))
+
+
+def profile_rows(truth: Truth) -> int:
+    """Rows ``m`` of each stopped output the profile reads."""
+    return min(truth.n, ROWS)
+
+
+def reference_size(truth: Truth) -> int:
+    """Reference draws ``M`` per stop of the sweep's ``F_t``: they resolve it to ``1/M``; the sign test
+    is exact for any ``M`` (both members of a pair use the same ``F_t``)."""
+    return min(N_REFERENCE, 5 * truth.n)
+
+
+def stop_nulls(truth: Truth, schedule, t_stops: list[float]) -> dict:
+    """The sweep's reference and the profile's null at ``t_stops`` (cached in the truth and on disk).
+
+    Returns ``reference`` (per stop, the ``M`` sorted exact log-densities), ``theta`` (the profile's
+    directions), ``refs`` (per stop, the profile's sorted reference projections, ``m`` draws of
+    their own stream) and ``null`` (``(R, S)``: each replicate's sliced W1 to ``refs`` per stop).
+    """
+    key = ("stop-nulls", repr(schedule), tuple(t_stops))
+    if key not in truth.nulls:
+        from samplerlab.diagnostics.cache import cached
+
+        post, big, m, S = truth.posterior, reference_size(truth), profile_rows(truth), len(t_stops)
+        theta = projections(post.dim, truth.gen("profile-projections"), torch.float64, post.device)
+        refs = [sorted_projections(e, theta) for e in exact_stopped(truth, schedule, t_stops, "profile-reference", m)]
+
+        def build() -> dict:
+            theta_ = theta.to(NULL_DTYPE)
+            blocks = math.ceil(max(big, N_REPLICATES * m) / m)  # the pool, in blocks of m rows
+            per = max(1, min(blocks, NULL_CHUNK // (m * post.dim)))  # blocks per batch
+            rows = per * m
+            logp, w = [[] for _ in range(S)], []
+            for j in range(math.ceil(blocks / per)):
+                outs = exact_stopped(truth, schedule, t_stops, f"stop-pool-{j}", rows, NULL_DTYPE, path=True)
+                take, reps = min(rows, big - j * rows), min(per, N_REPLICATES - j * per)
+                for i, e in enumerate(outs):
+                    if take > 0:  # the sweep's reference: the pool's first M rows
+                        logp[i].append(truth.log_prob(e[:take]).double().cpu())
+                if reps > 0:  # the profile's replicates: consecutive blocks of m rows
+                    w.append(torch.stack([sliced_w1_rows(e[:reps * m].reshape(reps, m, -1), theta_, ref)
+                                          for e, ref in zip(outs, refs)], 1))
+            null = torch.cat(w).cpu().numpy()  # (R, S)
+            return ({f"reference{i}": np.sort(torch.cat(v).numpy()) for i, v in enumerate(logp)}
+                    | {f"null{i}": null[:, i] for i in range(S)})
+
+        stored = cached(truth.problem, "stop-time-nulls",
+                        {"n": truth.n, "seed": truth.seed, "M": big, "m": m, "R": N_REPLICATES, "L": theta.shape[1],
+                         "schedule": repr(schedule), "t_stops": list(t_stops), "dtype": str(NULL_DTYPE)}, build,
+                        shapes={f"reference{i}": big for i in range(S)} | {f"null{i}": N_REPLICATES for i in range(S)})
+        truth.nulls[key] = {"reference": [stored[f"reference{i}"] for i in range(S)], "theta": theta, "refs": refs,
+                            "null": np.stack([stored[f"null{i}"] for i in range(S)], 1)}
+    return truth.nulls[key]
