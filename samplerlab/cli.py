@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figures", metavar="DIR", default=None, help="with `report`: where the tables and figures go "
                    "(default: the store folder)")
     p.add_argument("--cards", action="store_true", help="with `report` on an audit store: one report card per audit")
+    p.add_argument("--threads", type=parse_positive_int, metavar="N", help="torch intra-op threads of each audit "
+                   "(default $SAMPLERLAB_THREADS, else 1: the workers share the cores); sets SAMPLERLAB_THREADS for "
+                   "this process and the local workers it starts")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
     p = sub.add_parser("suite", help="score the sampler zoo on the default scenario suite")
@@ -127,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checks", nargs="+", metavar="CHECK", help="run only these checks (default: all)")
     p.add_argument("--no-floor", dest="floor", action="store_false", help="skip the discretisation floor")
     add_cli_options(p, ["n", "steps", "seed", "alpha", "device"])
+    p.add_argument("--threads", type=parse_positive_int, metavar="N", help="torch intra-op threads of each audit "
+                   "(default $SAMPLERLAB_THREADS, else 1: the workers share the cores); sets SAMPLERLAB_THREADS for "
+                   "this process and the local workers it starts")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -362,10 +368,17 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _cell_threads(args) -> None:
+    """``--threads`` of suite and sweep: every cell reads ``SAMPLERLAB_THREADS`` (local workers inherit it)."""
+    if args.threads:
+        os.environ["SAMPLERLAB_THREADS"] = str(args.threads)
+
+
 def _cmd_suite(args) -> int:
     from samplerlab.suite import run_suite, suite_table
 
     _check_device(args.device)
+    _cell_threads(args)
     frame = run_suite(args.out, scenarios=args.scenarios, samplers=args.samplers, n=args.n, steps=args.steps,
                       seed=args.seed, alpha=args.alpha, device=args.device, checks=args.checks,
                       floor=args.floor, cards=args.cards, workers=args.workers)
@@ -382,6 +395,8 @@ _TABLE_CELLS = 200  # larger stores print their counts, not one line per cell
 def _cmd_sweep(args) -> int:
     from samplerlab.sweep import load_spec, read_store, sweep
     from samplerlab.sweep_report import render, store_table
+
+    _cell_threads(args)
 
     if args.spec == "report":
         if not args.store:

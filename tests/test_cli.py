@@ -313,3 +313,13 @@ def test_a_sweep_cell_runs_on_one_thread_unless_the_environment_says(monkeypatch
         assert run_cell(cell)["report"]["meta"]["threads"] == 1
     finally:
         torch.set_num_threads(1)
+
+
+def test_suite_threads_flag_sets_each_cells_threads_and_the_report_records_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAMPLERLAB_THREADS", "1")  # restored after the test: --threads sets it for the cells
+    out = tmp_path / "audit"
+    assert main(["suite", "--out", str(out), "--workers", "1", "--samplers", "dps", "--scenarios", "bimodal_1d",
+                 "--n", "60", "--steps", "10", "--checks", "spread", "--no-floor", "--no-cards",
+                 "--threads", "2"]) in (0, 1)
+    (path,) = (out / "reports").glob("*.json")
+    assert Report.from_json(path).meta["threads"] == 2 and os.environ["SAMPLERLAB_THREADS"] == "2"
