@@ -113,9 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figures", metavar="DIR", default=None, help="with `report`: where the tables and figures go "
                    "(default: the store folder)")
     p.add_argument("--cards", action="store_true", help="with `report` on an audit store: one report card per audit")
-    p.add_argument("--threads", type=parse_positive_int, metavar="N", help="torch intra-op threads of each audit "
-                   "(default $SAMPLERLAB_THREADS, else 1: the workers share the cores); sets SAMPLERLAB_THREADS for "
-                   "this process and the local workers it starts")
+    _add_cell_threads(p)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
     p = sub.add_parser("suite", help="score the sampler zoo on the default scenario suite")
@@ -130,9 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checks", nargs="+", metavar="CHECK", help="run only these checks (default: all)")
     p.add_argument("--no-floor", dest="floor", action="store_false", help="skip the discretisation floor")
     add_cli_options(p, ["n", "steps", "seed", "alpha", "device"])
-    p.add_argument("--threads", type=parse_positive_int, metavar="N", help="torch intra-op threads of each audit "
-                   "(default $SAMPLERLAB_THREADS, else 1: the workers share the cores); sets SAMPLERLAB_THREADS for "
-                   "this process and the local workers it starts")
+    _add_cell_threads(p)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -366,6 +362,12 @@ def _cmd_compare(args) -> int:
 
     print(compare_table(_load_report(args.a), _load_report(args.b)))
     return 0
+
+
+def _add_cell_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=parse_positive_int, metavar="N", help="torch intra-op threads of each audit "
+                   "(default $SAMPLERLAB_THREADS, else 1: the workers share the cores); sets SAMPLERLAB_THREADS for "
+                   "this process and the local workers it starts")
 
 
 def _cell_threads(args) -> None:

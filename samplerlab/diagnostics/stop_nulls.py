@@ -44,30 +44,24 @@ def exact_stopped(truth: Truth, schedule, t_stops: list[float], purpose: str, n:
     the normals are drawn in ``dtype`` (default the posterior's); the denoiser runs in the prior's.
     """
     x0 = truth.draws(truth.n if n is None else n, purpose + "-x0", dtype)
-    gen = truth.gen(purpose + "-eps")
+    gen, prior, out = truth.gen(purpose + "-eps"), truth.prior, [None] * len(t_stops)
     eps = None if path else torch.randn(x0.shape, generator=gen, dtype=x0.dtype, device=x0.device)
-    prior, out, by_t = truth.prior, [None] * len(t_stops), {}
-    x_prev, a_prev, s_prev = x0, x0.new_ones(()), x0.new_zeros(())
+    x_t, a_prev, s_prev = x0, x0.new_ones(()), x0.new_zeros(())
     for i in sorted(range(len(t_stops)), key=lambda i: t_stops[i]):
-        t = t_stops[i]
-        if t in by_t:
-            out[i] = by_t[t]
-            continue
-        a, s = schedule.alpha(t).to(x0), schedule.sigma(t).to(x0)
+        a, s = schedule.alpha(t_stops[i]).to(x0), schedule.sigma(t_stops[i]).to(x0)
         if float(s) == 0.0:
-            out[i] = by_t[t] = x0
+            out[i] = x0
             continue
-        if path:  # the forward transition from the previous stop: independent increments
+        if path:  # the forward transition from the previous stop
             r = a / a_prev
-            x_t = r * x_prev + (s.square() - (r * s_prev).square()).clamp_min(0).sqrt() * torch.randn(
+            x_t = r * x_t + (s.square() - (r * s_prev).square()).clamp_min(0).sqrt() * torch.randn(
                 x0.shape, generator=gen, dtype=x0.dtype, device=x0.device)
-            x_prev, a_prev, s_prev = x_t, a, s
+            a_prev, s_prev = a, s
         else:
             x_t = a * x0 + s * eps
-        e = torch.empty_like(x0)
+        out[i] = torch.empty_like(x0)
         for rows in row_chunks(len(x0), prior.n_components):  # cache-sized (rows, K) temporaries
-            e[rows] = prior.denoise(x_t[rows], a, s)
-        out[i] = by_t[t] = e
+            out[i][rows] = prior.denoise(x_t[rows], a, s)
     return out
 
 
