@@ -1,7 +1,7 @@
 """One figure per claim of the replication study (rendering only: every number comes from
 :func:`samplerlab.replication.mode_rows`).
 
-A panel per (failure mode, scenario): per sampler and step count, the fraction of observations
+A panel per (failure mode, scenario): per sampler and setting, the fraction of observations
 whose audit fails the mode with its 95 % interval — filled red where a seed's one verdict rejects
 it, hollow where none does; the oracle (the exact sampler) sits first as the reference.
 """
@@ -16,7 +16,7 @@ __all__ = ["plot_claims"]
 
 
 def _label(r) -> str:
-    return f"{r['sampler']}\n{r['steps']}" + (" (paper)" if r["published"] else "")
+    return f"{r['sampler']}\n{r['setting']}" + (" (paper)" if r["published"] else "")
 
 
 def plot_claims(modes, out) -> list[Path]:
@@ -38,7 +38,7 @@ def plot_claims(modes, out) -> list[Path]:
             for j, scenario in enumerate(claim.scenarios):
                 ax = axes[i][j]
                 sub = rows[(rows["failure_mode"] == mode) & (rows["scenario"] == scenario)]
-                sub = sub.assign(_o=(sub["sampler"] != "oracle")).sort_values(["_o", "sampler", "steps"])
+                sub = sub.assign(_o=(sub["sampler"] != "oracle")).sort_values(["_o", "sampler", "steps", "setting"])
                 for x, r in enumerate(sub.to_dict("records")):
                     bad = r["rejected_seeds"] > 0
                     ax.errorbar([x], [r["fraction"]], yerr=[[r["fraction"] - r["low"]], [r["high"] - r["fraction"]]],

@@ -25,7 +25,7 @@ def test_mode_rows_pool_the_seeds_with_an_interval(store):
     out, frame = store
     modes = replication.mode_rows(out, frame)
     location = modes[modes["failure_mode"] == "location"]
-    row = location[(location["sampler"] == "dps") & (location["steps"] == 20)].iloc[0]
+    row = location[(location["sampler"] == "dps") & (location["setting"] == "20 steps")].iloc[0]
     per_seed = frame[(frame["sampler"] == "dps") & (frame["steps"] == 20) & (frame["check"] == "observations_location")]
     assert row["of"] == 6 and row["seeds"] == 2 and row["failed"] == per_seed["statistic"].sum()
     assert row["low"] <= row["fraction"] <= row["high"]
@@ -39,16 +39,20 @@ def test_mode_rows_pool_the_seeds_with_an_interval(store):
 def test_settings_line_names_where_a_sampler_fails(store):
     out, frame = store
     modes = replication.mode_rows(out, frame)
-    old = dict(replication.PUBLISHED_STEPS)
-    try:
-        replication.PUBLISHED_STEPS["dps"] = 40
-        rows = modes[modes["failure_mode"] == "location"].assign(published=lambda f: f["steps"] == 40)
-        line = replication.settings_line(rows, "dps")
-    finally:
-        replication.PUBLISHED_STEPS.clear()
-        replication.PUBLISHED_STEPS.update(old)
-    assert line.startswith("dps: fails")
+    rows = modes[modes["failure_mode"] == "location"]
+    assert replication.settings_line(rows, "dps") is None  # neither of its settings is the published one
+    rows = rows.assign(published=rows["setting"] == "40 steps")  # as if DPS's paper used 40 steps
+    line = replication.settings_line(rows, "dps")
+    assert line.startswith("dps: fails") and "40 steps" in line
     assert replication.settings_line(rows, "oracle") is None
+
+
+def test_a_setting_is_published_only_when_every_published_parameter_matches():
+    assert replication.setting("daps", 200, {"sigma_min": 0.1}) == ("200 steps, sigma_min=0.1", True)
+    assert replication.setting("daps", 200, {}) == ("200 steps", False)
+    assert replication.setting("daps", 1000, {"sigma_min": 0.1})[1] is False
+    assert replication.setting("ddrm", 20, {}) == ("20 steps", True)
+    assert replication.setting("oracle", 20, {})[1] is False
 
 
 def test_study_puts_the_replication_first_with_a_figure_per_claim(store, tmp_path):
@@ -56,6 +60,6 @@ def test_study_puts_the_replication_first_with_a_figure_per_claim(store, tmp_pat
     text = _with_replication("# Title\n\nIntro.\n\n## A claim at one y\n\ntable\n", out)
     assert text.index("## Over observations") < text.index("## Each claim at one observation") \
         < text.index("## A claim at one y")
-    assert "| bimodal_1d | dps | 20 | spread |" in text
+    assert "| bimodal_1d | dps | 20 steps | spread |" in text
     assert (out / "spread.png").is_file() and not (out / "unimodal.png").exists()  # no unimodal rows: no figure
     assert "### The output depends on where the reverse process stops" in text

@@ -195,3 +195,30 @@ def test_daps_mean_is_near_the_exact_posterior_mean_on_a_gaussian():
     problem = InverseProblem(GaussianMixture([1.0], [[0.0, 0.0]], [1.0]), Identity(2), 1.0, [2.0, 1.0])
     x = get("daps")(problem.task(steps=200), 1000, _gen(7))
     assert (x.mean(0) - problem.posterior().mean()).abs().max() < 0.45
+
+
+def test_daps_sigma_min_ends_the_annealing_at_the_papers_level_and_returns_that_levels_draw():
+    # The paper anneals down to σ_min = 0.1 and returns the last Langevin draw. With sigma_min
+    # the last annealed level is the last grid time with r_t >= σ_min (the next has r < σ_min),
+    # no level below it is visited, and the output is that level's x0: deterministic given the
+    # generator, so two runs with the same seed agree exactly and differ from the whole grid's.
+    problem = InverseProblem(GaussianMixture([1.0], [[0.0, 0.0]], [1.0]), Identity(2), 1.0, [2.0, 1.0])
+    seen, last = [], {}
+
+    def observe(t, x_t, x0_hat):
+        seen.append(float(t))
+        last["x0"] = x0_hat.clone()
+
+    task = problem.task(steps=50).with_observer(observe)
+    daps = DAPS(langevin_steps=5, sigma_min=0.1)
+    x = daps(task, 200, _gen(8))
+    r = lambda t: float(task.sigma(torch.tensor(t)) / task.alpha(torch.tensor(t)))  # noqa: E731
+    grid = task.timesteps.tolist()
+    end = grid.index(seen[-1])
+    assert r(seen[-1]) >= 0.1 > r(grid[end + 1]) and len(seen) == end + 1
+    torch.testing.assert_close(x, last["x0"])
+    assert daps.stop_from_notify is False and DAPS().stop_from_notify is True
+    whole = DAPS(langevin_steps=5)(problem.task(steps=50), 200, _gen(8))
+    assert not torch.equal(whole, x)
+    with pytest.raises(ValueError, match="sigma_min"):
+        DAPS(sigma_min=-1.0)
