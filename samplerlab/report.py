@@ -125,7 +125,8 @@ class Report:
         if c.attribution == "discretisation":
             tags.append(f"the floor fails it too, effect {c.floor_effect:.3g}: discretisation")
         if c.attribution == "approximation":
-            tags.append("beyond the floor: approximation")
+            floor = "" if c.floor_effect is None else f" (the floor passes it, effect {c.floor_effect:.3g})"
+            tags.append(f"beyond the floor{floor}: approximation")
         if c.control_attribution == "single_gaussian":
             tags.append(f"fails on a single Gaussian too, effect {c.control_effect:.3g}")
         elif c.control_attribution == "mixture":

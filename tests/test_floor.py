@@ -114,6 +114,9 @@ def test_failures_beyond_the_floor_are_attributed_to_the_approximation():
     assert report.failing() and {c.attribution for c in report.failing()} == {"approximation"}
     with pytest.raises(AssertionError, match="beyond the floor"):
         report.assert_ok(beyond_floor=True)
+    # the summary gives the floor's effect beside its verdict, not the verdict alone
+    c = report.failing()[0]
+    assert f"beyond the floor (the floor passes it, effect {c.floor_effect:.3g}): approximation" in report.summary()
 
 
 def test_floor_attribution_survives_json(tmp_path):

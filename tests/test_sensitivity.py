@@ -116,3 +116,16 @@ def test_study_writes_every_claim(steps_curve, tmp_path):
     text = (tmp_path / "STUDY.md").read_text()
     for claim in study.CLAIMS:
         assert f"## {claim.title}" in text
+
+
+def test_study_shows_the_floors_verdict_and_effect_and_flags_a_passing_floor_outside_the_exact_band():
+    # A floor that passes at this n but whose effect leaves the exact band (the DDPM floor's
+    # -9 % variance at 200 steps) reads as such, not as a bare "pass".
+    rows = pd.DataFrame([_row("dps", "bimodal_1d", "spread_radius", "spread", "approximation", floor_effect=0.85),
+                         _row("tmpd", "bimodal_1d", "spread_radius", "spread", "pass", floor_effect=1.01)])
+    bands = pd.DataFrame([{"scenario": "bimodal_1d", "check": "spread_radius", "low": 0.9, "high": 1.1}])
+    claim = study.Claim("spread", "t", ("spread",), ("bimodal_1d",), "")
+    text = study.render([(claim, study.claim_table(rows, claim, bands), "")],
+                        {"pairs": 2, "early": 0, "early_and_spread": 0, "spread": 1}, "x")
+    assert "| pass 0.85, outside the band | 0.9 – 1.1 |" in text
+    assert "| pass 1.01 | 0.9 – 1.1 |" in text
