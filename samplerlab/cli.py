@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "scenario's prior (seeded): coverage, SBC and TARP across them and one verdict at α")
     p.add_argument("--vary", metavar="PARAM=V1,V2,…", help="a sensitivity curve: audit at each value of a sampler "
                    "parameter (or steps) and print every failure mode's effect per value")
-    p.add_argument("--plot", metavar="DIR", help="with --vary: also write the curve's figure (with the exact band) "
+    p.add_argument("--plot", metavar="DIR", help="with --vary: also write the curve's figure (with the exact band); "
+                   "with --observations: the coverage figure (rank ECDFs in their exact band) "
                    "to DIR")
     p.add_argument("--save-samples", metavar="PATH", help="save the samples (and, in 2-D, the exact posterior "
                    "density on a grid) as .npz for `samplerlab plot --samples`")
@@ -234,7 +235,7 @@ def _cmd_score(args) -> int:
     _check_device(args.device)
     _check_output(args.json, "--json")
     _check_output(args.save_samples, "--save-samples")
-    if args.vary:
+    if args.vary or args.observations is not None:
         _check_folder(args.plot, "--plot")
     scenario = load_scenario(args.scenario, device=args.device)
     n, steps = args.n or scenario.n, args.steps or scenario.steps
@@ -255,7 +256,8 @@ def _score_one(args, scenario, n: int, steps: int) -> int:
     from samplerlab.tables import report_table
 
     if args.plot:
-        raise InputError("--plot: only with --vary (single audits are plotted with `samplerlab plot REPORT`)")
+        raise InputError("--plot: only with --vary or --observations "
+                         "(one audit is plotted by `samplerlab plot REPORT`)")
     _progress(f"auditing {args.sampler} on {scenario.name} (d = {scenario.problem.dim}, n = {n}, steps = {steps}) …")
     report = run(args.sampler, scenario, params=parse_params(args.param), n=n, steps=steps, seed=args.seed,
                  alpha=args.alpha, device=args.device, checks=args.checks, floor=args.floor, control=args.control)
@@ -280,9 +282,8 @@ def _score_observations(args, scenario, n: int, steps: int) -> int:
 
     if args.observations < 2:
         raise InputError(f"--observations: expected an integer >= 2, got {args.observations}")
-    for flag in ("save_samples", "plot"):
-        if getattr(args, flag):
-            raise InputError(f"--{flag.replace('_', '-')}: not with --observations")
+    if args.save_samples:
+        raise InputError("--save-samples: not with --observations")
     _progress(f"auditing {args.sampler} on {scenario.name} over {args.observations} observations (n = {n}) …")
     audit = audit_observations(args.sampler, scenario, args.observations, params=parse_params(args.param),
                                device=args.device, seed=args.seed, alpha=args.alpha, n=n, steps=steps,
@@ -293,6 +294,11 @@ def _score_observations(args, scenario, n: int, steps: int) -> int:
     if args.json:
         audit.to_json(args.json)
         _progress(f"report written to {args.json}")
+    if args.plot:
+        from samplerlab.plots import plot_report
+
+        for path in plot_report(audit.as_report(), args.plot):
+            _progress(f"figure written to {path}")
     return 0 if audit.passed else 1
 
 
@@ -327,7 +333,12 @@ def _load_report(path: str):
     from samplerlab.report import Report
 
     try:
-        return Report.from_json(path)
+        data = json.loads(Path(path).read_text())
+        if isinstance(data, dict) and "reports" in data and "modes" in data:  # an audit over observations
+            from samplerlab.observations import ObservationAudit
+
+            return ObservationAudit.from_dict(data).as_report()
+        return Report.from_dict(data)
     except FileNotFoundError:
         raise InputError(f"{path}: no such report file") from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:

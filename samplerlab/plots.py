@@ -19,7 +19,11 @@ panels make the one-page report card (:mod:`samplerlab.report_card`).
   α / (2S) (Bonferroni over S stops and two scores; a sweep that is not applicable still shows them);
 * ``samples_2d`` — 2-D samples over the exact posterior's log-density contours, with the verdict;
 * ``guidance_vs_t`` — the sampler's reported guidance against the exact ``∇ log p(y|x_t)``:
-  norm ratio and cosine against t, with the interquartile band of its samples.
+  norm ratio and cosine against t, with the interquartile band of its samples;
+* ``coverage`` — an audit over observations (``--observations K``): the ECDF of the true signals'
+  ranks minus the uniform CDF (arviz / sbi style) for HPD coverage (fraction of ``x*`` inside each
+  credible region minus its level), SBC (one curve per test function) and TARP, each in the exact
+  simultaneous Kolmogorov–Smirnov band for ``K`` ranks at α (α / F for SBC's F functions).
 
 A figure whose check was not run or is not applicable is skipped.
 """
@@ -32,12 +36,12 @@ from pathlib import Path
 
 from samplerlab.diagnostics.result import p_eq
 
-__all__ = ["plot_report", "draw_guidance", "figure_panels", "file_stem", "safe_stem", "verdict_line", "pit_band", "sign_band",
-           "FIGURES"]
+__all__ = ["plot_report", "draw_guidance", "figure_panels", "file_stem", "safe_stem", "verdict_line", "pit_band",
+           "sign_band", "FIGURES"]
 
-FIGURES = ("mode_weights", "spread_vs_t", "pit_ecdf", "early_stopping", "samples_2d", "guidance_vs_t")
+FIGURES = ("mode_weights", "spread_vs_t", "pit_ecdf", "early_stopping", "samples_2d", "guidance_vs_t", "coverage")
 _SIZES = {"mode_weights": (6, 4.4), "spread_vs_t": (11, 4.4), "pit_ecdf": (6.5, 5), "early_stopping": (11, 4.6),
-          "samples_2d": (6, 5.8), "guidance_vs_t": (11, 4.4)}
+          "samples_2d": (6, 5.8), "guidance_vs_t": (11, 4.4), "coverage": (16, 4.8)}
 _T_LABEL = "t (1 = noise, 0 = data)"
 
 
@@ -305,6 +309,55 @@ def _draw_samples_2d(ax, report, samples) -> None:
     ax.legend(handles=handles, fontsize="x-small", loc="upper center")
 
 
+def _draw_ranks(ax, report, c, curves, level: float, xlabel: str, ylabel: str, note: str = "before Holm") -> None:
+    """ECDF-minus-uniform curves of stored ranks in the exact KS band for their count at ``level``."""
+    from samplerlab.diagnostics.coverage import ecdf_deviation, ks_band
+
+    k = len(curves[0][1])
+    eps = ks_band(k, level)
+    ax.axhspan(-eps, eps, color="0.87", lw=0,
+               label=f"exact simultaneous band at {level:.2g}\n({k} observations; {note})")
+    lo, hi = -eps, eps
+    for i, (label, u) in enumerate(curves):
+        q, dev = ecdf_deviation(u)
+        ax.step(q, dev, where="post", color=f"C{i % 10}", lw=1.4, label=label)
+        lo, hi = min(lo, float(dev.min())), max(hi, float(dev.max()))
+    ax.axhline(0, color="0.3", lw=1)
+    ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.7 * (hi - lo))  # headroom for the legend
+    ax.set(xlabel=xlabel, ylabel=ylabel, xlim=(0, 1))
+    ax.legend(fontsize="x-small", loc="upper left", ncol=2 if len(curves) > 3 else 1)
+
+
+def _draw_coverage(axes, report, checks: dict) -> None:
+    import numpy as np
+
+    alpha = float(report.meta.get("alpha") or 1e-3)
+    if (c := checks.get("coverage_hpd")) is not None:
+        u = 1.0 - np.asarray(c.data["ranks"])  # x* inside the q region iff its rank u >= 1 - q
+        _draw_ranks(axes[0], report, c, [("fraction of x* inside the q region, minus q", u)], alpha,
+                    "credible level q", "coverage − q", note="the verdict tests the dots")
+        # The verdict is the binomial test at each marked level (Bonferroni over them), not the
+        # simultaneous band: a dot is filled where its level alone rejects at α / L.
+        levels, p_level = np.asarray(c.data["levels"]), np.asarray(c.data["p_level"])
+        bad = p_level * len(levels) < alpha
+        dev = np.asarray(c.data["coverage"]) - levels
+        axes[0].plot(levels[~bad], dev[~bad], "o", color="C3", mfc="white", ms=6,
+                     label=f"the verdict's {len(levels)} levels, binomial tests\n(filled: rejects at α/{len(levels)})")
+        axes[0].plot(levels[bad], dev[bad], "o", color="C3", ms=6)
+        axes[0].legend(fontsize="x-small", loc="upper left")
+        axes[0].set_title(f"HPD coverage over observations\n{verdict_line(c)}", fontsize="medium")
+    if (c := checks.get("sbc_ranks")) is not None:
+        u = np.asarray(c.data["ranks"])
+        curves = [(name, u[:, f]) for f, name in enumerate(c.data["functions"])]
+        _draw_ranks(axes[1], report, c, curves, alpha / max(len(curves), 1), "rank of x* (fraction of draws below)",
+                    "ECDF − uniform")
+        axes[1].set_title(f"SBC ranks of {len(curves)} test functions\n{verdict_line(c)}", fontsize="medium")
+    if (c := checks.get("tarp")) is not None:
+        _draw_ranks(axes[2], report, c, [("expected coverage of random balls, minus q", c.data["ranks"])], alpha,
+                    "credible level q", "ECP − q")
+        axes[2].set_title(f"TARP\n{verdict_line(c)}", fontsize="medium")
+
+
 def figure_panels(report, samples: dict | None = None) -> dict[str, tuple[int, Callable[[list], None]]]:
     """``{figure: (number of axes, draw(axes))}`` for each figure of :data:`FIGURES` the report
     (and, for ``samples_2d``, a samples dict with ``log_density``) has material for, in that order."""
@@ -328,6 +381,10 @@ def figure_panels(report, samples: dict | None = None) -> dict[str, tuple[int, C
         out["samples_2d"] = (1, lambda axes: _draw_samples_2d(axes[0], report, samples))
     if (c := _check(report, "likelihood_approximation")) is not None:
         out["guidance_vs_t"] = (2, lambda axes, c=c: _draw_guidance(axes[0], axes[1], report, c))
+    coverage = {name: c for name in ("coverage_hpd", "sbc_ranks", "tarp")
+                if (c := _check(report, name)) is not None and c.data.get("ranks")}
+    if len(coverage) == 3:
+        out["coverage"] = (3, lambda axes: _draw_coverage(axes, report, coverage))
     return out
 
 

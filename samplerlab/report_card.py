@@ -29,7 +29,7 @@ from samplerlab.tables import verdict
 __all__ = ["write_report_card", "verdict_rows", "embedded_report", "CARD_ORDER"]
 
 # Page order of the figures (a two-axes figure takes two adjacent cells of a row).
-CARD_ORDER = ("samples_2d", "mode_weights", "pit_ecdf", "spread_vs_t", "early_stopping", "guidance_vs_t")
+CARD_ORDER = ("samples_2d", "mode_weights", "pit_ecdf", "spread_vs_t", "early_stopping", "guidance_vs_t", "coverage")
 _COLUMNS = 3
 _PANEL_W, _PANEL_H = 6.0, 4.9  # inches per panel cell
 _ROW_H = 0.3  # inches per table row

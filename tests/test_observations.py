@@ -106,6 +106,40 @@ def test_cli_score_observations_prints_one_verdict_and_writes_json(tmp_path, cap
     assert not again.passed and again.meta["observations"] == 3
 
 
+def test_cli_observations_plot_writes_the_coverage_figure_and_plot_reads_the_audit_back(tmp_path, capsys):
+    from samplerlab.cli import main
+
+    figures = tmp_path / "figs"
+    figures.mkdir()
+    code = main(["score", "fault:exact", "--scenario", "bimodal_1d", "--observations", "4", "--n", "100",
+                 "--steps", "10", "--no-floor", "--checks", "spread", "--json", str(tmp_path / "a.json"),
+                 "--plot", str(figures)])
+    assert code == 0 and [p.name for p in figures.iterdir()] == ["bimodal_1d__fault_exact__coverage.png"]
+    # `samplerlab plot` reads an audit over observations as one report: its coverage figure and card
+    assert main(["plot", str(tmp_path / "a.json"), "-o", str(tmp_path / "again"), "--card"]) == 0
+    written = sorted(p.name for p in (tmp_path / "again").iterdir())
+    assert "bimodal_1d__fault_exact__coverage.png" in written and "bimodal_1d__fault_exact__card.html" in written
+    html = (tmp_path / "again" / "bimodal_1d__fault_exact__card.html").read_text()
+    assert "observations_spread" in html and "coverage_hpd" in html
+
+
+def test_the_coverage_band_is_left_exactly_when_the_ks_test_rejects():
+    # The figure's band is the exact KS critical value: the ECDF curve leaves it iff p < level.
+    from scipy import stats
+
+    from samplerlab.diagnostics.coverage import ecdf_deviation, ks_band
+
+    rng = np.random.default_rng(3)
+    outcomes = set()
+    for scale in (1.0, 0.7, 0.5):
+        u = rng.uniform(size=40) ** scale
+        _, dev = ecdf_deviation(u, points=200_001)
+        left = np.abs(dev).max() > ks_band(40, 0.01) + 1e-4  # the grid's step: 1 / 200,000
+        assert left == (stats.kstest(u, "uniform", method="exact").pvalue < 0.01)
+        outcomes.add(left)
+    assert outcomes == {True, False}
+
+
 def test_cli_observations_below_two_is_an_input_error(capsys):
     from samplerlab.cli import main
 

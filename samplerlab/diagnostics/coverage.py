@@ -32,7 +32,7 @@ import numpy as np
 from samplerlab.diagnostics.result import CheckResult, p_eq
 from samplerlab.diagnostics.verdicts import binom_two_sided, bonferroni
 
-__all__ = ["LEVELS", "randomized_rank", "coverage_check"]
+__all__ = ["LEVELS", "randomized_rank", "coverage_check", "ecdf_deviation", "ks_band"]
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 
@@ -72,3 +72,25 @@ def coverage_check(u, levels=LEVELS) -> CheckResult:
                        detail=detail,
                        data={"levels": list(levels), "coverage": frac.tolist(), "covered": covered.tolist(),
                              "p_level": [float(v) for v in p_level], "ranks": u.tolist(), "observations": k})
+
+
+def ecdf_deviation(u, points: int = 201) -> tuple[np.ndarray, np.ndarray]:
+    """``(q, ECDF_u(q) − q)`` on ``points`` levels of ``[0, 1]``: the calibration curve of ranks
+    ``u`` (arviz's and sbi's ECDF-difference plot). It stays inside ``±ks_band(len(u), α)`` at every
+    ``q`` at once with probability ``1 − α`` under a correct sampler.
+
+    >>> q, dev = ecdf_deviation([0.1, 0.6], points=3)
+    >>> q.tolist(), dev.tolist()
+    ([0.0, 0.5, 1.0], [0.0, 0.0, 0.0])
+    """
+    u = np.sort(np.asarray(u, dtype=float).reshape(-1))
+    q = np.linspace(0.0, 1.0, points)
+    return q, np.searchsorted(u, q, side="right") / len(u) - q
+
+
+def ks_band(k: int, alpha: float) -> float:
+    """The exact simultaneous half-width for the ECDF of ``k`` uniform ranks at level ``alpha``:
+    the Kolmogorov–Smirnov critical value (the curve leaves it iff the exact KS test's p < alpha)."""
+    from scipy import stats
+
+    return float(stats.kstwo.isf(alpha, int(k)))
