@@ -19,6 +19,12 @@ them, a correct sampler is failed with probability at most ``α``. Beside it, pe
 fraction of observations whose own audit (at ``α``) fails it, with a Clopper–Pearson interval,
 and the worst observation (its ``y`` is in ``observations[j]``).
 
+**Listed observations.** A scenario file may list its own ``y``'s (``[observations] y = …``, see
+:mod:`samplerlab.scenarios`); the audit then uses its first ``K`` instead of drawing them. The
+coverage checks need the true signals: with ``x_star`` listed too they run (exact only if those
+signals were drawn from the prior), without it they are not applicable and the verdict is Holm's
+over the observations' own audits.
+
 Example:
     >>> audit = audit_observations("oracle", "bimodal_1d", observations=5, n=200, steps=20,
     ...                            checks=["spread"], floor=False)
@@ -121,11 +127,13 @@ class ObservationAudit:
     def summary(self) -> str:
         """Plain text: the one verdict, the across checks, the fraction failing per mode."""
         m = self.meta
+        which = "listed by the scenario" if m.get("listed") else "y ~ p(y)"
         head = (f"{'PASSED' if self.passed else 'FAILED'} sampler {m['sampler']!r} on {m['scenario']!r} over "
-                f"{m['observations']} observations y ~ p(y) (n = {m['n']}, seed = {m['seed']}, α = {m['alpha']}; "
+                f"{m['observations']} observations {which} (n = {m['n']}, seed = {m['seed']}, α = {m['alpha']}; "
                 "Holm over every observation's checks and the coverage checks)")
         lines = [head]
-        lines += [f"  {'✓' if c.passed else '✗'} {c.check}: {c.detail}" for c in self.checks]
+        lines += [f"  {'–' if not c.applicable else '✓' if c.passed else '✗'} {c.check}: {c.detail}"
+                  for c in self.checks]
         for r in self.modes:
             if r["failed"]:
                 lines.append(f"  {r['failure_mode']}: fails on {r['failed']} of {r['of']} observations "
@@ -198,33 +206,47 @@ def audit_observations(sampler, scenario, observations: int, *, params: dict | N
     if loaded is None:
         raise ValueError("scenario: observations are drawn from a scenario's prior; give a scenario name or file")
     base = loaded.problem
+    listed = loaded.listed_y
+    if listed is not None and observations > len(listed):
+        raise ValueError(f"observations: {loaded.name} lists {len(listed)} y's, {observations} asked for")
     gen = generator(seed, "observations", base.prior.device)
     ref_gen = generator(seed, "tarp-reference", base.prior.device)
     rng = np.random.default_rng([int(seed), zlib.crc32(b"observation-ranks")])
     directions, names = sbc_directions(base.operator, base.dim)
     reports, u_hpd, u_sbc, u_tarp, shown = [], [], [], [], []
     for j in range(observations):
-        problem = InverseProblem.simulate(base.prior, base.operator, base.sigma_y, gen)
+        if listed is None:
+            problem = InverseProblem.simulate(base.prior, base.operator, base.sigma_y, gen)
+        else:  # the scenario's own y_j (and x*_j where it lists them)
+            problem = InverseProblem(base.prior, base.operator, base.sigma_y, listed[j].to(base.y))
+            problem.x_star = None if loaded.listed_x_star is None else loaded.listed_x_star[j].to(base.y)
         report = run(sampler, replace(loaded, problem=problem), params=params, device=device,
                      seed=observation_seed(seed, j), alpha=alpha, **options)
-        h, s, t = _ranks(report, problem, problem.x_star, directions, rng, ref_gen)
-        u_hpd.append(h), u_sbc.append(s), u_tarp.append(t)
+        if problem.x_star is not None:
+            h, s, t = _ranks(report, problem, problem.x_star, directions, rng, ref_gen)
+            u_hpd.append(h), u_sbc.append(s), u_tarp.append(t)
         y = problem.y.cpu()
         report.meta["observation"] = {"index": j, "y_norm": float(y.norm()),
-                                      **({"y": y.tolist(), "x_star": problem.x_star.cpu().tolist()}
+                                      **({"y": y.tolist(), "x_star": None if problem.x_star is None else problem.x_star.cpu().tolist()}
                                          if y.numel() <= SHOWN_DIM and base.dim <= SHOWN_DIM else {})}
         report.samples = None  # K audits' draws are not kept in memory
         reports.append(report)
-    checks = [coverage_check(u_hpd), sbc_check(np.stack(u_sbc), names), tarp_check(u_tarp)]
+    if u_hpd:
+        checks = [coverage_check(u_hpd), sbc_check(np.stack(u_sbc), names), tarp_check(u_tarp)]
+    else:
+        why = f"{loaded.name} lists its y's without the signals x* behind them: no ranks to test"
+        checks = [CheckResult(name, "coverage", detail=why, applicable=False) for name in ("coverage_hpd",
+                                                                                           "sbc_ranks", "tarp")]
     # One Holm family: every observation's verdict checks and the across checks.
     family = [replace(c, check=f"observation {j}: {c.check}") for j, r in enumerate(reports) for c in r.checks
-              if c.role == "verdict" and c.applicable and c.p_value is not None] + checks
+              if c.role == "verdict" and c.applicable and c.p_value is not None] \
+        + [c for c in checks if c.applicable]
     holm(family, alpha)
     failing = [c.check for c in sorted(family, key=lambda c: c.p_holm) if not c.passed]
     first = reports[0].meta
     meta = {"sampler": first["sampler"], "scenario": loaded.name, "observations": observations, "n": first["n"],
             "steps": first["steps"], "seed": seed, "alpha": alpha, "dim": base.dim, "device": first["device"],
-            "sbc_functions": names, "family_size": len(family)}
+            "sbc_functions": names, "family_size": len(family), "listed": listed is not None}
     for key in ("params", "provenance", "threads", "versions"):
         if key in first:
             meta[key] = first[key]

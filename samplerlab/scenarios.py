@@ -40,6 +40,11 @@ A scenario file (``scenarios/<name>.toml``, shipped inside the package as
     # outlier: y = A m_mode + offset · direction/|direction| (a seeded random direction if omitted)
     # between / point / outlier add noise only when noise = true
 
+    [observations]    # optional: the y's an audit over observations (--observations K) uses, in order,
+    y = [[0.4], [1.9]]            #   instead of drawing y ~ p(y); J rows of the operator's length m
+    # x_star = [[0.5], [2.1]]     #   optional, J rows of length d: the signals behind them; coverage,
+                                  #   SBC and TARP need them and are exact only if they were drawn from the prior
+
 The loader rejects a bad file with a :class:`ScenarioError` — one line naming the file, the
 field and what was expected (unknown keys — named before missing ones —, wrong types, non-SPD
 covariances, mismatched dimensions, TOML syntax errors with their line, and sizes that cannot
@@ -112,6 +117,8 @@ class Scenario:
     seed: int
     path: Path
     notes: tuple[str, ...] = ()  # defaults the file relies on, adjustments made while loading
+    listed_y: object = None  # (J, m) tensor: the file's own observations for an audit over observations
+    listed_x_star: object = None  # (J, d) tensor or None: the signals behind them
 
     def __repr__(self) -> str:
         op = self.problem.operator
@@ -185,6 +192,7 @@ def load_scenario(name_or_path, *, seed: int | None = None, device=None) -> Scen
         top.fail("n", f"an integer >= {MIN_N} (the smallest sample budget an audit takes)", n)
     sigma_y = float(top.get("sigma_y", "pos_float"))
     tables = {}
+    top.used.add("observations")
     for key in ("prior", "operator", "observation", "schedule"):
         top.used.add(key)
         value = data.get(key, {} if key in ("observation", "schedule") else None)
@@ -230,5 +238,26 @@ def load_scenario(name_or_path, *, seed: int | None = None, device=None) -> Scen
         raise ScenarioError(f"{file}: {exc}") from None
     problem.x_star = x_star
     problem = problem.to(device)
+    listed_y, listed_x = _listed_observations(b, file, data.get("observations"), op.out_dim, prior.dim)
     return Scenario(path.stem, description, problem, get_schedule(schedule_name), schedule_name, steps, n, seed,
-                    path, tuple(notes))
+                    path, tuple(notes), listed_y, listed_x)
+
+
+def _listed_observations(b, file: str, table, m: int, d: int) -> tuple:
+    """The ``[observations]`` table: ``y`` as a ``(J, m)`` tensor and ``x_star`` as ``(J, d)`` or None."""
+    if table is None:
+        return None, None
+    if not isinstance(table, dict):
+        b.Fields(file, "", {}).fail("observations", "an [observations] table", table)
+    f = b.Fields(file, "observations", table)
+    f.expect(("y", "x_star"))
+    y = f.array("y", 2)
+    if y.shape[1] != m or y.shape[0] < 2:
+        f.fail("y", f"at least 2 rows of {m} values (the operator's output dimension)",
+               b.Raw(f"{y.shape[0]} rows of {y.shape[1]}"))
+    x = f.array("x_star", 2, None)
+    if x is not None and x.shape != (y.shape[0], d):
+        f.fail("x_star", f"{y.shape[0]} rows (one per y) of {d} values (the prior dimension)",
+               b.Raw(f"{x.shape[0]} rows of {x.shape[1]}"))
+    f.finish()
+    return y, x

@@ -149,7 +149,7 @@ def observations_table(audit) -> str:
     rows = [[r["failure_mode"], f"{r['failed']}/{r['of']}", f"{r['fraction']:.0%}",
              f"{r['low']:.0%}–{r['high']:.0%}", str(r["worst"]), fmt_p(r["worst_p"])] for r in audit.modes]
     rows += [[c.check, "", _num(c.effect), "", "", fmt_p(c.p_value), fmt_p(c.p_holm),
-              "pass" if c.passed else "FAIL"] for c in audit.checks]
+              "n/a" if not c.applicable else "pass" if c.passed else "FAIL"] for c in audit.checks]
     rows = [r + [""] * (8 - len(r)) for r in rows]
     return format_table(["failure mode / check", "observations failing", "fraction", "95 % CI", "worst obs", "p",
                          "Holm p (all)", "verdict"], rows)

@@ -181,3 +181,56 @@ def test_a_sweep_spec_with_fewer_than_two_observations_names_the_field():
 
     with pytest.raises(SweepSpecError, match=r"t.toml: \[sweep\] observations: expected integers >= 2, got \[1\]"):
         parse_spec({"sweep": {"samplers": ["dps"], "scenarios": ["bimodal_1d"], "observations": 1}}, "t.toml")
+
+
+_LISTED = """description = "bimodal, listed y's"
+n = 200
+sigma_y = 1.0
+[schedule]
+steps = 10
+[prior]
+kind = "mixture"
+weights = [0.5, 0.5]
+means = [[-2.0], [2.0]]
+covariances = [0.25, 0.25]
+[operator]
+kind = "identity"
+[observations]
+"""
+
+
+def test_a_scenario_may_list_its_own_observations_and_the_audit_uses_them_in_order(tmp_path):
+    path = tmp_path / "listed.toml"
+    path.write_text(_LISTED + "y = [[0.4], [1.9], [-2.5]]\n")
+    audit = audit_observations("fault:exact", str(path), observations=2, **dict(SETTINGS, n=100, steps=10))
+    assert [r.meta["observation"]["y"] for r in audit.reports] == [[0.4], [1.9]]
+    assert audit.meta["listed"] and audit.passed
+    # without the signals behind the y's there are no ranks: the coverage checks cannot judge
+    assert [(c.check, c.applicable) for c in audit.checks] == [("coverage_hpd", False), ("sbc_ranks", False),
+                                                                ("tarp", False)]
+    assert "observations listed by the scenario" in audit.summary()
+    with pytest.raises(ValueError, match="lists 3 y's, 4 asked for"):
+        audit_observations("fault:exact", str(path), observations=4, **SETTINGS)
+
+
+def test_listed_signals_make_the_coverage_checks_run(tmp_path):
+    path = tmp_path / "listed.toml"
+    path.write_text(_LISTED + "y = [[0.4], [1.9], [-2.5]]\nx_star = [[0.1], [2.2], [-2.1]]\n")
+    audit = audit_observations("fault:exact", str(path), observations=3, **dict(SETTINGS, n=100, steps=10))
+    assert all(c.applicable and c.p_value is not None for c in audit.checks)
+
+
+@pytest.mark.parametrize("table, message", [
+    ("y = [[0.4, 1.0], [1.9, 2.0]]\n", "observations.y: expected at least 2 rows of 1 values"),
+    ("y = [0.4, 1.9]\n", "observations.y: expected a 2-D array"),
+    ("y = [[0.4], [1.9]]\nx_star = [[0.1]]\n", "observations.x_star: expected 2 rows \\(one per y\\) of 1 values"),
+    ("y = [[0.4], [1.9]]\nys = 1\n", "observations.ys: unknown key"),
+])
+def test_a_bad_observations_table_is_one_line_naming_file_and_field(tmp_path, table, message):
+    from samplerlab.scenarios import ScenarioError, load_scenario
+
+    path = tmp_path / "bad.toml"
+    path.write_text(_LISTED + table)
+    with pytest.raises(ScenarioError, match=message) as err:
+        load_scenario(path)
+    assert "bad.toml" in str(err.value) and "\n" not in str(err.value)
