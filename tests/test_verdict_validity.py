@@ -129,6 +129,45 @@ def test_shifted_cloud_reads_as_location_not_spread(bimodal):
     assert min(radius.p_value, directions.p_value, pit.p_value) > 1e-4
 
 
+def test_location_effect_reads_the_injected_shift_within_20_percent_in_d_100():
+    # The projection on a direction estimated from 500 pairs in d = 100 read ‖δ‖ cos θ: 0.40 for
+    # an injected 0.5 sd (0.14 for 0.25). The debiased length reads 0.46-0.53 over five seeds
+    # (s.e. about 0.03; 0.1 is the 20 % the issue asks for).
+    d = 100
+    prior = GaussianMixture([0.5, 0.5], [[-4.0] * d, [4.0] * d], [1.0, 1.0])
+    problem = InverseProblem(prior, Identity(d), 1.0, [0.5] * d)
+    truth = Truth.get(problem, 2000, 0)
+    for seed in range(3):
+        x = Shift(problem, 0.5, seed=seed)(problem.task(steps=5), 2000, torch.Generator().manual_seed(seed))
+        location = spread_checks(x, truth)[3]
+        assert location.p_value < 1e-8 and location.effect == pytest.approx(0.5, rel=0.2), (seed, location.effect)
+
+
+def test_likelihood_mode_contamination_is_not_also_named_spread():
+    # Four 2-D modes, x1 observed between them: 3 % of the samples moved along the null direction
+    # far from every prior mode. Whitened inside a posterior component they spoiled their pairs and
+    # spread was named beside likelihood_hallucination in 42 of 100 seeded audits (44 of 100 with y
+    # far from the modes); leaving them out once their own test rejects at p < 1e-6: 0 of 100.
+    from samplerlab.diagnostics.verdicts import holm
+    from samplerlab.faults import LikelihoodHallucination
+
+    prior = GaussianMixture([0.25] * 4, [[-3.0, -3.0], [-3.0, 3.0], [3.0, -3.0], [3.0, 3.0]], [0.5] * 4)
+    problem = InverseProblem(prior, Dense(torch.tensor([[1.0, 0.0]], dtype=torch.float64)), 1.0, [0.0])
+    truth = Truth.get(problem, 2000, 0)
+    named = []
+    for seed in range(10):
+        x = LikelihoodHallucination(problem, 0.03)(problem.task(steps=5), 2000, torch.Generator().manual_seed(seed))
+        checks = holm(spread_checks(x, truth) + hallucination_checks(x, truth), 1e-3)
+        assert not checks[-1].passed  # the contamination itself is caught
+        named += [seed] * any(not c.passed for c in checks if c.failure_mode == "spread")
+    assert len(named) <= 1, f"spread named beside likelihood_hallucination in seeds {named}"
+    # exact draws never open the gate (it opens with probability <= 1e-6 under the truth)
+    from samplerlab.diagnostics.spread import _likelihood_mode_to_drop
+
+    exact = truth.draws(2000, "gate")
+    assert _likelihood_mode_to_drop(exact, truth, truth.evaluate(exact)) is None
+
+
 def test_collapse_onto_y_reads_as_shifted_toward_y_and_narrow(bimodal):
     report = audit(TowardY(bimodal), bimodal, n=1000, steps=20, checks=["spread"])
     location, radius = report["location"], report["spread_radius"]

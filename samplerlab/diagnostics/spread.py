@@ -4,7 +4,8 @@ Each sample gets a component ``k`` *sampled* from its exact responsibilities (se
 :mod:`samplerlab.diagnostics.truth`); under the truth its whitened coordinates ``z`` are exactly
 ``N(0, I)``, independently across samples. Within each component the samples are paired at
 random (a seeded permutation, independent of the values; samples labelled with a ruled-out mode
-are the hallucination checks' business and are left out). For a pair ``(i, j)``:
+are the hallucination checks' business and are left out, and so are the likelihood-mode
+hallucinations once their own test rejects at ``p < GATE`` — see below). For a pair ``(i, j)``:
 
 * the difference ``(z_i − z_j) / √2`` is ``N(0, I)`` under the truth and does not move when the
   whole mode's cloud is shifted — it measures *scale* only;
@@ -28,9 +29,21 @@ are exact, with no Monte Carlo null:
   of the sums gives a direction ``u_k``; on the second half ``#{u_kᵀ s > 0} ~ Binomial(P₂, ½)``
   exactly (``u_k`` is independent of those sums and they are symmetric), one-sided. The same
   test with one direction pooled over all modes catches a shift shared by many small modes;
-  Bonferroni over the two. Effect: the mean of ``uᵀ s / √2`` over the second half — the shift
-  along the estimated direction, in posterior standard deviations (0 under the truth). The detail says where the cloud moved:
-  toward ``y`` (the shift raises the likelihood) or toward another prior mode.
+  Bonferroni over the two. Effect: the length of the shift in posterior standard deviations,
+  ``sqrt(max(0, (‖s̄‖² − d / P) / 2))`` from the mean ``s̄`` of a mode's ``P`` pair sums
+  (``E ‖s̄‖² = 2 ‖δ‖² + d / P`` for a whitened shift ``δ``: unbiased for ``‖δ‖²`` before the root,
+  where the projection on an estimated direction reads ``‖δ‖ cos θ`` and falls short in many
+  dimensions), pair-weighted over the modes — or over all pairs when the shared direction
+  decides. The detail says where the cloud moved: toward ``y`` (the shift raises the likelihood)
+  or toward another prior mode.
+
+**Likelihood-mode samples.** A sample where only the likelihood has mass is still labelled with a
+posterior component, and whitened there it spoils its pair: 3 % of them move the radius count and
+the PIT by about two standard deviations, so ``spread`` would be named beside
+``likelihood_hallucination``. When that check's own exact p-value (:mod:`.hallucination`) is below
+``GATE = 1e-6`` they are left out of the pairs. Under a correct sampler this happens with
+probability at most ``1e-6``, so the family-wise error rate grows by at most that; otherwise the
+tests are the exact ones above on the remaining samples.
 
 Not applicable when fewer than 10 pairs share a mode (e.g. a prior with far more components than
 samples, each sample alone in its mode): scale and location cannot be told apart there.
@@ -63,11 +76,12 @@ from torch import Tensor
 from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.result import CheckResult, not_applicable, p_eq
 from samplerlab.diagnostics.truth import Evaluated, Truth
-from samplerlab.diagnostics.verdicts import binom_two_sided, binom_upper, bonferroni
+from samplerlab.diagnostics.verdicts import binom_two_sided, binom_upper, bonferroni, hypergeom_upper
 
-__all__ = ["spread_checks", "radius_test", "describe_ratio", "pair_within_modes", "Pairs", "MIN_PAIRS"]
+__all__ = ["spread_checks", "radius_test", "describe_ratio", "pair_within_modes", "Pairs", "MIN_PAIRS", "GATE"]
 
 MIN_PAIRS = 10
+GATE = 1e-6  # likelihood-mode samples leave the pairs once their own test's p falls below this
 _QUANTILES = np.linspace(0, 1, 101)
 
 
@@ -134,6 +148,9 @@ def spread_checks(samples: Tensor, truth: Truth, evaluated: Evaluated | None = N
     """``spread_radius``, ``spread_directions``, ``spread_pit`` and ``location`` (see module doc)."""
     ev = truth.evaluate(samples) if evaluated is None else evaluated
     use = ~truth.ruled_out[ev.labels]
+    hallucinated = _likelihood_mode_to_drop(samples, truth, ev)
+    if hallucinated is not None:
+        use = use & ~hallucinated
     pairs = pair_within_modes(ev.labels, use, truth.gen("spread-pairs"))
     n_pairs, d = len(pairs.first), ev.z.shape[1]
     names = (("spread_radius", "spread"), ("spread_directions", "spread"), ("spread_pit", "spread"),
@@ -191,6 +208,25 @@ def spread_checks(samples: Tensor, truth: Truth, evaluated: Evaluated | None = N
     return [radius, directions, pit, _location(samples, truth, pairs, summ)]
 
 
+def _likelihood_mode_to_drop(samples: Tensor, truth: Truth, ev: Evaluated) -> Tensor | None:
+    """The likelihood-mode samples' mask when their exact test (as in :mod:`.hallucination`) rejects
+    at ``p < GATE``; else ``None`` (see the module doc)."""
+    mask = truth.sample_types(samples, ev)["likelihood_mode"]
+    c, c_ref, n, m = int(mask.sum()), truth.reference_counts["likelihood_mode"], len(samples), truth.n_reference
+    return mask if c and hypergeom_upper(c, c + c_ref, n, n + m) < GATE else None
+
+
+def _shift_length(summ: np.ndarray, groups: list[np.ndarray]) -> float:
+    """``sqrt(max(0, (‖s̄‖² − d / P) / 2))`` per group of pair sums, pair-weighted (module doc)."""
+    d, total, pairs = summ.shape[1], 0.0, 0
+    for sel in groups:
+        k = int(sel.sum())
+        if k:
+            total += k * (float(np.square(summ[sel].mean(0)).sum()) - d / k) / 2
+            pairs += k
+    return math.sqrt(max(0.0, total / pairs)) if pairs else 0.0
+
+
 def _split_sign_test(summ: np.ndarray, est: np.ndarray, test: np.ndarray) -> np.ndarray:
     """Projections of the ``test`` pair sums on the normalised coordinate-wise median of the ``est`` ones."""
     if not est.any() or not test.any():
@@ -220,7 +256,8 @@ def _location(samples: Tensor, truth: Truth, pairs: Pairs, summ: np.ndarray) -> 
     which = list(pvals)[i]
     proj = tested[which]
     positive = int((proj > 0).sum())
-    shift = float(proj.mean() / math.sqrt(2))
+    groups = [pairs.mode == k for k in np.unique(pairs.mode)] if which == "per mode" else [np.ones(len(pairs.mode), bool)]
+    shift = _shift_length(summ, groups)
     # The most populated mode tells the direction in words.
     modes, counts = np.unique(pairs.mode, return_counts=True)
     main = int(modes[np.argmax(counts)])
