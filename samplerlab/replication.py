@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CLAIMS", "ReplicationClaim", "PUBLISHED", "setting", "mode_rows", "coverage_rows", "settings_line",
+__all__ = ["CLAIMS", "Claim", "PUBLISHED", "setting", "mode_rows", "coverage_rows", "settings_line",
            "claim_rows", "render"]
 
 # The papers' settings (the spec's blocks run them): DDRM's 20 steps, PiGDM's 100, DPS's 1000, and
@@ -45,33 +45,35 @@ def setting(sampler: str, steps: int, params: dict) -> tuple[str, bool]:
 
 
 @dataclass(frozen=True)
-class ReplicationClaim:
-    """A claim, the failure modes that show it and the scenarios that isolate its cause."""
+class Claim:
+    """A claim of the paper: the failure modes that show it and the scenarios that isolate its
+    cause (the replication's and STUDY.md's single-observation sections share this shape)."""
 
     key: str
     title: str
     modes: tuple[str, ...]
     scenarios: tuple[str, ...]
     text: str
+    figure: str = ""  # a sensitivity figure that shows the mechanism (single-observation sections)
 
 
 CLAIMS = (
-    ReplicationClaim("spread", "Within-mode spread is mis-estimated", ("spread",),
+    Claim("spread", "Within-mode spread is mis-estimated", ("spread",),
                      ("bimodal_1d", "unequal_weights_2d", "grid_d8_m2"),
                      "Two well-separated modes seen through a full-rank A, and MCGdiff's 25-mode grid in d = 8 "
                      "seen through m = 2 measurements: the within-mode spread is the quantity the intermediate "
                      "likelihood approximations get wrong."),
-    ReplicationClaim("early_stopping", "The output depends on where the reverse process stops",
+    Claim("early_stopping", "The output depends on where the reverse process stops",
                      ("early_stopping",), ("bimodal_1d",),
                      "The two-sided stop-time test: stopped outputs against the full run pushed to the same "
                      "time; a failure in either direction counts."),
-    ReplicationClaim("mode_weights", "Mode weights are wrong", ("mode_weights",), ("unequal_weights_2d", "grid_d8_m2"),
+    Claim("mode_weights", "Mode weights are wrong", ("mode_weights",), ("unequal_weights_2d", "grid_d8_m2"),
                      "Unequal prior weights whose posterior weights the observation moves, and the 25-mode grid "
                      "whose few measurements leave several modes in the posterior."),
-    ReplicationClaim("hallucination", "Samples land in modes the data rule out or the prior does not hold",
+    Claim("hallucination", "Samples land in modes the data rule out or the prior does not hold",
                      ("prior_hallucination", "likelihood_hallucination"), ("outlier_2d", "prior_mode_ruled_out_2d"),
                      "An observation far from every prior mode, and a prior mode the observation rules out."),
-    ReplicationClaim("unimodal", "A multimodal prior alone causes failures",
+    Claim("unimodal", "A multimodal prior alone causes failures",
                      ("spread", "location", "mode_weights", "distribution"), ("unimodal_posterior_2d",),
                      "One posterior bump from four overlapping prior components: nothing about the posterior "
                      "is multimodal. The prior-complexity control (the same A, y, σ_y with the prior cut to "
@@ -144,7 +146,7 @@ def coverage_rows(store, frame):
     return pd.DataFrame(rows)
 
 
-def claim_rows(modes, claim: ReplicationClaim):
+def claim_rows(modes, claim: Claim):
     """The rows of ``modes`` a claim is read from: its modes, on the scenarios that isolate it."""
     sub = modes[modes["failure_mode"].isin(claim.modes) & modes["scenario"].isin(claim.scenarios)]
     order = {s: i for i, s in enumerate(claim.scenarios)}

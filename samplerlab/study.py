@@ -17,24 +17,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 from pathlib import Path
+
+from samplerlab.replication import Claim
 
 __all__ = ["CLAIMS", "Claim", "claim_table", "default_rows", "image_rows", "main"]
 
 FAMILIES = {"dps": "Dirac (DPS)", "pigdm": "Gaussian (ΠGDM)", "pigdm_reddiff": "Gaussian (ΠGDM, RED-diff form)",
             "tmpd": "Gaussian (TMPD)", "ddrm": "spectral (DDRM)", "mcgdiff": "SMC (MCGdiff)", "fps": "SMC (FPS)",
             "daps": "decoupled annealing (DAPS)", "prior": "no guidance (prior)"}
-
-
-@dataclass(frozen=True)
-class Claim:
-    key: str
-    title: str
-    modes: tuple[str, ...]
-    scenarios: tuple[str, ...]
-    text: str
-    figure: str = ""  # a sensitivity figure that shows the mechanism
 
 
 CLAIMS = (
