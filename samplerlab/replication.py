@@ -164,14 +164,14 @@ def settings_line(rows, sampler: str) -> str | None:
         return None
     fails = {s: bool((g["rejected_seeds"] > 0).any()) for s, g in mine.groupby("setting", sort=False)}
     published = mine.loc[mine["published"], "setting"].iloc[0]
-    ours = ", ".join(s for s in fails if s != published)
+    ours = "; ".join(s for s in fails if s != published)
     failing = [s for s, bad in fails.items() if bad]
     if not failing:
         return f"{sampler}: passes at its published setting ({published}) and at ours ({ours})"
     if len(failing) == len(fails):
-        return f"{sampler}: fails at every setting run (its published {published} and ours, {ours})"
-    where = "only at its published setting" if failing == [published] else "only at our setting"
-    return f"{sampler}: fails {where} ({', '.join(failing)})"
+        return f"{sampler}: fails at every setting run (its published {published}; ours: {ours})"
+    where = "only at its published setting" if failing == [published] else "only at our settings"
+    return f"{sampler}: fails {where} ({'; '.join(failing)})"
 
 
 def _fraction(r) -> str:
