@@ -211,8 +211,14 @@ def spread_checks(samples: Tensor, truth: Truth, evaluated: Evaluated | None = N
 def _likelihood_mode_to_drop(samples: Tensor, truth: Truth, ev: Evaluated) -> Tensor | None:
     """The likelihood-mode samples' mask when their exact test (as in :mod:`.hallucination`) rejects
     at ``p < GATE``; else ``None`` (see the module doc)."""
+    n, m = len(samples), truth.n_reference
+    # Likelihood-mode samples are off-support: their count bounds c, and with no reference one the
+    # p-value is smallest, so most audits are settled here without classifying the samples.
+    off = int((ev.logp < truth.q_post).sum())
+    if not off or hypergeom_upper(off, off, n, n + m) >= GATE:
+        return None
     mask = truth.sample_types(samples, ev)["likelihood_mode"]
-    c, c_ref, n, m = int(mask.sum()), truth.reference_counts["likelihood_mode"], len(samples), truth.n_reference
+    c, c_ref = int(mask.sum()), truth.reference_counts["likelihood_mode"]
     return mask if c and hypergeom_upper(c, c + c_ref, n, n + m) < GATE else None
 
 
@@ -256,7 +262,8 @@ def _location(samples: Tensor, truth: Truth, pairs: Pairs, summ: np.ndarray) -> 
     which = list(pvals)[i]
     proj = tested[which]
     positive = int((proj > 0).sum())
-    groups = [pairs.mode == k for k in np.unique(pairs.mode)] if which == "per mode" else [np.ones(len(pairs.mode), bool)]
+    groups = ([pairs.mode == k for k in np.unique(pairs.mode)] if which == "per mode"
+              else [np.ones(len(pairs.mode), bool)])
     shift = _shift_length(summ, groups)
     # The most populated mode tells the direction in words.
     modes, counts = np.unique(pairs.mode, return_counts=True)
