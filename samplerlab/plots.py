@@ -168,13 +168,13 @@ def _trajectory_words(c) -> str:
 def pit_band(report, alpha: float) -> tuple[float, int]:
     """``(half-width, number of pairs)``: the exact KS critical value at ``alpha`` for the pairs the
     ``spread_pit`` check tested (``D > half-width`` iff the KS p-value ``< alpha``)."""
-    from scipy import stats
+    from samplerlab.diagnostics.coverage import ks_band
 
     try:
         n = int(report["spread_radius"].data["pairs"])  # the same pairs as the PIT's KS test
     except (KeyError, TypeError):
         n = max(int(report.meta.get("n") or 2) // 2, 1)  # older reports: at most n / 2 pairs
-    return float(stats.kstwo.isf(alpha, n)), n
+    return ks_band(n, alpha), n
 
 
 def _draw_pit(ax, report, c) -> None:
@@ -309,7 +309,7 @@ def _draw_samples_2d(ax, report, samples) -> None:
     ax.legend(handles=handles, fontsize="x-small", loc="upper center")
 
 
-def _draw_ranks(ax, report, c, curves, level: float, xlabel: str, ylabel: str, note: str = "before Holm") -> None:
+def _draw_ranks(ax, curves, level: float, xlabel: str, ylabel: str, note: str = "before Holm") -> None:
     """ECDF-minus-uniform curves of stored ranks in the exact KS band for their count at ``level``."""
     from samplerlab.diagnostics.coverage import ecdf_deviation, ks_band
 
@@ -334,7 +334,7 @@ def _draw_coverage(axes, report, checks: dict) -> None:
     alpha = float(report.meta.get("alpha") or 1e-3)
     if (c := checks.get("coverage_hpd")) is not None:
         u = 1.0 - np.asarray(c.data["ranks"])  # x* inside the q region iff its rank u >= 1 - q
-        _draw_ranks(axes[0], report, c, [("fraction of x* inside the q region, minus q", u)], alpha,
+        _draw_ranks(axes[0], [("fraction of x* inside the q region, minus q", u)], alpha,
                     "credible level q", "coverage − q", note="the verdict tests the dots")
         # The verdict is the binomial test at each marked level (Bonferroni over them), not the
         # simultaneous band: a dot is filled where its level alone rejects at α / L.
@@ -349,11 +349,11 @@ def _draw_coverage(axes, report, checks: dict) -> None:
     if (c := checks.get("sbc_ranks")) is not None:
         u = np.asarray(c.data["ranks"])
         curves = [(name, u[:, f]) for f, name in enumerate(c.data["functions"])]
-        _draw_ranks(axes[1], report, c, curves, alpha / max(len(curves), 1), "rank of x* (fraction of draws below)",
+        _draw_ranks(axes[1], curves, alpha / max(len(curves), 1), "rank of x* (fraction of draws below)",
                     "ECDF − uniform")
         axes[1].set_title(f"SBC ranks of {len(curves)} test functions\n{verdict_line(c)}", fontsize="medium")
     if (c := checks.get("tarp")) is not None:
-        _draw_ranks(axes[2], report, c, [("expected coverage of random balls, minus q", c.data["ranks"])], alpha,
+        _draw_ranks(axes[2], [("expected coverage of random balls, minus q", c.data["ranks"])], alpha,
                     "credible level q", "ECP − q")
         axes[2].set_title(f"TARP\n{verdict_line(c)}", fontsize="medium")
 
