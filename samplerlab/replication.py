@@ -90,21 +90,21 @@ def _clopper_pearson(k: int, n: int) -> tuple[float, float]:
 
 
 def _reports(store: Path, frame) -> list[dict]:
-    """One record per finished cell: its sampler, scenario, seed, steps, given parameters and report."""
+    """One record per finished cell: its sampler, scenario, seed, steps, n, given parameters and report."""
     cells = frame[frame["status"] == "done"].drop_duplicates("key")
     out = []
     for row in cells.to_dict("records"):
         report = json.loads((store / "reports" / f"{row['key']}.json").read_text())
         out.append({"sampler": row["sampler"], "scenario": row["scenario"], "seed": int(row["seed"]),
-                    "steps": int(report["meta"]["steps"]), "params": json.loads(row["params"] or "{}"),
+                    "steps": int(report["meta"]["steps"]), "n": int(report["meta"]["n"]), "params": json.loads(row["params"] or "{}"),
                     "report": report})
     return out
 
 
 def mode_rows(store, frame):
-    """Per (scenario, sampler, setting, failure mode), a setting being the step count and the parameters
-the spec gave: observations failing (pooled over the seeds)
-    with the interval, seeds whose one verdict rejects the mode, and the control's attribution."""
+    """Per (scenario, sampler, setting, n, failure mode), a setting being the step count and the
+    parameters the spec gave: observations failing (pooled over the seeds) with the interval, seeds
+    whose one verdict rejects the mode, and the control's attribution."""
     import pandas as pd
 
     pooled: dict = {}
@@ -114,7 +114,7 @@ the spec gave: observations failing (pooled over the seeds)
                 continue
             d = c["data"]
             label, published = setting(cell["sampler"], cell["steps"], cell["params"])
-            key = (cell["scenario"], cell["sampler"], label, c["failure_mode"])
+            key = (cell["scenario"], cell["sampler"], label, cell["n"], c["failure_mode"])
             acc = pooled.setdefault(key, {"steps": cell["steps"], "published": published, "failed": 0, "of": 0,
                                           "seeds": 0, "rejected_seeds": 0, "single_gaussian": 0, "mixture": 0})
             acc["failed"] += d["failed"]
@@ -124,9 +124,9 @@ the spec gave: observations failing (pooled over the seeds)
             acc["single_gaussian"] += d.get("single_gaussian", 0)
             acc["mixture"] += d.get("mixture", 0)
     rows = []
-    for (scenario, sampler, label, mode), acc in pooled.items():
+    for (scenario, sampler, label, n, mode), acc in pooled.items():
         low, high = _clopper_pearson(acc["failed"], acc["of"])
-        rows.append({"scenario": scenario, "sampler": sampler, "setting": label, "failure_mode": mode, **acc,
+        rows.append({"scenario": scenario, "sampler": sampler, "setting": label, "n": n, "failure_mode": mode, **acc,
                      "fraction": acc["failed"] / acc["of"], "low": low, "high": high})
     return pd.DataFrame(rows)
 
@@ -141,7 +141,7 @@ def coverage_rows(store, frame):
             if c["failure_mode"] == "coverage":
                 rows.append({"scenario": cell["scenario"], "sampler": cell["sampler"],
                              "setting": setting(cell["sampler"], cell["steps"], cell["params"])[0],
-                             "seed": cell["seed"], "check": c["check"], "effect": c["effect"], "p_holm": c["p_holm"],
+                             "n": cell["n"], "seed": cell["seed"], "check": c["check"], "effect": c["effect"], "p_holm": c["p_holm"],
                              "passed": c["passed"]})
     return pd.DataFrame(rows)
 
@@ -150,7 +150,7 @@ def claim_rows(modes, claim: Claim):
     """The rows of ``modes`` a claim is read from: its modes, on the scenarios that isolate it."""
     sub = modes[modes["failure_mode"].isin(claim.modes) & modes["scenario"].isin(claim.scenarios)]
     order = {s: i for i, s in enumerate(claim.scenarios)}
-    return sub.assign(_o=sub["scenario"].map(order)).sort_values(["_o", "sampler", "steps", "setting",
+    return sub.assign(_o=sub["scenario"].map(order)).sort_values(["_o", "sampler", "steps", "setting", "n",
                                                                   "failure_mode"]) \
         .drop(columns="_o").reset_index(drop=True)
 
@@ -182,7 +182,7 @@ def render(modes, coverage, source: str) -> str:
     """The replication section of STUDY.md (formatting only)."""
     lines = ["## Over observations: each claim on the scenario that isolates it", "",
              f"From `{source}` (`make replication`): every sampler on every scenario across 20 observations "
-             "y ~ p(y) for each of two seeds (40 in all), n = 300 per audit, with the prior-complexity control, "
+             "y ~ p(y) for each of two seeds (40 in all), n = 300 samples per audit unless the n column says more, with the prior-complexity control, "
              "at the scenario's grid and at its paper's setting (DDRM 20 steps, ΠGDM 100, DPS 1000, DAPS-1K's "
              "200 annealing levels ending at σ_min = 0.1; mcgdiff is left out of grid_d8_m2 for cost). A cell reads "
              "*observations failing* (each observation's own audit at α = 1e-3; 95 % Clopper–Pearson interval) "
@@ -197,21 +197,21 @@ def render(modes, coverage, source: str) -> str:
         settings = [s for s in (settings_line(rows, name) for name in PUBLISHED) if s]
         if settings:
             lines += ["**Settings against methods:** " + "; ".join(settings) + ".", ""]
-        lines += ["| scenario | sampler | setting | failure mode | observations failing | verdict (seeds) | "
-                  "on a single Gaussian too | only with the mixture |", "|---|---|---|---|---|---|---|---|"]
+        lines += ["| scenario | sampler | setting | n | failure mode | observations failing | verdict (seeds) | "
+                  "on a single Gaussian too | only with the mixture |", "|---|---|---|---|---|---|---|---|---|"]
         for r in rows.to_dict("records"):
             mark = " (paper)" if r["published"] else ""
             verdict = f"**FAIL** {r['rejected_seeds']}/{r['seeds']}" if r["rejected_seeds"] else f"pass 0/{r['seeds']}"
-            lines.append(f"| {r['scenario']} | {r['sampler']} | {r['setting']}{mark} | {r['failure_mode']} | "
+            lines.append(f"| {r['scenario']} | {r['sampler']} | {r['setting']}{mark} | {r['n']} | {r['failure_mode']} | "
                          f"{_fraction(r)} | {verdict} | {r['single_gaussian']} | {r['mixture']} |")
         lines += ["", f"![{claim.key}](replication/{claim.key}.png)", ""]
     if len(coverage):
         lines += ["### Coverage over observations", "",
                   "HPD coverage, SBC ranks and TARP: exact under a correct sampler. Seeds failing each:", "",
-                  "| scenario | sampler | setting | coverage_hpd | sbc_ranks | tarp |", "|---|---|---|---|---|---|"]
-        for (scenario, sampler, label), g in coverage.groupby(["scenario", "sampler", "setting"], sort=True):
+                  "| scenario | sampler | setting | n | coverage_hpd | sbc_ranks | tarp |", "|---|---|---|---|---|---|---|"]
+        for (scenario, sampler, label, n), g in coverage.groupby(["scenario", "sampler", "setting", "n"], sort=True):
             cells = [f"{int((~c['passed'].astype(bool)).sum())}/{len(c)}" for _, c in
                      sorted(g.groupby("check"), key=lambda kv: ["coverage_hpd", "sbc_ranks", "tarp"].index(kv[0]))]
-            lines.append(f"| {scenario} | {sampler} | {label} | " + " | ".join(cells) + " |")
+            lines.append(f"| {scenario} | {sampler} | {label} | {n} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)

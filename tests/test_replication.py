@@ -60,6 +60,6 @@ def test_study_puts_the_replication_first_with_a_figure_per_claim(store, tmp_pat
     text = _with_replication("# Title\n\nIntro.\n\n## A claim at one y\n\ntable\n", out)
     assert text.index("## Over observations") < text.index("## Each claim at one observation") \
         < text.index("## A claim at one y")
-    assert "| bimodal_1d | dps | 20 steps | spread |" in text
+    assert "| bimodal_1d | dps | 20 steps | 100 | spread |" in text
     assert (out / "spread.png").is_file() and not (out / "unimodal.png").exists()  # no unimodal rows: no figure
     assert "### The output depends on where the reverse process stops" in text
