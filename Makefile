@@ -42,10 +42,10 @@ calibration-quick: $(STAMP)
 	$(PY) -m samplerlab.cli sweep report results/calibration_quick
 
 calibration-coverage: $(STAMP)
-	$(PY) -m samplerlab.coverage_calibration --replicates 4000 --out results/calibration_coverage
+	$(PY) -m samplerlab.studies.coverage_calibration --replicates 4000 --out results/calibration_coverage
 
 calibration-early-stopping: $(STAMP)
-	nice -n 10 $(PY) -m samplerlab.early_stopping_calibration --audits 2000 --out results/calibration_early_stopping
+	nice -n 10 $(PY) -m samplerlab.studies.early_stopping_calibration --audits 2000 --out results/calibration_early_stopping
 
 sensitivity: $(STAMP)
 	$(PY) -m samplerlab.cli sweep sweeps/sensitivity.toml --out results/sensitivity
@@ -53,29 +53,29 @@ sensitivity: $(STAMP)
 
 replication: $(STAMP)
 	$(PY) -m samplerlab.cli sweep sweeps/replication.toml --out results/replication
-	$(PY) -m samplerlab.study --results results
+	$(PY) -m samplerlab.studies.claims --results results
 
 study: $(STAMP)
-	$(PY) -m samplerlab.study --results results
+	$(PY) -m samplerlab.studies.claims --results results
 
 why: $(STAMP)
 	test -n "$$(ls results/reports/*.json 2>/dev/null)" || $(PY) -m samplerlab.cli suite --out results
-	$(PY) -m samplerlab.why --out results/why
+	$(PY) -m samplerlab.studies.explanations --out results/why
 
 gpu: $(STAMP)
-	$(PY) -m samplerlab.image_suite --out results/images
+	$(PY) -m samplerlab.studies.image_suite --out results/images
 
 gpu-check: $(STAMP)
-	$(PY) -m samplerlab.gpu_check --out $${OUT:-runs/gpu-check}
+	$(PY) -m samplerlab.bench.gpu_check --out $${OUT:-runs/gpu-check}
 
 medical: $(STAMP)
-	$(PY) -m samplerlab.medical_suite --out results/medical
+	$(PY) -m samplerlab.studies.medical_suite --out results/medical
 
 slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
 adapters: $(STAMP)
-	$(PY) -m samplerlab.adapter_study --out results/adapters
+	$(PY) -m samplerlab.studies.adapter_study --out results/adapters
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks

@@ -1,7 +1,7 @@
 """samplerlab: calibrated audits of diffusion posterior samplers against exact ground truth.
 
 Attributes load on first use (PEP 562), so importing ``samplerlab.pytest_plugin`` or
-``samplerlab.options`` — as pytest does at start-up — does not import torch.
+``samplerlab.auditing.options`` — as pytest does at start-up — does not import torch.
 
 Example:
     >>> import torch, samplerlab
@@ -15,23 +15,23 @@ Example:
 from importlib import import_module
 
 _EXPORTS = {
-    "run": "samplerlab.pipeline",
-    "audit": "samplerlab.auditing",
-    "Report": "samplerlab.report",
+    "run": "samplerlab.auditing.pipeline",
+    "audit": "samplerlab.auditing.audit",
+    "Report": "samplerlab.auditing.report",
     "SamplerError": "samplerlab.errors",
-    "GaussianMixture": "samplerlab.mixture",
-    "InverseProblem": "samplerlab.problem",
-    "Task": "samplerlab.task",
-    "VPLinear": "samplerlab.schedules",
-    "VPCosine": "samplerlab.schedules",
-    "VE": "samplerlab.schedules",
-    "EDM": "samplerlab.schedules",
-    "get_schedule": "samplerlab.schedules",
+    "GaussianMixture": "samplerlab.core.mixture",
+    "InverseProblem": "samplerlab.core.problem",
+    "Task": "samplerlab.core.task",
+    "VPLinear": "samplerlab.core.schedules",
+    "VPCosine": "samplerlab.core.schedules",
+    "VE": "samplerlab.core.schedules",
+    "EDM": "samplerlab.core.schedules",
+    "get_schedule": "samplerlab.core.schedules",
 }
 
 # Sub-packages and modules reachable as attributes (``samplerlab.samplers.get(...)``), loaded on first use.
-_SUBMODULES = ("samplers", "diagnostics", "scenarios", "operators", "sensitivity", "floor", "study", "why", "pipeline",
-               "sweep", "adapters", "errors")
+_SUBMODULES = ("core", "operators", "scenarios", "samplers", "adapters", "diagnostics", "auditing", "render", "studies",
+               "bench", "errors")
 
 __all__ = list(_EXPORTS)
 __version__ = "0.1.0"

@@ -25,9 +25,9 @@ import sys
 from pathlib import Path
 
 from samplerlab.errors import InputError, SamplerlabError
-from samplerlab.interrupts import EXIT_INTERRUPTED, SamplerTimeout, handling_ctrl_c
-from samplerlab.options import add_cli_options, in_ci, parse_positive_int
-from samplerlab.provenance import command
+from samplerlab.core.interrupts import EXIT_INTERRUPTED, SamplerTimeout, handling_ctrl_c
+from samplerlab.auditing.options import add_cli_options, in_ci, parse_positive_int
+from samplerlab.core.provenance import command
 
 __all__ = ["main", "build_parser"]
 
@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_list(args) -> int:
-    from samplerlab.tables import format_table
+    from samplerlab.render.tables import format_table
 
     if args.what in (None, "scenarios"):
         from samplerlab.scenarios import list_scenarios, read_header
@@ -228,9 +228,9 @@ def _write_or_fallback(write, path: str, what: str) -> bool:
 
 
 def _cmd_score(args) -> int:
-    from samplerlab.interrupts import watching_samplers
+    from samplerlab.core.interrupts import watching_samplers
     from samplerlab.scenarios import load_scenario
-    from samplerlab.threads import choose_threads, using_threads
+    from samplerlab.core.threads import choose_threads, using_threads
 
     _check_device(args.device)
     _check_output(args.json, "--json")
@@ -250,10 +250,10 @@ def _cmd_score(args) -> int:
 
 
 def _score_one(args, scenario, n: int, steps: int) -> int:
-    from samplerlab.pipeline import run
-    from samplerlab.sampler_ref import parse_params
-    from samplerlab.samples_file import save_samples
-    from samplerlab.tables import report_table
+    from samplerlab.auditing.pipeline import run
+    from samplerlab.auditing.sampler_ref import parse_params
+    from samplerlab.auditing.samples_file import save_samples
+    from samplerlab.render.tables import report_table
 
     if args.plot:
         raise InputError("--plot: only with --vary or --observations "
@@ -276,9 +276,9 @@ def _score_one(args, scenario, n: int, steps: int) -> int:
 
 
 def _score_observations(args, scenario, n: int, steps: int) -> int:
-    from samplerlab.observations import audit_observations
-    from samplerlab.sampler_ref import parse_params
-    from samplerlab.tables import observations_table
+    from samplerlab.auditing.observations import audit_observations
+    from samplerlab.auditing.sampler_ref import parse_params
+    from samplerlab.render.tables import observations_table
 
     if args.observations < 2:
         raise InputError(f"--observations: expected an integer >= 2, got {args.observations}")
@@ -295,7 +295,7 @@ def _score_observations(args, scenario, n: int, steps: int) -> int:
         audit.to_json(args.json)
         _progress(f"report written to {args.json}")
     if args.plot:
-        from samplerlab.plots import plot_report
+        from samplerlab.render.plots import plot_report
 
         for path in plot_report(audit.as_report(), args.plot):
             _progress(f"figure written to {path}")
@@ -303,9 +303,9 @@ def _score_observations(args, scenario, n: int, steps: int) -> int:
 
 
 def _score_vary(args, scenario, n: int, steps: int) -> int:
-    from samplerlab.sampler_ref import parse_params
-    from samplerlab.sensitivity import MODE_CHECKS, exact_band, parse_vary, vary
-    from samplerlab.tables import vary_table
+    from samplerlab.auditing.sampler_ref import parse_params
+    from samplerlab.studies.sensitivity import MODE_CHECKS, exact_band, parse_vary, vary
+    from samplerlab.render.tables import vary_table
 
     for flag in ("save_samples", "json"):
         if getattr(args, flag):
@@ -318,7 +318,7 @@ def _score_vary(args, scenario, n: int, steps: int) -> int:
                  alpha=args.alpha, device=args.device, checks=args.checks)
     print(vary_table(frame, MODE_CHECKS))
     if args.plot:
-        from samplerlab.sensitivity_plots import plot_sensitivity
+        from samplerlab.render.sensitivity_plots import plot_sensitivity
 
         _progress("computing the exact band (19 audits of exact draws) …")
         for path in plot_sensitivity(frame, exact_band(scenario, n, checks=args.checks, device=args.device),
@@ -330,12 +330,12 @@ def _score_vary(args, scenario, n: int, steps: int) -> int:
 def _load_report(path: str):
     import json
 
-    from samplerlab.report import Report
+    from samplerlab.auditing.report import Report
 
     try:
         data = json.loads(Path(path).read_text())
         if isinstance(data, dict) and "reports" in data and "modes" in data:  # an audit over observations
-            from samplerlab.observations import ObservationAudit
+            from samplerlab.auditing.observations import ObservationAudit
 
             return ObservationAudit.from_dict(data).as_report()
         return Report.from_dict(data)
@@ -348,7 +348,7 @@ def _load_report(path: str):
 def _cmd_plot(args) -> int:
     import numpy as np
 
-    from samplerlab.plots import plot_report
+    from samplerlab.render.plots import plot_report
 
     if args.samples and len(args.reports) > 1:
         raise InputError("--samples: give one report with it, or let each REPORT.npz be found next to its report")
@@ -361,7 +361,7 @@ def _cmd_plot(args) -> int:
         for written in plot_report(report, args.out, samples=samples):
             print(written)
         if args.card:
-            from samplerlab.report_card import write_report_card
+            from samplerlab.render.report_card import write_report_card
 
             for written in write_report_card(report, args.out, samples=samples).values():
                 print(written)
@@ -369,7 +369,7 @@ def _cmd_plot(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from samplerlab.tables import compare_table
+    from samplerlab.render.tables import compare_table
 
     print(compare_table(_load_report(args.a), _load_report(args.b)))
     return 0
@@ -388,7 +388,7 @@ def _cell_threads(args) -> None:
 
 
 def _cmd_suite(args) -> int:
-    from samplerlab.suite import run_suite, suite_table
+    from samplerlab.studies.suite import run_suite, suite_table
 
     _check_device(args.device)
     _cell_threads(args)
@@ -406,8 +406,8 @@ _TABLE_CELLS = 200  # larger stores print their counts, not one line per cell
 
 
 def _cmd_sweep(args) -> int:
-    from samplerlab.sweep import load_spec, read_store, sweep
-    from samplerlab.sweep_report import render, store_table
+    from samplerlab.studies.sweep import load_spec, read_store, sweep
+    from samplerlab.studies.sweep_report import render, store_table
 
     _cell_threads(args)
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from samplerlab import options as _options
+from samplerlab.auditing import options as _options
 
 __all__ = ["sampler_audit", "load_session_reports", "merge_parts"]
 
@@ -90,11 +90,11 @@ def sampler_audit(request):
     command_line = _options.pytest_values(request.config)
 
     def run(sampler, scenario, **kw):
-        from samplerlab import pipeline
+        from samplerlab.auditing import pipeline
 
         merged = {**marked, **command_line, **kw}
         if merged.get("observations"):  # an audit over observations y ~ p(y): one verdict across them
-            from samplerlab.observations import audit_observations
+            from samplerlab.auditing.observations import audit_observations
 
             audit = audit_observations(sampler, scenario, **merged)
             state.reports += [{"nodeid": request.node.nodeid, **r.to_dict()} for r in audit.reports]
@@ -146,7 +146,7 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
 
 def load_session_reports(path) -> list:
     """``[(nodeid, Report), ...]`` from a ``--samplerlab-json`` file."""
-    from samplerlab.report import Report
+    from samplerlab.auditing.report import Report
 
     data = json.loads(Path(path).read_text())
     return [(r["nodeid"], Report.from_dict(r)) for r in data["reports"]]

@@ -28,10 +28,10 @@ def audits(tmp_path_factory):
     import numpy as np
     import torch
 
-    from samplerlab.pipeline import run
-    from samplerlab.sampler_ref import resolve_sampler
+    from samplerlab.auditing.pipeline import run
+    from samplerlab.auditing.sampler_ref import resolve_sampler
     from samplerlab.scenarios import load_scenario
-    from samplerlab.samples_file import save_samples
+    from samplerlab.auditing.samples_file import save_samples
 
     scenario = load_scenario("unequal_weights_2d")
     oracle, _ = resolve_sampler("oracle", problem=scenario.problem)

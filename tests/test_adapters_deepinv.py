@@ -23,6 +23,7 @@ if importlib.util.find_spec("deepinv") is None:  # CI installs the extra: there,
     pytest.skip("deepinv not installed (pip install 'samplerlab[deepinv]')", allow_module_level=True)
 
 from samplerlab.adapters import deepinv as A  # noqa: E402
+from samplerlab.adapters import deepinv_samplers as S  # noqa: E402
 
 dinv = A.require()
 
@@ -122,12 +123,12 @@ def test_sde_times_reach_the_grid_levels_and_honour_truncation():
 
 # -- the wrappers ----------------------------------------------------------------------------------
 WRAPPERS = {
-    "dps": lambda: A.deepinv_dps(),
-    "dps_deepinv_defaults": lambda: A.deepinv_dps(clip=(-1, 1), minus_one_one=True),
-    "ddrm": lambda: A.deepinv_ddrm(),
-    "diffpir": lambda: A.deepinv_diffpir(data_scale=2.0),
-    "pigdm": lambda: A.deepinv_posterior_diffusion("pigdm"),
-    "prior_ddim": lambda: A.deepinv_posterior_diffusion("zero", solver="ddim", minus_one_one=True),
+    "dps": lambda: S.deepinv_dps(),
+    "dps_deepinv_defaults": lambda: S.deepinv_dps(clip=(-1, 1), minus_one_one=True),
+    "ddrm": lambda: S.deepinv_ddrm(),
+    "diffpir": lambda: S.deepinv_diffpir(data_scale=2.0),
+    "pigdm": lambda: S.deepinv_posterior_diffusion("pigdm"),
+    "prior_ddim": lambda: S.deepinv_posterior_diffusion("zero", solver="ddim", minus_one_one=True),
 }
 
 
@@ -153,26 +154,26 @@ def test_ddrm_ignores_y_when_the_singular_value_is_at_most_sigma_y():
     prior = GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], [0.25, 0.25])
     task = InverseProblem(prior, Identity(1), 1.0, [0.4]).task(steps=50)
     exact = float(InverseProblem(prior, Identity(1), 1.0, [0.4]).posterior().weights[1])
-    right = float((A.deepinv_ddrm()(task, 400, torch.Generator().manual_seed(0)) > 0).double().mean())
+    right = float((S.deepinv_ddrm()(task, 400, torch.Generator().manual_seed(0)) > 0).double().mean())
     assert exact > 0.75 and abs(right - 0.5) < 0.1  # binomial sd 0.025: 4 sd either way
     task_low = InverseProblem(prior, Identity(1), 0.5, [0.4]).task(steps=50)  # s = 1 > σ_y: y is used
-    right_low = float((A.deepinv_ddrm()(task_low, 400, torch.Generator().manual_seed(0)) > 0).double().mean())
+    right_low = float((S.deepinv_ddrm()(task_low, 400, torch.Generator().manual_seed(0)) > 0).double().mean())
     assert right_low > 0.65
 
 
 def test_dps_clip_is_explicit():
     task = make_task(steps=20)
-    x = A.deepinv_dps(weight=0.0, clip=(-1, 1))(task, 200, torch.Generator().manual_seed(0))
+    x = S.deepinv_dps(weight=0.0, clip=(-1, 1))(task, 200, torch.Generator().manual_seed(0))
     assert float(x.abs().max()) <= 1.0 + 1e-12  # the prior part of the score uses the clipped D too
-    assert float(A.deepinv_dps(weight=0.0)(task, 200, torch.Generator().manual_seed(0)).abs().max()) > 1.5
+    assert float(S.deepinv_dps(weight=0.0)(task, 200, torch.Generator().manual_seed(0)).abs().max()) > 1.5
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: A.deepinv_dps(weight=-1), "weight: expected a number >= 0"),
-    (lambda: A.deepinv_dps(clip=(1,)), "clip: expected None or a pair"),
-    (lambda: A.deepinv_ddrm(eta=2), "eta: expected a number >= 0.0 and <= 1.0"),
-    (lambda: A.deepinv_diffpir(data_scale=0), "data_scale: expected a number > 0.0"),
-    (lambda: A.deepinv_posterior_diffusion("nope"), "data_fidelity: expected 'dps', 'pigdm' or 'zero'"),
+    (lambda: S.deepinv_dps(weight=-1), "weight: expected a number >= 0"),
+    (lambda: S.deepinv_dps(clip=(1,)), "clip: expected None or a pair"),
+    (lambda: S.deepinv_ddrm(eta=2), "eta: expected a number >= 0.0 and <= 1.0"),
+    (lambda: S.deepinv_diffpir(data_scale=0), "data_scale: expected a number > 0.0"),
+    (lambda: S.deepinv_posterior_diffusion("nope"), "data_fidelity: expected 'dps', 'pigdm' or 'zero'"),
 ])
 def test_bad_parameters_are_one_line_errors(call, message):
     with pytest.raises(ValueError, match=message):
@@ -189,7 +190,7 @@ def test_score_deepinv_dps_on_bimodal_1d(capsys):
 
 
 def test_audit_reads_the_sweep_off_the_main_run_and_sees_no_global_rng():
-    from samplerlab.pipeline import run
+    from samplerlab.auditing.pipeline import run
 
     report = run("deepinv:ddrm", "bimodal_1d", params={"eta": 0.85}, n=300, steps=40)
     assert report.meta["sweep"] == "read off the main run" and not report.meta.get("global_rng")
@@ -197,7 +198,7 @@ def test_audit_reads_the_sweep_off_the_main_run_and_sees_no_global_rng():
 
 
 def test_missing_extra_is_a_one_line_error(monkeypatch):
-    from samplerlab.sampler_ref import SamplerRefError, resolve_sampler
+    from samplerlab.auditing.sampler_ref import SamplerRefError, resolve_sampler
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "deepinv" else real(name, *a))

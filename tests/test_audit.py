@@ -7,11 +7,11 @@ import re
 import pytest
 import torch
 
-from samplerlab.auditing import audit
+from samplerlab.auditing.audit import audit
 from samplerlab.errors import SamplerError
-from samplerlab.faults import Spread
-from samplerlab.report import COLUMNS, Report
-from samplerlab.validation import exact_sampler, grid_problem
+from samplerlab.samplers.faults import Spread
+from samplerlab.auditing.report import COLUMNS, Report
+from samplerlab.studies.validation import exact_sampler, grid_problem
 
 N, STEPS = 500, 20
 

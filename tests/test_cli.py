@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from samplerlab.cli import main
-from samplerlab.report import Report
+from samplerlab.auditing.report import Report
 
 # Tiny audits: the 1-D bimodal scenario, 200 samples, 20 steps, two cheap checks. Exact
 # posterior draws pass except with probability <= alpha = 1e-3 (Holm family-wise rate); seeds
@@ -287,7 +287,7 @@ def test_a_bad_threads_environment_variable_exits_2_naming_it(module, capsys, mo
 
 
 def test_threads_default_to_one_for_small_gemms_and_to_the_free_cores_otherwise(monkeypatch):
-    from samplerlab import threads
+    from samplerlab.core import threads
 
     monkeypatch.delenv("SAMPLERLAB_THREADS", raising=False)
     monkeypatch.setattr(threads, "_DEFAULT", 8)
@@ -302,7 +302,7 @@ def test_threads_default_to_one_for_small_gemms_and_to_the_free_cores_otherwise(
 def test_a_sweep_cell_runs_on_one_thread_unless_the_environment_says(monkeypatch):
     import torch
 
-    from samplerlab.sweep import run_cell
+    from samplerlab.studies.sweep import run_cell
 
     cell = {"sampler": "oracle", "scenario": "bimodal_1d", "params": {}, "n": 60, "steps": 10, "seed": 0,
             "alpha": 1e-3, "checks": ["spread"], "floor": False}

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from samplerlab import GaussianMixture, InverseProblem
-from samplerlab.control import control_problem
+from samplerlab.auditing.control import control_problem
 from samplerlab.operators import Identity
-from samplerlab.pipeline import run
-from samplerlab.report import Report
+from samplerlab.auditing.pipeline import run
+from samplerlab.auditing.report import Report
 from samplerlab.scenarios import load_scenario
 
 

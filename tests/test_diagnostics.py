@@ -9,16 +9,16 @@ import torch
 from samplerlab import GaussianMixture, InverseProblem
 from samplerlab.diagnostics import (CheckResult, Truth, distribution_checks, hallucination_checks, holm,
                                     mode_weight_checks, spread_checks, sweep_check, trajectory_check)
-from samplerlab.auditing import audit
+from samplerlab.auditing.audit import audit
 from samplerlab.diagnostics.distribution import projections, sliced_w2, sorted_projections
 from samplerlab.diagnostics.result import fmt_p
 from samplerlab.diagnostics.spread import radius_test
 from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.truth import evaluate
-from samplerlab.faults import FAULTS, Spread
+from samplerlab.samplers.faults import FAULTS, Spread
 from samplerlab.operators import Identity
-from samplerlab.schedules import VPLinear
-from samplerlab.validation import grid_problem
+from samplerlab.core.schedules import VPLinear
+from samplerlab.studies.validation import grid_problem
 
 N = 2000
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from samplerlab import GaussianMixture, InverseProblem, audit, samplers
-from samplerlab.floor import describe_floor, floor_eta
+from samplerlab.auditing.floor import describe_floor, floor_eta
 from samplerlab.operators import Dense, Mask
-from samplerlab.report import Report
+from samplerlab.auditing.report import Report
 from tests.exact_chain import exact_chain_law, mean_and_radius_pvalues
 
 ALPHA = 1e-3
@@ -150,8 +150,8 @@ def test_bad_floor_argument_raises_before_the_run(bad):
 
 @pytest.mark.parametrize("variant", ["exact", "ddpm"])
 def test_the_oracle_is_its_own_floor_and_its_floor_audit_is_not_run_again(variant, monkeypatch):
-    from samplerlab import auditing
-    from samplerlab.floor import floor_sampler
+    from samplerlab.auditing import audit as auditing
+    from samplerlab.auditing.floor import floor_sampler
 
     problem = _standard_normal_problem()
     oracle = samplers.get("oracle", problem=problem, variant=variant)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from samplerlab.gpu_check import STEPS, Step, run_check
+from samplerlab.bench.gpu_check import STEPS, Step, run_check
 
 
 def test_steps_record_exit_status_and_time_limits(tmp_path):
@@ -24,7 +24,7 @@ def test_prepared_steps_fit_the_ten_minute_window():
 
 
 def test_profile_step_writes_a_kernel_table_per_case(tmp_path):
-    from samplerlab.gpu_profile import main as profile_main
+    from samplerlab.bench.gpu_profile import main as profile_main
 
     assert profile_main(["--out", str(tmp_path), "--device", "cpu", "--small"]) == 0
     text = (tmp_path / "profile.txt").read_text()

@@ -11,8 +11,8 @@ import torch
 from samplerlab import audit, samplers
 from samplerlab.cli import main
 from samplerlab.errors import SamplerError
-from samplerlab.report import Report
-from samplerlab.pipeline import run
+from samplerlab.auditing.report import Report
+from samplerlab.auditing.pipeline import run
 from samplerlab.scenarios import load_scenario
 
 KW = dict(n=300, checks=["spread", "mode_weights"], steps=20)
@@ -232,7 +232,7 @@ def test_sampler_reference_mistakes_get_a_hint(ref, message, tmp_path, monkeypat
 
 
 def test_params_reach_a_callable_factory():
-    from samplerlab.sampler_ref import resolve_sampler
+    from samplerlab.auditing.sampler_ref import resolve_sampler
 
     def build(scale):
         def sample(task, n, generator):
@@ -249,7 +249,7 @@ def test_params_reach_a_callable_factory():
     ('kind = "grid25"\ndim = 2000000', "auditing n = 2000 samples in 2000000 dimensions: at least 672.0 GB"),
 ], ids=["random-full-covariances", "grid25-audit"])
 def test_a_scenario_too_large_for_memory_fails_before_allocating(prior, what, tmp_path, monkeypatch, capsys):
-    import samplerlab.memory as memory
+    import samplerlab.core.memory as memory
 
     monkeypatch.setattr(memory, "available_bytes", lambda: 16e9)  # the same verdict on every machine
     path = tmp_path / "huge.toml"

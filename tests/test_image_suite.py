@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from samplerlab.image_suite import CPU_SCENARIOS, GPU_SCENARIOS, main, run_image_suite
+from samplerlab.studies.image_suite import CPU_SCENARIOS, GPU_SCENARIOS, main, run_image_suite
 from samplerlab.scenarios import load_scenario
 
 

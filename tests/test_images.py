@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from samplerlab import InverseProblem
-from samplerlab.image_operators import IMAGE_OPERATORS, box_inpainting, random_inpainting
-from samplerlab.images import DATASETS, finite_sample_prior, fitted_prior, load_images
+from samplerlab.operators.images import IMAGE_OPERATORS, box_inpainting, random_inpainting
+from samplerlab.scenarios.images import DATASETS, finite_sample_prior, fitted_prior, load_images
 
 
 @pytest.fixture(scope="module")

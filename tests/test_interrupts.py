@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from samplerlab import sweep as sw
-from samplerlab.sweep_store import finished_keys
+from samplerlab.studies import sweep as sw
+from samplerlab.studies.sweep_store import finished_keys
 
 ROOT = Path(__file__).parents[1]
 CELLS = 16

@@ -1,10 +1,11 @@
-"""The import graph: no cycles, and no module imports one from a higher layer — lazy imports
-inside functions included (they are how cycles hide).
+"""The import graph: no cycles, no sub-package imports one above it, and the four peer packages
+never import each other — lazy imports inside functions included (they are how cycles hide).
 
-Layers, lowest first: the exact mathematics (mixtures, operators, schedules, the problem and the
-task); data sets, scenarios and samplers; the diagnostics; the audit (checks, floor, report,
-sampler references); the one pipeline; and the surfaces (command line, pytest plugin, suites,
-sweeps, studies, plots). Read from the source with ``ast``: nothing is imported to check it.
+Packages, lowest first: ``errors``; ``operators``; ``core`` (the exact mathematics); the peers
+``scenarios``, ``samplers``, ``adapters`` and ``diagnostics``; ``auditing``; ``render``;
+``studies``; ``bench``; and the surfaces (``cli``, ``pytest_plugin``). A new module inside a
+package needs no line here; a new top-level module or package does. Read from the source with
+``ast``: nothing is imported to check it.
 """
 
 from __future__ import annotations
@@ -17,17 +18,17 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "samplerlab"
 
 LAYERS = [
-    {"errors", "logspace", "precision", "sizes", "covariance", "tweedie", "mixture", "operators", "image_operators", "medical_operators",
-     "schedules", "problem", "task", "memory", "options", "guard", "provenance", "interrupts", "threads"},
-    {"images", "medical", "families", "faults", "scenario_builders", "scenarios", "samplers", "control"},
-    {"diagnostics"},
-    {"report", "tables", "floor", "auditing", "sampler_ref", "adapters"},
-    {"pipeline", "samples_file", "observations"},
-    {"cli", "pytest_plugin", "suite", "sweep", "sweep_spec", "sweep_store", "sweep_report", "studies", "validation", "calibration", "sensitivity",
-     "sensitivity_plots", "plots", "report_card", "image_suite", "image_gallery", "medical_suite", "study", "why",
-     "gpu_check", "gpu_profile", "adapter_study", "coverage_calibration", "replication", "replication_plots",
-     "early_stopping_calibration"},
+    {"errors"},
+    {"operators"},
+    {"core"},
+    {"scenarios", "samplers", "adapters", "diagnostics"},  # peers: never import each other
+    {"auditing"},
+    {"render"},
+    {"studies"},
+    {"bench"},
+    {"cli", "pytest_plugin"},
 ]
+MAX_TOP_LEVEL = 10  # .py files directly in samplerlab/ (``__init__`` included)
 
 
 def _unit(module: str) -> str:
@@ -69,7 +70,8 @@ def _layer(unit: str) -> int:
     for i, layer in enumerate(LAYERS):
         if unit in layer:
             return i
-    raise AssertionError(f"samplerlab.{unit} is in no layer: add it to LAYERS in {Path(__file__).name}")
+    raise AssertionError(f"samplerlab.{unit} is in no layer: put it in a package, or add it to LAYERS in "
+                         f"{Path(__file__).name}")
 
 
 def test_every_module_has_a_layer():
@@ -83,20 +85,35 @@ def test_no_import_goes_up_a_layer():
     assert not upward, "\n".join(upward)
 
 
+def test_peer_packages_never_import_each_other():
+    peers = LAYERS[3]
+    crossing = sorted(f"samplerlab.{a} imports samplerlab.{b}" for a, targets in _graph().items() if a in peers
+                      for b in targets if b in peers)
+    assert not crossing, "\n".join(crossing)
+
+
+def test_the_package_root_holds_at_most_ten_modules():
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(top) <= MAX_TOP_LEVEL, f"{len(top)} modules directly in samplerlab/: {', '.join(top)}"
+
+
 def test_import_graph_has_no_cycle():
-    graph = _graph()
+    """Between modules, not only packages: a package may import itself, never in a circle."""
+    modules = _modules()
+    graph = {name: {m for m in _imports(path) if m in modules and m != name} for name, path in modules.items()}
     state: dict[str, int] = {}  # 1 on the stack, 2 done
 
-    def visit(unit: str, path: list[str]) -> None:
-        state[unit] = 1
-        for nxt in sorted(graph.get(unit, ())):
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if nxt.startswith(node + ".") or node.startswith(nxt + "."):
+                continue  # a package's __init__ and its own modules
             if state.get(nxt) == 1:
-                cycle = path[path.index(nxt):] + [nxt]
-                pytest.fail("import cycle: " + " -> ".join(f"samplerlab.{u}" for u in cycle))
+                pytest.fail("import cycle: " + " -> ".join(path[path.index(nxt):] + [nxt]))
             if nxt not in state:
                 visit(nxt, path + [nxt])
-        state[unit] = 2
+        state[node] = 2
 
-    for unit in sorted(graph):
-        if unit not in state:
-            visit(unit, [unit])
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])

@@ -12,8 +12,8 @@ import torch
 
 pytest.importorskip("skimage")
 
-from samplerlab.medical import HEADROOM, LESION, lesion_plan, lesion_profile, medical_patches  # noqa: E402
-from samplerlab.medical_operators import (  # noqa: E402
+from samplerlab.scenarios.medical import HEADROOM, LESION, lesion_plan, lesion_profile, medical_patches  # noqa: E402
+from samplerlab.operators.medical import (  # noqa: E402
     ParallelBeamProjection, UndersampledFourier, cartesian_lines, projection_matrix)
 from samplerlab.scenarios import ScenarioError, list_scenarios, load_scenario  # noqa: E402
 
@@ -211,7 +211,7 @@ def test_the_template_itself_loads(tmp_path):
 
 
 def test_medical_suite_renders_the_lesion_table_from_its_reports(tmp_path):
-    from samplerlab.medical_suite import run_medical_suite
+    from samplerlab.studies.medical_suite import run_medical_suite
 
     frame = run_medical_suite(tmp_path, "cpu", scenarios=["mri_4x"], samplers=["oracle"], n=40, steps=10,
                               gallery_n=2, checks=["mode_weights"], floor=False)

@@ -179,7 +179,7 @@ def test_exact_conditional_draws_have_the_tweedie_moments(kind):
 @pytest.mark.parametrize("rows", ["one-hot", "mixed", "mostly-mixed", "with-nan", "few-components"])
 def test_responsibility_weighted_rows_match_the_gemm(rows):
     """Rows whose largest responsibility is 1 read their component's row; the rest, the GEMM."""
-    from samplerlab.tweedie import GATHER_MIN_K, _weighted_rows
+    from samplerlab.core.tweedie import GATHER_MIN_K, _weighted_rows
 
     g = torch.Generator().manual_seed(0)
     k = 5 if rows == "few-components" else GATHER_MIN_K + 6

@@ -6,8 +6,8 @@ import pytest
 from samplerlab.diagnostics.coverage import coverage_check, randomized_rank
 from samplerlab.diagnostics.sbc import sbc_check
 from samplerlab.diagnostics.tarp import tarp_check
-from samplerlab.faults import Spread
-from samplerlab.observations import ObservationAudit, audit_observations
+from samplerlab.samplers.faults import Spread
+from samplerlab.auditing.observations import ObservationAudit, audit_observations
 
 SETTINGS = dict(n=300, steps=20, checks=["spread", "mode_weights"], floor=False)
 
@@ -160,7 +160,7 @@ def test_as_report_passes_exactly_when_the_one_verdict_does_and_names_the_causes
 
 
 def test_a_sweep_cell_runs_across_observations_with_the_control(tmp_path):
-    from samplerlab import sweep as sw
+    from samplerlab.studies import sweep as sw
 
     spec = sw.parse_spec({"sweep": {"samplers": ["oracle", "dps"], "scenarios": ["bimodal_1d"], "n": 200,
                                     "steps": 20, "checks": ["location"], "observations": 3, "control": True}})
@@ -177,7 +177,7 @@ def test_a_sweep_cell_runs_across_observations_with_the_control(tmp_path):
 
 
 def test_a_sweep_spec_with_fewer_than_two_observations_names_the_field():
-    from samplerlab.sweep_spec import SweepSpecError, parse_spec
+    from samplerlab.studies.sweep_spec import SweepSpecError, parse_spec
 
     with pytest.raises(SweepSpecError, match=r"t.toml: \[sweep\] observations: expected integers >= 2, got \[1\]"):
         parse_spec({"sweep": {"samplers": ["dps"], "scenarios": ["bimodal_1d"], "observations": 1}}, "t.toml")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from samplerlab.image_operators import box_inpainting, gaussian_blur, random_inpainting, superresolution
-from samplerlab.medical_operators import ParallelBeamProjection, UndersampledFourier
+from samplerlab.operators.images import box_inpainting, gaussian_blur, random_inpainting, superresolution
+from samplerlab.operators.medical import ParallelBeamProjection, UndersampledFourier
 from samplerlab.operators import Blur, Dense, Identity, Mask, Subsample
 
 G = torch.Generator().manual_seed(0)

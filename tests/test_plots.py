@@ -19,8 +19,8 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from samplerlab.plots import FIGURES, figure_panels, plot_report  # noqa: E402
-from samplerlab.report import Report  # noqa: E402
+from samplerlab.render.plots import FIGURES, figure_panels, plot_report  # noqa: E402
+from samplerlab.auditing.report import Report  # noqa: E402
 from samplerlab.diagnostics.verdicts import binom_two_sided  # noqa: E402
 
 DIAGNOSIS = ("over-dispersed", "under-dispersed", "piles", "narrow", "wide", "fail")

@@ -9,7 +9,7 @@ import torch
 
 from samplerlab import GaussianMixture, InverseProblem
 from samplerlab.operators import Dense, Identity, Mask
-from samplerlab.schedules import VE, VPLinear
+from samplerlab.core.schedules import VE, VPLinear
 from tests.strategies import COV_KINDS, random_dense, random_mixture
 
 

@@ -13,11 +13,11 @@ import shutil
 import pandas as pd
 import pytest
 
-from samplerlab import sweep as sw
+from samplerlab.studies import sweep as sw
 from samplerlab.cli import main
-from samplerlab.pipeline import run
+from samplerlab.auditing.pipeline import run
 from samplerlab.scenarios import scenario_path
-from samplerlab.sweep_report import render
+from samplerlab.studies.sweep_report import render
 
 SAMPLER = '''from samplerlab import samplers
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from samplerlab import replication
-from samplerlab import sweep as sw
-from samplerlab.study import _with_replication
+from samplerlab.studies import replication
+from samplerlab.studies import sweep as sw
+from samplerlab.studies.claims import _with_replication
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ import torch
 
 pytest.importorskip("matplotlib")
 
-from samplerlab.report import Report  # noqa: E402
-from samplerlab.report_card import _layout, embedded_report, verdict_rows, write_report_card  # noqa: E402
+from samplerlab.auditing.report import Report  # noqa: E402
+from samplerlab.render.report_card import _layout, embedded_report, verdict_rows, write_report_card  # noqa: E402
 
 
 @pytest.fixture(scope="module")

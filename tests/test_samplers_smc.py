@@ -135,7 +135,7 @@ def test_mcgdiff_starts_from_the_reference_law_in_unobserved_directions():
 
 @lru_cache(maxsize=None)
 def particles_report(particles: int):
-    from samplerlab.pipeline import run
+    from samplerlab.auditing.pipeline import run
     from samplerlab.scenarios import load_scenario
 
     return run(samplers.get("mcgdiff", particles=particles), load_scenario("grid_particles_4d"),

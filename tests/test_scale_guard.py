@@ -22,7 +22,7 @@ SCRIPT = r"""
 import json, resource, time, tracemalloc, torch
 torch.set_num_threads(1)
 from samplerlab import samplers
-from samplerlab.pipeline import run
+from samplerlab.auditing.pipeline import run
 from samplerlab.scenarios import load_scenario
 
 def status(field):

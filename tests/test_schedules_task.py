@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from samplerlab import GaussianMixture, InverseProblem
-from samplerlab.schedules import SCHEDULES, VPLinear, get_schedule
+from samplerlab.core.schedules import SCHEDULES, VPLinear, get_schedule
 from tests.strategies import random_dense, random_mixture
 
 ALL = sorted(SCHEDULES)

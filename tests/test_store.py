@@ -17,11 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 
 import samplerlab
-from samplerlab import sweep as sw
-from samplerlab import sweep_store
+from samplerlab.studies import sweep as sw
+from samplerlab.studies import sweep_store
 from samplerlab.cli import main
 from samplerlab.errors import InputError
-from samplerlab.sweep_store import finished_keys, read_store
+from samplerlab.studies.sweep_store import finished_keys, read_store
 
 SPEC = {"samplers": ["dps"], "scenarios": ["bimodal_1d"], "seeds": [0, 1], "n": 60, "steps": 10,
         "checks": ["spread"]}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from samplerlab import sweep as sw
+from samplerlab.studies import sweep as sw
 from samplerlab.cli import main
-from samplerlab.sweep_report import store_table
+from samplerlab.studies.sweep_report import store_table
 
 BASE = {"samplers": ["dps"], "scenarios": ["bimodal_1d"], "seeds": [0, 1], "n": 60, "steps": 10,
         "checks": ["spread", "mode_weights"]}
@@ -118,7 +118,7 @@ def test_the_shipped_example_spec_is_valid():
 
 
 def test_cell_costs_split_each_cells_time_and_add_up_to_its_wall_time(tmp_path):
-    from samplerlab.sweep_store import cell_costs
+    from samplerlab.studies.sweep_store import cell_costs
 
     sw.sweep(_spec(floor=True), tmp_path, workers=1)
     costs = cell_costs(tmp_path)

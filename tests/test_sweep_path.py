@@ -7,7 +7,7 @@ import torch
 
 from samplerlab import GaussianMixture, InverseProblem, audit, samplers
 from samplerlab.operators import Dense
-from samplerlab.sampler_ref import declared
+from samplerlab.auditing.sampler_ref import declared
 
 T_STOPS = (0.01, 0.05)
 

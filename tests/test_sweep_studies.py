@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from samplerlab import sweep as sw
-from samplerlab.sweep_report import render, sensitivity_frames, validation_rows
-from samplerlab.sweep_spec import SweepSpecError, cells, load_spec, parse_spec
-from samplerlab.sweep_store import finished_keys
+from samplerlab.studies import sweep as sw
+from samplerlab.studies.sweep_report import render, sensitivity_frames, validation_rows
+from samplerlab.studies.sweep_spec import SweepSpecError, cells, load_spec, parse_spec
+from samplerlab.studies.sweep_store import finished_keys
 
 SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
 
@@ -74,8 +74,8 @@ def test_a_fault_its_family_cannot_host_is_invalid_once_and_not_run_again(valida
 
 
 def test_validation_report_flags_the_modes_the_per_audit_route_flags_seed_for_seed(validation_store):
-    from samplerlab.families import build
-    from samplerlab.validation import run
+    from samplerlab.scenarios.validation_families import build
+    from samplerlab.studies.validation import run
 
     rows = validation_rows(sw.read_store(validation_store, latest=True))
     assert not rows[(rows.family == "bimodal_1d") & (rows.fault == "prior_mode")].applicable.any()
@@ -134,7 +134,7 @@ def test_sensitivity_report_has_curves_per_varied_value_and_exact_bands(tmp_path
 
 
 def test_a_suite_run_from_a_spec_audits_its_blocks_and_an_explicit_product_drops_them(tmp_path):
-    from samplerlab.suite import run_suite
+    from samplerlab.studies.suite import run_suite
 
     spec = parse_spec({"sweep": {"samplers": ["oracle"], "scenarios": ["bimodal_1d"], "n": 60},
                        "block": [{"samplers": ["ddrm"], "scenarios": ["unequal_weights_2d"]}]}, "suite.toml")

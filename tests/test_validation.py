@@ -3,7 +3,7 @@
 CI version (fast): one seed per family × fault, at the study's size (n = 2000, α = 1e-3). Each
 asserts that the fault's own failure mode is flagged and that no other specific mode is
 (``distribution``, the global net, and ``spread`` for the late spoil are expected co-flags, see
-:mod:`samplerlab.validation`). This is a regression net over every family, not the power
+:mod:`samplerlab.studies.validation`). This is a regression net over every family, not the power
 estimate; `make validation` measures the confusion matrices (power ≥ 0.95, mis-attribution ≤ 0.05
 over 50 seeds per family, committed in results/validation/). The power argument is analytic where
 the test is exact: for spread ×0.8 at d = 8, n = 2000 the pair sign test's count has mean
@@ -18,9 +18,9 @@ import pytest
 from scipy import stats
 
 from samplerlab.diagnostics.result import FAILURE_MODES
-from samplerlab.families import FAMILIES, build
-from samplerlab.faults import FAULTS
-from samplerlab.validation import EXPECTED, GLOBAL, OWN, grid_problem, run
+from samplerlab.scenarios.validation_families import FAMILIES, build
+from samplerlab.samplers.faults import FAULTS
+from samplerlab.studies.validation import EXPECTED, GLOBAL, OWN, grid_problem, run
 
 
 @pytest.fixture(scope="module")

@@ -18,14 +18,14 @@ import torch
 from scipy import stats
 
 from samplerlab import GaussianMixture, InverseProblem
-from samplerlab.auditing import audit
+from samplerlab.auditing.audit import audit
 from samplerlab.diagnostics import (Truth, distribution_checks, hallucination_checks, mode_weight_checks,
                                     spread_checks, sweep_check)
 from samplerlab.diagnostics.distribution import projected_cdf, projections, sliced_energy
 from samplerlab.diagnostics.spread import pair_within_modes
 from samplerlab.diagnostics.verdicts import hypergeom_two_sided, rank_pvalue
-from samplerlab.families import FAMILIES, build
-from samplerlab.faults import FaultSampler, LateSpoil, Shift, Spread
+from samplerlab.scenarios.validation_families import FAMILIES, build
+from samplerlab.samplers.faults import FaultSampler, LateSpoil, Shift, Spread
 from samplerlab.operators import Dense, Identity
 from samplerlab.scenarios import load_scenario
 
@@ -85,8 +85,8 @@ def test_checks_hold_their_size_on_exact_draws(family):
     # conservative, so #{p <= 0.05} over 100 runs is at most Binomial(100, 0.05); P(>= 16) = 6e-5 per check.
     import tempfile
 
-    from samplerlab.sweep import parse_spec, sweep
-    from samplerlab.sweep_report import calibration_rows
+    from samplerlab.studies.sweep import parse_spec, sweep
+    from samplerlab.studies.sweep_report import calibration_rows
 
     spec = parse_spec({"sweep": {"study": "calibration", "samplers": ["fault:exact"], "scenarios": [f"family:{family}"],
                                  "seeds": {"start": 0, "count": 4}, "n": 200, "reports": False},
@@ -149,7 +149,7 @@ def test_likelihood_mode_contamination_is_not_also_named_spread():
     # spread was named beside likelihood_hallucination in 42 of 100 seeded audits (44 of 100 with y
     # far from the modes); leaving them out once their own test rejects at p < 1e-6: 0 of 100.
     from samplerlab.diagnostics.verdicts import holm
-    from samplerlab.faults import LikelihoodHallucination
+    from samplerlab.samplers.faults import LikelihoodHallucination
 
     prior = GaussianMixture([0.25] * 4, [[-3.0, -3.0], [-3.0, 3.0], [3.0, -3.0], [3.0, 3.0]], [0.5] * 4)
     problem = InverseProblem(prior, Dense(torch.tensor([[1.0, 0.0]], dtype=torch.float64)), 1.0, [0.0])
@@ -232,7 +232,7 @@ def test_mode_weight_effect_is_debiased_when_modes_outnumber_samples():
 def test_mode_weights_memory_does_not_grow_with_components_times_replicates(monkeypatch):
     # K = 20,000 isotropic 2-D components: the old 100,000 × K multinomial null needed 16 GB.
     # (Smaller reference sets keep the truth's set-up quick; the check's memory does not depend on them.)
-    import samplerlab.sizes as sizes
+    import samplerlab.core.memory as sizes
 
     monkeypatch.setattr(sizes, "N_REFERENCE", 2000)
     g = torch.Generator().manual_seed(0)
@@ -332,7 +332,7 @@ def test_projected_draws_have_the_exact_projected_moments(kind, dtype):
     # L < d), from full draws otherwise; the distribution null draws them in float32 (θ's dtype).
     # The draws' mean and covariance must match θᵀμ and θᵀΣθ of the mixture: with n = 200,000 the
     # standardised mean error of each coordinate is N(0, 1); 5 (Bonferroni over 8, α ≈ 5e-6) bounds it.
-    from samplerlab.validation import grid_problem
+    from samplerlab.studies.validation import grid_problem
 
     if kind.startswith("isotropic-posterior"):
         post = grid_problem(8, 2, seed=1).posterior()
@@ -364,7 +364,7 @@ def test_likelihood_mode_contamination_is_named_spread_in_at_most_5_percent_on_e
     # spread, location and hallucination checks). Before the gate: 13/60 on unequal_weights_2d,
     # 4/60 on correlated_d5, 2/60 on digits_500; after it 0/60 on every family.
     from samplerlab.diagnostics.verdicts import holm
-    from samplerlab.faults import LikelihoodHallucination
+    from samplerlab.samplers.faults import LikelihoodHallucination
 
     problem, schedule, _ = build(family)
     fault, truth = LikelihoodHallucination(problem, 0.03), Truth.get(problem, 2000, 0)

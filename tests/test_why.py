@@ -13,7 +13,7 @@ from samplerlab.samplers._base import ddim_update, shift_to_score
 from samplerlab.samplers._guidance import ddim_noise, eps_from_x0
 from samplerlab.samplers.dps import DPS
 from samplerlab.scenarios import load_scenario
-from samplerlab.why import render, why_table
+from samplerlab.studies.explanations import render, why_table
 
 
 class _Observer:
@@ -110,7 +110,7 @@ def test_audit_names_the_failures_that_follow_a_departing_guidance(tmp_path):
 
 
 def test_why_without_reports_is_one_line_exit_2(tmp_path, capsys):
-    from samplerlab.why import main
+    from samplerlab.studies.explanations import main
 
     assert main(["--reports", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     assert "make audit" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """Adapters that audit library samplers — deepinv's and a diffusers scheduler loop — unchanged.
 
 Library samplers call a denoiser and an operator their own way. The adapters build those from
-a :class:`~samplerlab.task.Task` (exact, differentiable, dtype-casting, calling ``task.notify``
+a :class:`~samplerlab.core.task.Task` (exact, differentiable, dtype-casting, calling ``task.notify``
 at the task's grid times) and map the task's time grid onto the library's noise levels, so the
 audit's contracts hold: all randomness from the audit's generator, early stopping on truncated
 grids, the time-resolved check. Each library is an optional extra:
@@ -31,14 +31,17 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-__all__ = ["LIBRARY_SAMPLERS", "INSTALL", "missing_extra", "resolve"]
+__all__ = ["LIBRARY_SAMPLERS", "SAMPLER_MODULES", "INSTALL", "missing_extra", "resolve", "sampler_factory"]
 
-#: ``library -> {name: factory in samplerlab.adapters.<library>}``
+#: ``library -> {name: factory in SAMPLER_MODULES[library]}``
 LIBRARY_SAMPLERS: dict[str, dict[str, str]] = {
     "deepinv": {"dps": "deepinv_dps", "ddrm": "deepinv_ddrm", "diffpir": "deepinv_diffpir",
                 "posterior_diffusion": "deepinv_posterior_diffusion"},
     "diffusers": {"dps": "diffusers_dps", "ddpm": "diffusers_ddpm", "ddim": "diffusers_ddim"},
 }
+
+#: The module that holds each library's ready samplers (the bridge itself may be another module).
+SAMPLER_MODULES = {"deepinv": "samplerlab.adapters.deepinv_samplers", "diffusers": "samplerlab.adapters.diffusers"}
 
 #: The install line of each extra (also in the README).
 INSTALL = {"deepinv": "pip install 'samplerlab[deepinv]'", "diffusers": "pip install 'samplerlab[diffusers]'"}
@@ -54,7 +57,7 @@ def missing_extra(library: str) -> str | None:
 def resolve(ref: str, problem=None, params: dict | None = None):
     """``(sampler, name)`` for ``deepinv:NAME`` / ``diffusers:NAME``; ``params`` go to the factory.
 
-    Every failure is a one-line :class:`~samplerlab.sampler_ref.SamplerRefError`.
+    Every failure is a one-line :class:`~samplerlab.auditing.sampler_ref.SamplerRefError`.
     """
     from samplerlab.errors import SamplerRefError
 
@@ -68,12 +71,18 @@ def resolve(ref: str, problem=None, params: dict | None = None):
     if why is not None:
         raise SamplerRefError(f"{ref}: {why}")
     try:
-        module = importlib.import_module(f"samplerlab.adapters.{library}")
-        module.require()
+        importlib.import_module(f"samplerlab.adapters.{library}").require()
+        factory = sampler_factory(ref)
     except ImportError as exc:
         raise SamplerRefError(f"{ref}: importing {library} failed ({exc}); reinstall with {INSTALL[library]}") from exc
     try:
-        sampler = getattr(module, known[name])(**dict(params or {}))
+        sampler = factory(**dict(params or {}))
     except (TypeError, ValueError) as exc:
         raise SamplerRefError(f"{ref}: {exc}") from exc
     return sampler, ref
+
+
+def sampler_factory(ref: str):
+    """The factory behind ``LIBRARY:NAME`` (imports the library's sampler module)."""
+    library, _, name = ref.partition(":")
+    return getattr(importlib.import_module(SAMPLER_MODULES[library]), LIBRARY_SAMPLERS[library][name])

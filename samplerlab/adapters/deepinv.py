@@ -3,7 +3,7 @@
 deepinv (Tachella et al. 2025, "DeepInverse: A Python package for solving imaging inverse
 problems with deep learning", ``pip install 'samplerlab[deepinv]'``) calls ``denoiser(x, σ)`` for
 ``x = x0 + σ n`` and a ``Physics`` with ``A``, ``A_adjoint`` and, for DDRM / DiffPIR, an SVD.
-This module builds both from a :class:`~samplerlab.task.Task` and runs deepinv's own samplers:
+This module builds both from a :class:`~samplerlab.core.task.Task` and runs deepinv's own samplers:
 
 * :func:`as_denoiser` — exact ``E[x0 | x0 + σ n]`` (``Task.denoise`` at the time with
   ``σ(t)/α(t) = σ``), differentiable and ``torch.func``-safe, float32 in → float32 out; at the
@@ -61,7 +61,7 @@ Example (skipped when the extra is missing):
     >>> from samplerlab import GaussianMixture, InverseProblem
     >>> from samplerlab.operators import Identity
     >>> task = InverseProblem(GaussianMixture([1.0], [[0.0]], [1.0]), Identity(1), 0.5, [1.0]).task(steps=20)
-    >>> from samplerlab.adapters.deepinv import deepinv_ddrm
+    >>> from samplerlab.adapters.deepinv_samplers import deepinv_ddrm
     >>> x = deepinv_ddrm()(task, 8, torch.Generator().manual_seed(0))
     >>> x.shape, x.dtype
     (torch.Size([8, 1]), torch.float64)
@@ -305,16 +305,3 @@ def sde_times(task, sde, *, data_scale: float = 1.0) -> Tensor:
         below = sig(mid) < target
         lo, up = torch.where(below, mid, lo), torch.where(below, up, mid)
     return torch.where(target == 0, torch.zeros_like(target), 0.5 * (lo + up))
-
-
-_SAMPLERS = ("DeepinvSampler", "deepinv_dps", "deepinv_ddrm", "deepinv_diffpir", "deepinv_posterior_diffusion")
-
-
-def __getattr__(name: str):
-    """The ready samplers live in :mod:`samplerlab.adapters.deepinv_samplers`; served from here too
-    (``deepinv:NAME`` references resolve to ``samplerlab.adapters.deepinv.deepinv_NAME``)."""
-    if name in _SAMPLERS:
-        from samplerlab.adapters import deepinv_samplers
-
-        return getattr(deepinv_samplers, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

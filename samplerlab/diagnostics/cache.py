@@ -49,9 +49,9 @@ __all__ = ["cached", "cache_dir", "posterior_fingerprint"]
 
 # Source files whose code determines the cached values: editing any of them invalidates the cache.
 _SOURCES = ("diagnostics/distribution.py", "diagnostics/early_stopping.py", "diagnostics/stop_profile.py",
-            "diagnostics/truth.py", "mixture.py",
-            "covariance.py", "problem.py", "tweedie.py", "schedules.py",
-            "diagnostics/cache.py")
+            "diagnostics/stop_nulls.py", "diagnostics/truth.py", "diagnostics/cache.py", "core/mixture.py",
+            "core/covariance.py", "core/problem.py", "core/tweedie.py", "core/schedules.py", "core/logspace.py",
+            "core/precision.py", "core/memory.py")
 
 
 def cache_dir() -> Path | None:

@@ -44,12 +44,12 @@ import torch
 from scipy import stats
 from torch import Tensor
 
-from samplerlab.covariance import CoordinateCovariance
+from samplerlab.core.covariance import CoordinateCovariance
 from samplerlab.diagnostics.result import CheckResult, p_eq
 from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.truth import CHUNK_ELEMENTS, Truth, row_chunks, ruled_out_components
 from samplerlab.diagnostics.verdicts import bonferroni, rank_pvalue
-from samplerlab.mixture import GaussianMixture
+from samplerlab.core.mixture import GaussianMixture
 
 __all__ = ["distribution_checks", "sliced_w2", "sorted_projections", "sliced_energy", "energy_rows", "projections",
            "projected_cdf", "sliced_ks", "N_REPLICATES"]

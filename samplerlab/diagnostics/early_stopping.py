@@ -65,7 +65,7 @@ def default_stops(schedule, levels=NOISE_LEVELS) -> tuple[float, ...]:
     """Default stop times of the sweep: where ``schedule``'s noise level ``σ(t)/α(t)`` reaches ``levels``
     (so every schedule stops at the same noise levels), rounded to 4 decimals.
 
-    >>> from samplerlab.schedules import VE, VPLinear
+    >>> from samplerlab.core.schedules import VE, VPLinear
     >>> default_stops(VPLinear()), default_stops(VE())
     ((0.0119, 0.043, 0.1032, 0.1955), (0.191, 0.299, 0.3879, 0.4621))
     """

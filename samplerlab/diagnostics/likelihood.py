@@ -10,7 +10,7 @@ likelihood is known in closed form: by Tweedie's formula
 
 the posterior denoiser minus the prior's. A sampler reports its own estimate through
 ``task.notify(t, x_t, x0_hat, guidance=g)`` (every zoo sampler does; the term it adds is
-converted to score units, see :meth:`samplerlab.task.Task.notify`), and this check compares the
+converted to score units, see :meth:`samplerlab.core.task.Task.notify`), and this check compares the
 two along the sampler's *own* trajectory, at the recorded times, sample by sample:
 
 * the **norm ratio** ``‖g‖ / ‖g*‖`` (1: right strength, > 1: guidance too strong);

@@ -21,7 +21,7 @@ FAILURE_MODES = ("spread", "location", "mode_weights", "prior_hallucination", "l
 MODE_CHECKS = {"spread": "spread_radius", "location": "location", "mode_weights": "mode_weights",
                "prior_hallucination": "prior_hallucination", "likelihood_hallucination": "likelihood_hallucination",
                "early_stopping": "early_stopping_sweep", "distribution": "sliced_wasserstein"}
-# Failure modes judged across observations only (:mod:`samplerlab.observations`), never by one audit.
+# Failure modes judged across observations only (:mod:`samplerlab.auditing.observations`), never by one audit.
 ACROSS_MODES = ("coverage",)
 EXPLANATIONS = ("likelihood_approximation",)  # informative checks that explain failures, never judge
 
@@ -95,7 +95,7 @@ class CheckResult:
     @property
     def control_attribution(self) -> Optional[str]:
         """For a failing verdict check audited with the prior-complexity control
-        (:mod:`samplerlab.control`): ``"single_gaussian"`` when the control fails it too (the
+        (:mod:`samplerlab.auditing.control`): ``"single_gaussian"`` when the control fails it too (the
         method's own error), ``"mixture"`` when the control passes it or cannot judge it (one
         mode); ``None`` for passing checks and audits without a control."""
         if self.passed or not self.applicable or self.role != "verdict" or self.control_verdict is None:

@@ -51,12 +51,12 @@ import torch
 from scipy import stats
 from torch import Tensor
 
-from samplerlab.covariance import CoordinateCovariance
+from samplerlab.core.covariance import CoordinateCovariance
 from samplerlab.diagnostics.threads import small_work_threads
-from samplerlab.logspace import categorical
-from samplerlab.sizes import N_REFERENCE, reference_size
-from samplerlab.mixture import GaussianMixture
-from samplerlab.problem import InverseProblem
+from samplerlab.core.logspace import categorical
+from samplerlab.core.memory import N_REFERENCE, reference_size
+from samplerlab.core.mixture import GaussianMixture
+from samplerlab.core.problem import InverseProblem
 
 __all__ = ["Truth", "Evaluated", "evaluate", "ruled_out_components", "row_chunks", "reference_size", "OFF_SUPPORT_LEVEL",
            "FAR_RADIUS"]

@@ -62,7 +62,7 @@ class ReverseSampler:
 
     @property
     def floor_eta(self) -> float | None:
-        """DDIM ``η`` of this sampler's reverse step: its discretisation floor (``samplerlab.floor``)."""
+        """DDIM ``η`` of this sampler's reverse step: its discretisation floor (``samplerlab.auditing.floor``)."""
         return float(getattr(self, "eta", 1.0))
 
     def init(self, task, n: int, generator: torch.Generator | None) -> Tensor:

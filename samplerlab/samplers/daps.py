@@ -76,7 +76,7 @@ __all__ = ["DAPS"]
 class DAPS:
     """DAPS (Zhang et al. 2025, Algorithm 1) over the task's grid as the annealing schedule."""
 
-    # Discretisation floor (samplerlab.floor): DAPS re-noises an x0 draw at each level, so with
+    # Discretisation floor (samplerlab.auditing.floor): DAPS re-noises an x0 draw at each level, so with
     # exact x0 | x_t, y draws it is exact on any grid: its floor is the exact reverse chain.
     floor_eta = None
     def __init__(self, ode_steps: int = 5, langevin_steps: int = 100, lr: float = 0.5,

@@ -73,7 +73,7 @@ CHUNK_ELEMENTS = 2**22  # particles × d handled per batch of filters (bounds th
 class FPS:
     """FPS-SMC (Dou & Song 2024, Alg. 1): one particle filter per output sample."""
 
-    # Discretisation floor (samplerlab.floor): the kernel keeps ϱ² = c_rate·s′² of noise, nearest to
+    # Discretisation floor (samplerlab.auditing.floor): the kernel keeps ϱ² = c_rate·s′² of noise, nearest to
     # the DDPM (η = 1) step.
     floor_eta = 1.0
     stop_from_notify = False  # the y-process is drawn up front, so random numbers depend on the grid length

@@ -97,7 +97,7 @@ def _spectral(task) -> tuple[Tensor, Tensor, Tensor]:
 class MCGdiff:
     """MCGdiff (Cardoso et al. 2024, Alg. 1): one particle filter per output sample."""
 
-    floor_eta = 1.0  # discretisation floor (samplerlab.floor): every particle moves by the DDPM kernel
+    floor_eta = 1.0  # discretisation floor (samplerlab.auditing.floor): every particle moves by the DDPM kernel
     stop_from_notify = False  # the notified x_t is an ancestor drawn for the observer, not the truncated output
 
     def __init__(self, particles: int = 64, ess: float = 0.5):

@@ -2,7 +2,7 @@
 
 The exact posterior ``p(x0|y)`` of a Gaussian-mixture prior is itself a mixture, so its noised
 law ``p_t(x_t|y) = Σ w̄_k N(a m̄_k, a² S̄_k + s² I)`` and its Tweedie denoiser
-``E[x0|x_t, y]`` are exact (``samplerlab.problem``). Driving a DDPM / DDIM reverse process with that
+``E[x0|x_t, y]`` are exact (``samplerlab.core.problem``). Driving a DDPM / DDIM reverse process with that
 denoiser — instead of a sampler's guess — gives the sampler every audit must pass up to
 discretisation error:
 
@@ -12,7 +12,7 @@ discretisation error:
   discretisation of the probability-flow ODE (Song et al. 2021, "Score-Based Generative
   Modeling through SDEs", eq. 13);
 * ``eta=η`` (any variant but ``exact``): DDIM with that ``η`` — the discretisation floor of a
-  sampler whose reverse step is DDIM(η) (``samplerlab.floor``);
+  sampler whose reverse step is DDIM(η) (``samplerlab.auditing.floor``);
 * ``variant="exact"``: ancestral sampling of the exact reverse Markov chain, with no
   discretisation error at any number of steps. Between grid times ``x_t = r x_{t'} + q ε`` with
   ``r = a_t / a_{t'}``, ``q² = s_t² − r² s_{t'}²``, so ``x_{t'} | x_t, y`` is the exact Tweedie
@@ -39,7 +39,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from samplerlab.problem import InverseProblem
+from samplerlab.core.problem import InverseProblem
 from samplerlab.samplers._base import ReverseSampler, ddim_update, x0_shift_to_score
 from samplerlab.samplers._guidance import ddim_noise, eps_from_x0
 from samplerlab.samplers._registry import register
@@ -52,7 +52,7 @@ _VARIANTS = {"ddpm": 1.0, "ode": 0.0, "exact": None}  # variant -> DDIM eta (Non
 @register(
     "oracle",
     summary="control: reverse process driven by the exact noised-posterior denoiser",
-    paper="exact posterior score (samplerlab.problem); Ho et al. 2020 / Song et al. 2021 (DDIM)",
+    paper="exact posterior score (samplerlab.core.problem); Ho et al. 2020 / Song et al. 2021 (DDIM)",
     params={
         "problem": (None, "the InverseProblem whose exact posterior drives the process (required)"),
         "variant": ("exact", "'exact' (exact reverse transitions, no discretisation error), 'ddpm' "

@@ -23,10 +23,10 @@ import pytest
 import torch
 
 from samplerlab import samplers
-from samplerlab.auditing import audit
+from samplerlab.auditing.audit import audit
 from samplerlab.diagnostics.truth import Truth
 from samplerlab.scenarios import load_scenario
-from samplerlab.validation import grid_problem
+from samplerlab.studies.validation import grid_problem
 
 N, STEPS = 2000, 1000
 WHOLE, COLD, WARM, WHY = 1.3, 0.2, 0.05, 0.1

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from samplerlab import samplers
-from samplerlab.image_suite import CPU_SCENARIOS, GPU_SCENARIOS
-from samplerlab.pipeline import run
+from samplerlab.studies.image_suite import CPU_SCENARIOS, GPU_SCENARIOS
+from samplerlab.auditing.pipeline import run
 from samplerlab.scenarios import load_scenario
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"

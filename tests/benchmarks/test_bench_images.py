@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from samplerlab.images import finite_sample_prior, load_images
+from samplerlab.scenarios.images import finite_sample_prior, load_images
 
 from _timing import seconds
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import time
 
-from samplerlab import sweep as sw
-from samplerlab.studies import dask_client
-from samplerlab.sweep_store import Store
+from samplerlab.studies import sweep as sw
+from samplerlab.studies.cluster import dask_client
+from samplerlab.studies.sweep_store import Store
 
 CELLS_ZETA = [round(0.1 + 0.02 * i, 2) for i in range(50)]
 

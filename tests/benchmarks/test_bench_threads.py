@@ -3,7 +3,7 @@
 Run with ``make bench``. The benchmark starts a Python busy loop (one core held, as another
 engineer's job would hold it), then times the whole command ``samplerlab score dps --scenario
 grid_d80_m2 --n 2000 --steps 200 --no-floor --checks spread`` in a subprocess (start-up included)
-with the default thread choice (``samplerlab.threads``: no ``--threads``, no
+with the default thread choice (``samplerlab.core.threads``: no ``--threads``, no
 ``SAMPLERLAB_THREADS``, no ``OMP_NUM_THREADS``) and with ``--threads 1``, alternated, best of
 ``ROUNDS`` each. torch's own default (one thread per core) made such a run an order of magnitude
 slower (88 s against 6.0 s for 1000 steps). Target: default / one thread ≤ 1.3×.

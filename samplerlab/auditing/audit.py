@@ -1,0 +1,302 @@
+"""``audit``: run a sampler on an inverse problem and judge its samples against the exact truth.
+
+Flow: run the sampler once (recording ``x_t`` through the observer when the
+time-resolved check is selected), validate its output, evaluate the shared exact quantities
+once, run the selected diagnostics (each a pure function of samples and truth), re-run the
+sampler on truncated grids for the stop-time sweep — or, for a sampler that declares
+``stop_from_notify`` (every zoo sampler but the two particle filters), read those outputs off the
+main run as ``task.denoise`` of the ``x_t`` it notified at each stop time, which is the
+truncated run's output bit for bit —, and set verdicts by Holm at family-wise
+``alpha``. Every random choice is seeded from ``seed``: the same seed gives the same report
+(up to the wall-clock costs). A sampler that raises or returns non-finite values, the wrong
+shape, dtype or device stops the audit with :class:`~samplerlab.errors.SamplerError`, whose
+``partial_report`` keeps the checks already computed.
+
+Example:
+    >>> import torch
+    >>> from samplerlab import GaussianMixture, InverseProblem
+    >>> from samplerlab.operators import Identity
+    >>> problem = InverseProblem(GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], [0.5, 0.5]), Identity(1), 1.0, [1.0])
+    >>> exact = lambda task, n, g: problem.posterior().sample(n, generator=g)
+    >>> report = audit(exact, problem, n=500, checks=["spread", "mode_weights"], name="exact")
+    >>> report.passed, list(report.to_frame().check)
+    (True, ['spread_radius', 'spread_directions', 'spread_pit', 'location', 'mode_weights'])
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from samplerlab.diagnostics import (distribution_checks, hallucination_checks, holm, mode_weight_checks,
+                                    spread_checks, sweep_check, trajectory_check)
+from samplerlab.diagnostics.early_stopping import default_stops
+from samplerlab.diagnostics.likelihood import likelihood_check
+from samplerlab.diagnostics.result import CheckResult
+from samplerlab.diagnostics.stop_profile import profile_check
+from samplerlab.diagnostics.truth import Truth, generator
+from samplerlab.errors import SamplerError
+from samplerlab.auditing.floor import attach_floor, cached_floor, floor_eta, floor_sampler
+from samplerlab.auditing.guard import changed, problem_state, restore, seeded_globals
+from samplerlab.core.interrupts import SamplerTimeout, ctrl_c_pressed
+from samplerlab.core.problem import InverseProblem
+from samplerlab.auditing.sampler_ref import declared
+from samplerlab.auditing.report import Report
+from samplerlab.core.schedules import VPLinear
+
+__all__ = ["audit", "CHECKS"]
+
+CHECKS = ("spread", "mode_weights", "hallucination", "distribution", "early_stopping_sweep", "early_stopping_profile",
+          "early_stopping_trajectory", "likelihood_approximation")
+_ALIASES = {"why": ("likelihood_approximation",), "location": ("spread",),
+            "prior_hallucination": ("hallucination",), "likelihood_hallucination": ("hallucination",),
+            "early_stopping": ("early_stopping_sweep", "early_stopping_profile", "early_stopping_trajectory")}
+_OUTPUT_CHECKS = {"spread": spread_checks, "mode_weights": mode_weight_checks,
+                  "hallucination": hallucination_checks}
+
+
+def _select(checks) -> list[str]:
+    if checks is None:
+        return list(CHECKS)
+    if isinstance(checks, str):
+        checks = [checks]
+    out = []
+    for c in checks:
+        if c not in CHECKS and c not in _ALIASES:
+            raise ValueError(f"checks: unknown check {c!r}, expected some of {CHECKS + tuple(_ALIASES)}")
+        out += _ALIASES.get(c, (c,))
+    return [c for c in CHECKS if c in out]
+
+
+def _sampler_name(sampler, name) -> str:
+    if name is not None:
+        return str(name)
+    for attr in ("name", "__name__"):
+        if isinstance(getattr(sampler, attr, None), str):
+            return getattr(sampler, attr)
+    return type(sampler).__name__.lower()
+
+
+class _Recorder:
+    """Observer keeping ``x_t`` (and the sampler's reported guidance, when asked) at chosen grid times."""
+
+    def __init__(self, times: set[float], guidance_times: set[float] = frozenset()):
+        self.times, self.records, self.guidance, self.covs = times, {}, {}, {}
+        self.wants_guidance = self.wants_likelihood_cov = bool(guidance_times)
+        self.guidance_times = guidance_times  # the sampler computes its guidance only where it is used
+
+    def __call__(self, t, x_t, x0_hat, guidance=None, likelihood_cov=None) -> None:
+        if float(t) in self.times:
+            self.records[float(t)] = x_t.detach().clone()
+            if guidance is not None:
+                self.guidance[float(t)] = guidance.detach().clone()
+            if likelihood_cov is not None:
+                self.covs[float(t)] = likelihood_cov.detach().clone()
+
+
+def _run(sampler, task, n: int, seed: int, name: str, where: str, partial: Report, problem=None):
+    """Run the sampler once and validate what it returns; ``(samples, seconds)``.
+
+    The run is guarded (:mod:`samplerlab.auditing.guard`): the problem must be unchanged after it, and the
+    global RNGs are seeded from ``seed`` and watched; those the sampler drew from are added to
+    ``partial.meta["global_rng"]``.
+    """
+    before = None if problem is None else problem_state(problem, task)
+    start = time.perf_counter()
+    try:
+        with seeded_globals(seed, task.device) as used:
+            x = sampler(task, n, generator(seed, "sampler", task.device))
+    except Exception as exc:
+        raise SamplerError(f"sampler {name!r} raised {type(exc).__name__} on {where}: {exc}", partial) from exc
+    except SamplerTimeout as exc:  # samplerlab score --timeout
+        raise SamplerError(f"sampler {name!r} stopped on {where}: {exc}", partial) from None
+    except (SystemExit, KeyboardInterrupt) as exc:  # sys.exit() or a raise in the sampler: never a pass
+        if isinstance(exc, KeyboardInterrupt) and ctrl_c_pressed():
+            raise  # a real Ctrl-C stops the audit
+        raise SamplerError(f"sampler {name!r} raised {type(exc).__name__}"
+                           f"{f'({exc.code!r})' if isinstance(exc, SystemExit) else ''} on {where} instead of "
+                           "returning its samples", partial) from None
+    if used:
+        partial.meta["global_rng"] = sorted(set(partial.meta.get("global_rng", [])) | set(used))
+    if before is not None:
+        touched = changed(problem, before, task)
+        if touched:
+            restore(problem, before, task)
+            raise SamplerError(f"sampler {name!r} modified {' and '.join(touched)} in place on {where}; a "
+                               "sampler must not write into the task it is given", partial)
+    seconds = time.perf_counter() - start
+    d = task.dim
+    if not isinstance(x, torch.Tensor):
+        raise SamplerError(f"sampler {name!r} returned {type(x).__name__}, expected a Tensor, on {where}", partial)
+    if tuple(x.shape) != (n, d):
+        raise SamplerError(f"sampler {name!r} returned shape {tuple(x.shape)}, expected ({n}, {d}), on {where}",
+                           partial)
+    if x.dtype != task.dtype:
+        raise SamplerError(f"sampler {name!r} returned dtype {x.dtype}, expected {task.dtype}, on {where}", partial)
+    if x.device != task.device:
+        raise SamplerError(f"sampler {name!r} returned device {x.device}, expected {task.device}, on {where}",
+                           partial)
+    bad = int((~torch.isfinite(x)).sum())
+    if bad:
+        raise SamplerError(f"sampler {name!r} returned {bad} non-finite values in {n}×{d} samples on {where}",
+                           partial)
+    return x.detach().clone(), seconds  # its own copy: a sampler returning a view of its buffer may reuse it
+
+
+def _timed(fn, *args) -> tuple[list[CheckResult], float]:
+    start = time.perf_counter()
+    out = fn(*args)
+    out = out if isinstance(out, list) else [out]
+    seconds = time.perf_counter() - start
+    for c in out:
+        c.cost_s = seconds / len(out)
+    return out, seconds
+
+
+def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha: float = 1e-3, checks=None,
+          schedule=None, steps: int = 1000, name: str | None = None, scenario: str | None = None, device=None,
+          t_stops=None, record: int = 10, floor=False, notes=()) -> Report:
+    """Audit ``sampler(task, n, generator)`` on ``problem``; see the module doc.
+
+    Args:
+        checks: subset of :data:`CHECKS` (aliases: ``"location"`` — tested with spread, from the same
+            pairs —, ``"early_stopping"``, ``"prior_hallucination"``, ``"likelihood_hallucination"``,
+            ``"why"``); ``None`` runs all. The sweep and the stop-time profile read the main run for
+            samplers that declare ``stop_from_notify``, else re-run the sampler ``len(t_stops)`` times.
+        schedule, steps: the task's noise schedule (``VPLinear`` by default) and grid size.
+        scenario: a name recorded in the report's metadata.
+        t_stops: stop times of the sweep and the profile (each snapped down to the grid); ``None``: where the
+            schedule's noise level ``σ/α`` reaches 0.05, 0.15, 0.35, 0.7
+            (:func:`~samplerlab.diagnostics.early_stopping.default_stops`).
+        record: number of grid times at which the time-resolved check records ``x_t``.
+        floor: also audit the discretisation floor (:mod:`samplerlab.auditing.floor`) — ``True``: under the
+            sampler's own DDIM ``η`` (``sampler.floor_eta``, 1 if undeclared); a number: that ``η``.
+            Each failing check is then attributed to discretisation or approximation.
+        notes: lines recorded in ``meta["notes"]`` and shown in the summary (defaults a scenario
+            relied on, settings that differ from the scenario's).
+    """
+    if not (isinstance(n, int) and n >= 20):
+        raise ValueError(f"n: expected an integer >= 20, got {n!r}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha: expected 0 < alpha < 1, got {alpha!r}")
+    selected = _select(checks)
+    want_floor = floor is not False and floor is not None
+    eta = _floor_eta(floor, sampler) if want_floor else None
+    problem = problem.to(device)
+    schedule = schedule or VPLinear()
+    t_stops = default_stops(schedule) if t_stops is None else tuple(t_stops)
+    name = _sampler_name(sampler, name)
+    where = f"scenario {scenario!r}" if scenario else f"problem d={problem.dim}, m={problem.operator.out_dim}"
+    meta = {"sampler": name, "scenario": scenario, "n": n, "seed": seed, "alpha": alpha, "dim": problem.dim,
+            "m": problem.operator.out_dim, "steps": steps, "schedule": repr(schedule), "checks": selected,
+            "device": str(problem.y.device), "notes": list(notes), **_environment(problem.y.device)}
+    report = Report(meta, [])
+    task = problem.task(schedule=schedule, steps=steps)
+    # Stop-time sweep grids: each t_stop snapped down to the grid (the last grid time >= t_stop).
+    stops = {t_stop: task.timesteps[task.timesteps >= t_stop - 1e-12] for t_stop in t_stops}
+    sweeping = [c for c in ("early_stopping_sweep", "early_stopping_profile") if c in selected]
+    from_run = bool(sweeping) and bool(declared(sampler, "stop_from_notify", False))
+    trajectory_times: set[float] = set()
+    if "early_stopping_trajectory" in selected or "likelihood_approximation" in selected:
+        idx = torch.linspace(0, steps - 1, max(record, 1)).round().long().unique()
+        trajectory_times = {float(task.timesteps[i]) for i in idx.tolist()}
+    recorder = None
+    if trajectory_times or from_run:
+        stop_times = {float(g[-1]) for g in stops.values()} if from_run else set()
+        recorder = _Recorder(trajectory_times | stop_times,
+                             trajectory_times if "likelihood_approximation" in selected else frozenset())
+        task = task.with_observer(recorder)
+    x, meta["sampler_s"] = _run(sampler, task, n, seed, name, where, report, problem)
+    report.samples = x
+
+    start = time.perf_counter()
+    truth = Truth.get(problem, n, seed)
+    ev = truth.evaluate(x)
+    meta["truth_s"] = time.perf_counter() - start
+    for group in selected:
+        if group in _OUTPUT_CHECKS:
+            report.checks += _timed(_OUTPUT_CHECKS[group], x, truth, ev)[0]
+        elif group == "distribution":
+            report.checks += _timed(distribution_checks, x, truth)[0]
+        elif group == "early_stopping_trajectory":
+            records = {t: v for t, v in recorder.records.items() if t in trajectory_times}
+            report.checks += _timed(trajectory_check, records, truth, schedule, alpha)[0]
+        elif group == "likelihood_approximation":
+            records = {t: (v, recorder.guidance.get(t), recorder.covs.get(t)) for t, v in recorder.records.items()
+                       if t in trajectory_times}
+            report.checks += _timed(likelihood_check, records, truth, schedule)[0]
+    if sweeping:
+        holm(report.checks, alpha)  # a partial report, should a truncated run fail, has verdicts
+        outputs, sampler_s, reran = {0.0: x}, 0.0, 0
+        start = time.perf_counter()
+        for t_stop, grid in stops.items():
+            t_end = float(grid[-1])
+            if from_run and t_end in recorder.records:
+                # The declared contract: the truncated run's output is the denoised x_t of the main run.
+                outputs[t_end] = task.denoise(recorder.records[t_end], grid[-1]).detach()
+                continue
+            sub = task.with_timesteps(grid).with_observer(None)
+            outputs[t_end], seconds = _run(sampler, sub, n, seed, name, f"{where} (t_stop {t_stop:g})", report,
+                                           problem)
+            sampler_s, reran = sampler_s + seconds, reran + 1
+        read_s = time.perf_counter() - start - sampler_s
+        meta["sweep"] = ("re-runs" if reran == len(stops) else "read off the main run" if reran == 0
+                         else f"read off the main run ({reran} of {len(stops)} re-run)")
+        result = [_timed({"early_stopping_sweep": sweep_check, "early_stopping_profile": profile_check}[c], outputs,
+                         truth, schedule)[0][0] for c in sweeping]
+        result[0].sampler_s = sampler_s  # the re-runs and the read-off are charged to the first of the two
+        result[0].cost_s += read_s
+        report.checks += result
+    meta["diagnostics_s"] = meta["truth_s"] + sum(c.cost_s for c in report.checks)
+    holm(report.checks, alpha)
+    if want_floor:
+        settings = dict(n=n, seed=seed, alpha=alpha, checks=selected, schedule=schedule, steps=steps,
+                        scenario=scenario, t_stops=tuple(t_stops), record=record)
+        key = tuple((k, repr(v)) for k, v in settings.items())
+        floor_report = cached_floor(problem, eta, (lambda: report) if _own_floor(sampler, problem, eta) else
+                                    lambda: audit(floor_sampler(problem, eta), problem, name="floor", **settings), key)
+        attach_floor(report, floor_report, eta)
+    _link_symptoms(report)
+    return report
+
+
+def _link_symptoms(report: Report) -> None:
+    """Name, in the likelihood check's message, the failures that follow a departing guidance."""
+    try:
+        why = report["likelihood_approximation"]
+    except KeyError:
+        return
+    modes = sorted({c.failure_mode for c in report.failing() if c.attribution != "discretisation"})
+    if why.applicable and why.data.get("t_depart") is not None and modes:
+        why.detail += f" → failures at t = 0: {', '.join(modes)}"
+
+
+def _environment(device) -> dict:
+    """Versions and the device's name, for the report's metadata."""
+    import platform
+
+    import numpy as np
+
+    import samplerlab
+
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    return {"versions": {"samplerlab": samplerlab.__version__, "torch": torch.__version__, "numpy": np.__version__,
+                         "python": platform.python_version()}, "device_name": name}
+
+
+def _own_floor(sampler, problem: InverseProblem, eta: float | None) -> bool:
+    """The oracle on this very problem with this ``η`` is its own floor: the floor's audit would
+    repeat this one draw for draw (same sampler, seed, grid and checks), so its report is the
+    floor, cached for the samplers that share the discretisation (DAPS and the exact chain)."""
+    from samplerlab.samplers.oracle import Oracle
+
+    return isinstance(sampler, Oracle) and sampler.problem is problem and sampler.eta == eta
+
+
+def _floor_eta(floor, sampler) -> float | None:
+    if floor is True:
+        return floor_eta(sampler)
+    if isinstance(floor, (int, float)) and not isinstance(floor, bool) and 0.0 <= float(floor) <= 1.0:
+        return float(floor)
+    raise ValueError(f"floor: expected True, False or a DDIM eta in [0, 1], got {floor!r}")

@@ -1,0 +1,1 @@
+"""Device benchmarks: the prepared GPU check and the denoiser's kernel profile."""
