@@ -56,14 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
                                      "exact Gaussian-mixture posteriors.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("list", help="list scenarios and/or samplers")
-    p.add_argument("what", nargs="?", choices=["scenarios", "samplers"], help="what to list (default: both)")
+    p = sub.add_parser("list", help="list scenarios, samplers or checks")
+    p.add_argument("what", nargs="?", choices=["scenarios", "samplers", "checks"],
+                   help="what to list (default: scenarios and samplers)")
 
     p = sub.add_parser("score", help="audit one sampler on one scenario")
     p.add_argument("sampler", help="zoo name (see `samplerlab list samplers`), module:attr or file.py:attr")
     p.add_argument("--scenario", required=True, help="scenario name (see `samplerlab list scenarios`) or .toml path")
     add_cli_options(p, ["n", "seed", "alpha", "steps", "device", "json"])
-    p.add_argument("--checks", nargs="+", metavar="CHECK", help="run only these checks (default: all)")
+    p.add_argument("--checks", nargs="+", metavar="CHECK", type=_check_name, help="run only these checks or failure modes (default: all; `samplerlab list checks`)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="sampler parameter (repeatable)")
     p.add_argument("--no-floor", dest="floor", action="store_false", help="skip the discretisation floor (the "
                    "exact posterior denoiser on the sampler's own grid, which attributes each failure)")
@@ -126,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "HTML page per audit in OUT/cards)")
     p.add_argument("--scenarios", nargs="+", metavar="NAME", help="scenarios (default: the suite's)")
     p.add_argument("--samplers", nargs="+", metavar="NAME", help="samplers (default: the whole zoo)")
-    p.add_argument("--checks", nargs="+", metavar="CHECK", help="run only these checks (default: all)")
+    p.add_argument("--checks", nargs="+", metavar="CHECK", type=_check_name, help="run only these checks or failure modes (default: all; `samplerlab list checks`)")
     p.add_argument("--no-floor", dest="floor", action="store_false", help="skip the discretisation floor")
     add_cli_options(p, ["n", "steps", "seed", "alpha", "device"])
     _add_cell_threads(p)
@@ -134,8 +135,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_name(name: str) -> str:
+    """``--checks`` accepts what the check registry knows: check names and failure modes."""
+    from samplerlab.diagnostics.registry import choices
+
+    if name not in choices():
+        raise argparse.ArgumentTypeError(f"unknown check {name!r}, expected one of {', '.join(choices())}")
+    return name
+
+
 def _cmd_list(args) -> int:
     from samplerlab.render.tables import format_table
+
+    if args.what == "checks":
+        from samplerlab.diagnostics.registry import checks
+
+        print(format_table(["check", "failure modes", "needs", "role"],
+                           [[c.name, ", ".join(c.modes), c.needs, c.role] for c in checks()]))
+        return 0
 
     if args.what in (None, "scenarios"):
         from samplerlab.scenarios import list_scenarios, read_header

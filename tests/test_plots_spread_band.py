@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from samplerlab.diagnostics.early_stopping import spread_ratio_band
+from samplerlab.diagnostics.stop_trajectory import spread_ratio_band
 
 
 @pytest.fixture(scope="module")

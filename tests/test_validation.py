@@ -17,7 +17,7 @@ from __future__ import annotations
 import pytest
 from scipy import stats
 
-from samplerlab.diagnostics.result import FAILURE_MODES
+from samplerlab.diagnostics.registry import FAILURE_MODES
 from samplerlab.scenarios.validation_families import FAMILIES, build
 from samplerlab.samplers.faults import FAULTS
 from samplerlab.studies.validation import EXPECTED, GLOBAL, OWN, grid_problem, run

@@ -29,44 +29,26 @@ import time
 
 import torch
 
-from samplerlab.diagnostics import (distribution_checks, hallucination_checks, holm, mode_weight_checks,
-                                    spread_checks, sweep_check, trajectory_check)
-from samplerlab.diagnostics.early_stopping import default_stops
-from samplerlab.diagnostics.likelihood import likelihood_check
-from samplerlab.diagnostics.result import CheckResult
-from samplerlab.diagnostics.stop_profile import profile_check
-from samplerlab.diagnostics.truth import Truth, generator
-from samplerlab.errors import SamplerError
 from samplerlab.auditing.floor import attach_floor, cached_floor, floor_eta, floor_sampler
 from samplerlab.auditing.guard import changed, problem_state, restore, seeded_globals
+from samplerlab.auditing.report import Report
+from samplerlab.auditing.sampler_ref import declared
 from samplerlab.core.interrupts import SamplerTimeout, ctrl_c_pressed
 from samplerlab.core.problem import InverseProblem
-from samplerlab.auditing.sampler_ref import declared
-from samplerlab.auditing.report import Report
 from samplerlab.core.schedules import VPLinear
+from samplerlab.diagnostics import registry
+from samplerlab.diagnostics.check import Inputs
+from samplerlab.diagnostics.early_stopping import default_stops
+from samplerlab.diagnostics.result import CheckResult
+from samplerlab.diagnostics.truth import Truth, generator
+from samplerlab.diagnostics.verdicts import holm
+from samplerlab.errors import SamplerError
 
 __all__ = ["audit", "CHECKS"]
 
-CHECKS = ("spread", "mode_weights", "hallucination", "distribution", "early_stopping_sweep", "early_stopping_profile",
-          "early_stopping_trajectory", "likelihood_approximation")
-_ALIASES = {"why": ("likelihood_approximation",), "location": ("spread",),
-            "prior_hallucination": ("hallucination",), "likelihood_hallucination": ("hallucination",),
-            "early_stopping": ("early_stopping_sweep", "early_stopping_profile", "early_stopping_trajectory")}
-_OUTPUT_CHECKS = {"spread": spread_checks, "mode_weights": mode_weight_checks,
-                  "hallucination": hallucination_checks}
-
-
-def _select(checks) -> list[str]:
-    if checks is None:
-        return list(CHECKS)
-    if isinstance(checks, str):
-        checks = [checks]
-    out = []
-    for c in checks:
-        if c not in CHECKS and c not in _ALIASES:
-            raise ValueError(f"checks: unknown check {c!r}, expected some of {CHECKS + tuple(_ALIASES)}")
-        out += _ALIASES.get(c, (c,))
-    return [c for c in CHECKS if c in out]
+CHECKS = registry.names()  # every registered check (:mod:`samplerlab.diagnostics.registry`)
+# The order checks run in: on the output first, then on what the run recorded, then on the stopped outputs.
+_PHASE = {"output": 0, "trajectory": 1, "guidance": 1, "stops": 2}
 
 
 def _sampler_name(sampler, name) -> str:
@@ -160,9 +142,10 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
     """Audit ``sampler(task, n, generator)`` on ``problem``; see the module doc.
 
     Args:
-        checks: subset of :data:`CHECKS` (aliases: ``"location"`` — tested with spread, from the same
-            pairs —, ``"early_stopping"``, ``"prior_hallucination"``, ``"likelihood_hallucination"``,
-            ``"why"``); ``None`` runs all. The sweep and the stop-time profile read the main run for
+        checks: names of registered checks or their aliases — a failure mode selects every check
+            that carries it (``"location"``: spread, tested from the same pairs; ``"early_stopping"``),
+            and ``"why"`` the likelihood check (:func:`~samplerlab.diagnostics.registry.select`);
+            ``None`` runs all. The sweep and the stop-time profile read the main run for
             samplers that declare ``stop_from_notify``, else re-run the sampler ``len(t_stops)`` times.
         schedule, steps: the task's noise schedule (``VPLinear`` by default) and grid size.
         scenario: a name recorded in the report's metadata.
@@ -180,7 +163,9 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
         raise ValueError(f"n: expected an integer >= 20, got {n!r}")
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha: expected 0 < alpha < 1, got {alpha!r}")
-    selected = _select(checks)
+    selected = registry.select(checks)
+    specs = sorted((registry.get(c) for c in selected), key=lambda c: (_PHASE[c.needs], c.order))
+    needs = {c.needs for c in specs}
     want_floor = floor is not False and floor is not None
     eta = _floor_eta(floor, sampler) if want_floor else None
     problem = problem.to(device)
@@ -195,17 +180,16 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
     task = problem.task(schedule=schedule, steps=steps)
     # Stop-time sweep grids: each t_stop snapped down to the grid (the last grid time >= t_stop).
     stops = {t_stop: task.timesteps[task.timesteps >= t_stop - 1e-12] for t_stop in t_stops}
-    sweeping = [c for c in ("early_stopping_sweep", "early_stopping_profile") if c in selected]
+    sweeping = [c for c in specs if c.needs == "stops"]
     from_run = bool(sweeping) and bool(declared(sampler, "stop_from_notify", False))
     trajectory_times: set[float] = set()
-    if "early_stopping_trajectory" in selected or "likelihood_approximation" in selected:
+    if needs & {"trajectory", "guidance"}:
         idx = torch.linspace(0, steps - 1, max(record, 1)).round().long().unique()
         trajectory_times = {float(task.timesteps[i]) for i in idx.tolist()}
     recorder = None
     if trajectory_times or from_run:
         stop_times = {float(g[-1]) for g in stops.values()} if from_run else set()
-        recorder = _Recorder(trajectory_times | stop_times,
-                             trajectory_times if "likelihood_approximation" in selected else frozenset())
+        recorder = _Recorder(trajectory_times | stop_times, trajectory_times if "guidance" in needs else frozenset())
         task = task.with_observer(recorder)
     x, meta["sampler_s"] = _run(sampler, task, n, seed, name, where, report, problem)
     report.samples = x
@@ -214,18 +198,13 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
     truth = Truth.get(problem, n, seed)
     ev = truth.evaluate(x)
     meta["truth_s"] = time.perf_counter() - start
-    for group in selected:
-        if group in _OUTPUT_CHECKS:
-            report.checks += _timed(_OUTPUT_CHECKS[group], x, truth, ev)[0]
-        elif group == "distribution":
-            report.checks += _timed(distribution_checks, x, truth)[0]
-        elif group == "early_stopping_trajectory":
-            records = {t: v for t, v in recorder.records.items() if t in trajectory_times}
-            report.checks += _timed(trajectory_check, records, truth, schedule, alpha)[0]
-        elif group == "likelihood_approximation":
-            records = {t: (v, recorder.guidance.get(t), recorder.covs.get(t)) for t, v in recorder.records.items()
-                       if t in trajectory_times}
-            report.checks += _timed(likelihood_check, records, truth, schedule)[0]
+    records = {} if recorder is None else {t: v for t, v in recorder.records.items() if t in trajectory_times}
+    inputs = Inputs(x, truth, ev, schedule, alpha, records=records,
+                    guidance={} if recorder is None else recorder.guidance,
+                    covs={} if recorder is None else recorder.covs)
+    for spec in specs:
+        if spec.needs != "stops":
+            report.checks += _timed(spec.run, inputs)[0]
     if sweeping:
         holm(report.checks, alpha)  # a partial report, should a truncated run fail, has verdicts
         outputs, sampler_s, reran = {0.0: x}, 0.0, 0
@@ -243,9 +222,9 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
         read_s = time.perf_counter() - start - sampler_s
         meta["sweep"] = ("re-runs" if reran == len(stops) else "read off the main run" if reran == 0
                          else f"read off the main run ({reran} of {len(stops)} re-run)")
-        result = [_timed({"early_stopping_sweep": sweep_check, "early_stopping_profile": profile_check}[c], outputs,
-                         truth, schedule)[0][0] for c in sweeping]
-        result[0].sampler_s = sampler_s  # the re-runs and the read-off are charged to the first of the two
+        stopped = Inputs(x, truth, ev, schedule, alpha, outputs=outputs)
+        result = [c for spec in sweeping for c in _timed(spec.run, stopped)[0]]
+        result[0].sampler_s = sampler_s  # the re-runs and the read-off are charged to the first of them
         result[0].cost_s += read_s
         report.checks += result
     meta["diagnostics_s"] = meta["truth_s"] + sum(c.cost_s for c in report.checks)

@@ -43,7 +43,8 @@ import numpy as np
 import torch
 
 from samplerlab.diagnostics.coverage import coverage_check, randomized_rank
-from samplerlab.diagnostics.result import FAILURE_MODES, CheckResult
+from samplerlab.diagnostics.registry import FAILURE_MODES
+from samplerlab.diagnostics.result import CheckResult
 from samplerlab.diagnostics.sbc import sbc_check, sbc_directions
 from samplerlab.diagnostics.tarp import tarp_check
 from samplerlab.diagnostics.truth import generator

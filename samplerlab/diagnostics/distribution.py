@@ -45,6 +45,7 @@ from scipy import stats
 from torch import Tensor
 
 from samplerlab.core.covariance import CoordinateCovariance
+from samplerlab.diagnostics.check import Check
 from samplerlab.diagnostics.result import CheckResult, p_eq
 from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.truth import CHUNK_ELEMENTS, Truth, row_chunks, ruled_out_components
@@ -52,7 +53,7 @@ from samplerlab.diagnostics.verdicts import bonferroni, rank_pvalue
 from samplerlab.core.mixture import GaussianMixture
 
 __all__ = ["distribution_checks", "sliced_w2", "sorted_projections", "sliced_energy", "energy_rows", "projections",
-           "projected_cdf", "sliced_ks", "N_REPLICATES"]
+           "projected_cdf", "sliced_ks", "N_REPLICATES", "CHECK"]
 
 N_REPLICATES = 99
 N_PROJECTIONS = 64
@@ -242,3 +243,8 @@ def distribution_checks(samples: Tensor, truth: Truth) -> list[CheckResult]:
                     detail=(f"sliced energy distance {ed:.3g} = {ed_ratio:.1f}× its exact-vs-exact median "
                             f"({p_eq(p_ed)}, rank among {N_REPLICATES} exact replicates; informative)"),
                     data={"null": null["ed"].tolist()})]
+
+
+CHECK = Check("distribution", ("distribution",), "output", order=70,
+              run=lambda i: distribution_checks(i.samples, i.truth),
+              carriers={"distribution": "sliced_wasserstein"})

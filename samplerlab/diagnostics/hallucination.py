@@ -37,11 +37,12 @@ from __future__ import annotations
 from torch import Tensor
 
 from samplerlab.diagnostics.threads import single_threaded_if_small
+from samplerlab.diagnostics.check import Check
 from samplerlab.diagnostics.result import CheckResult, p_eq
 from samplerlab.diagnostics.truth import Evaluated, Truth
 from samplerlab.diagnostics.verdicts import hypergeom_upper
 
-__all__ = ["hallucination_checks"]
+__all__ = ["hallucination_checks", "CHECK"]
 
 _TYPES = {"prior_mode": ("prior_hallucination", "prior-mode hallucination: {rate:.2%} of samples sit on "
                          "prior modes the data rule out (exact {ref:.2%}, {p})"),
@@ -66,3 +67,9 @@ def hallucination_checks(samples: Tensor, truth: Truth, evaluated: Evaluated | N
         out.append(CheckResult(kind.replace("_mode", "") + "_hallucination", mode, statistic=c, effect=rate,
                                p_value=p, detail=text.format(rate=rate, ref=ref, p=p_eq(p)), data=data))
     return out
+
+
+CHECK = Check("hallucination", ("prior_hallucination", "likelihood_hallucination"), "output", order=30,
+              run=lambda i: hallucination_checks(i.samples, i.truth, i.evaluated),
+              carriers={"prior_hallucination": "prior_hallucination",
+                        "likelihood_hallucination": "likelihood_hallucination"})

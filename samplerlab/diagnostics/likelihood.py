@@ -54,10 +54,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from samplerlab.diagnostics.check import Check
 from samplerlab.diagnostics.result import CheckResult, not_applicable
 from samplerlab.diagnostics.truth import Truth, row_chunks
 
-__all__ = ["likelihood_check", "exact_guidance", "COS_DEPART", "RATIO_BAND"]
+__all__ = ["likelihood_check", "exact_guidance", "COS_DEPART", "RATIO_BAND", "CHECK"]
 
 COS_DEPART = 0.9
 RATIO_BAND = (0.8, 1.25)
@@ -171,3 +172,9 @@ def likelihood_check(records: dict[float, tuple], truth: Truth, schedule) -> Che
                                           "departs": [r["departs"] for r in rows],
                                           "cov_ratio": [r["cov_ratio"] for r in rows],
                                           "t_depart": departed[0]["t"] if departed else None})
+
+
+CHECK = Check("likelihood_approximation", ("likelihood_approximation",), "guidance", order=80, role="info",
+              aliases=("why",), figures=("guidance_vs_t",),
+              run=lambda i: [likelihood_check({t: (x, i.guidance.get(t), i.covs.get(t)) for t, x in i.records.items()},
+                                              i.truth, i.schedule)])

@@ -49,11 +49,12 @@ import torch
 from torch import Tensor
 
 from samplerlab.diagnostics.threads import single_threaded_if_small
+from samplerlab.diagnostics.check import Check
 from samplerlab.diagnostics.result import CheckResult, not_applicable, p_eq
 from samplerlab.diagnostics.truth import Evaluated, Truth
 from samplerlab.diagnostics.verdicts import binom_two_sided, bonferroni, hypergeom_two_sided
 
-__all__ = ["mode_weight_checks", "label_count_test", "null_tv_median", "MIN_JUDGED"]
+__all__ = ["mode_weight_checks", "label_count_test", "null_tv_median", "MIN_JUDGED", "CHECK"]
 
 MIN_JUDGED = 20
 MAX_MODES_IN_DATA = 50
@@ -154,3 +155,8 @@ def label_check(counts: np.ndarray, ref: np.ndarray, w: np.ndarray, n_judged: in
                 f"exact; TV {tv:.3f} beyond exact sampling noise ({p_eq(p)}, Bonferroni over {len(seen)} labels)"),
         data={"labels": [str(v) for v in names], "exact": w_l.tolist(), "sampled": freq.tolist(),
               "counts": c.tolist(), "worst_label": str(names[worst])})
+
+
+CHECK = Check("mode_weights", ("mode_weights",), "output", order=20,
+              run=lambda i: mode_weight_checks(i.samples, i.truth, i.evaluated),
+              carriers={"mode_weights": "mode_weights"}, figures=("mode_weights",))

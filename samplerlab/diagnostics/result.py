@@ -12,18 +12,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Optional
 
-__all__ = ["CheckResult", "FAILURE_MODES", "ACROSS_MODES", "MODE_CHECKS", "EXPLANATIONS", "not_applicable", "fmt_p",
-           "p_eq"]
+__all__ = ["CheckResult", "ACROSS_MODES", "not_applicable", "fmt_p", "p_eq"]
 
-FAILURE_MODES = ("spread", "location", "mode_weights", "prior_hallucination", "likelihood_hallucination",
-                 "early_stopping", "distribution")
-# The check that carries each failure mode's effect (sensitivity curves, their figures and tables).
-MODE_CHECKS = {"spread": "spread_radius", "location": "location", "mode_weights": "mode_weights",
-               "prior_hallucination": "prior_hallucination", "likelihood_hallucination": "likelihood_hallucination",
-               "early_stopping": "early_stopping_sweep", "distribution": "sliced_wasserstein"}
 # Failure modes judged across observations only (:mod:`samplerlab.auditing.observations`), never by one audit.
+# The others are the registered checks' (:data:`samplerlab.diagnostics.registry.FAILURE_MODES`).
 ACROSS_MODES = ("coverage",)
-EXPLANATIONS = ("likelihood_approximation",)  # informative checks that explain failures, never judge
 
 
 P_FLOOR = 1e-300  # below this a p-value has (nearly) underflowed: shown as ``< 1e-300``
@@ -105,6 +98,8 @@ class CheckResult:
     def __post_init__(self):
         if self.role not in ("verdict", "info"):
             raise ValueError(f"role: expected 'verdict' or 'info', got {self.role!r}")
+        from samplerlab.diagnostics.registry import EXPLANATIONS, FAILURE_MODES
+
         allowed = FAILURE_MODES + ACROSS_MODES + (EXPLANATIONS if self.role == "info" else ())
         if self.failure_mode not in allowed:
             raise ValueError(f"failure_mode: expected one of {allowed}, got {self.failure_mode!r}")

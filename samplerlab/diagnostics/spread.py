@@ -74,11 +74,12 @@ from scipy import stats
 from torch import Tensor
 
 from samplerlab.diagnostics.threads import single_threaded_if_small
+from samplerlab.diagnostics.check import Check
 from samplerlab.diagnostics.result import CheckResult, not_applicable, p_eq
 from samplerlab.diagnostics.truth import Evaluated, Truth
 from samplerlab.diagnostics.verdicts import binom_two_sided, binom_upper, bonferroni, hypergeom_upper
 
-__all__ = ["spread_checks", "radius_test", "describe_ratio", "pair_within_modes", "Pairs", "MIN_PAIRS", "GATE"]
+__all__ = ["spread_checks", "radius_test", "describe_ratio", "pair_within_modes", "Pairs", "MIN_PAIRS", "GATE", "CHECK"]
 
 MIN_PAIRS = 10
 GATE = 1e-6  # likelihood-mode samples leave the pairs once their own test's p falls below this
@@ -276,3 +277,8 @@ def _location(samples: Tensor, truth: Truth, pairs: Pairs, summ: np.ndarray) -> 
                 f"({p_eq(p)}, {len(proj)} pairs, direction {which})"),
         data={"tested_pairs": len(proj), "positive": positive, "main_mode": main, "direction": where.strip(),
               "p_per_mode": pvals.get("per mode"), "p_shared": pvals.get("shared")})
+
+
+CHECK = Check("spread", ("spread", "location"), "output", order=10,
+              run=lambda i: spread_checks(i.samples, i.truth, i.evaluated),
+              carriers={"spread": "spread_radius", "location": "location"}, figures=("pit_ecdf",))

@@ -32,12 +32,13 @@ import torch
 from torch import Tensor
 
 from samplerlab.diagnostics.stop_nulls import profile_rows, sliced_w1_rows, stop_nulls
+from samplerlab.diagnostics.check import Check
 from samplerlab.diagnostics.result import CheckResult, not_applicable, p_eq
 from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.truth import Truth
 from samplerlab.diagnostics.verdicts import rank_pvalue
 
-__all__ = ["profile_check", "profile_null", "sliced_w1_rows", "BAND"]
+__all__ = ["profile_check", "profile_null", "sliced_w1_rows", "BAND", "CHECK"]
 
 BAND = (0.05, 0.95)  # quantiles of the exact band
 
@@ -86,3 +87,7 @@ def profile_check(outputs: dict[float, Tensor], truth: Truth, schedule) -> Check
                 f"at most ({p_eq(p)}, rank among {len(null)} exact replicates; informative)"),
         data={"t_stop": [float(t) for t in t_stops], "w1": w.tolist(), "band_lo": lo.tolist(), "band_hi": hi.tolist(),
               "null_median": np.median(null, 0).tolist(), "best_stop": float(t_stops[best]), "band": list(BAND)})
+
+
+CHECK = Check("early_stopping_profile", ("early_stopping",), "stops", order=50, role="info",
+              run=lambda i: [profile_check(i.outputs, i.truth, i.schedule)], figures=("early_stopping",))

@@ -34,12 +34,14 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from samplerlab.diagnostics import registry
 from samplerlab.diagnostics.result import p_eq
 
 __all__ = ["plot_report", "draw_guidance", "figure_panels", "file_stem", "safe_stem", "verdict_line", "pit_band",
            "sign_band", "FIGURES"]
 
-FIGURES = ("mode_weights", "spread_vs_t", "pit_ecdf", "early_stopping", "samples_2d", "guidance_vs_t", "coverage")
+# The figures the registered checks declare, then the samples' own and the across-observation one.
+FIGURES = registry.FIGURES + ("samples_2d", "coverage")
 _SIZES = {"mode_weights": (6, 4.4), "spread_vs_t": (11, 4.4), "pit_ecdf": (6.5, 5), "early_stopping": (11, 4.6),
           "samples_2d": (6, 5.8), "guidance_vs_t": (11, 4.4), "coverage": (16, 4.8)}
 _T_LABEL = "t (1 = noise, 0 = data)"
@@ -385,7 +387,7 @@ def figure_panels(report, samples: dict | None = None) -> dict[str, tuple[int, C
                 if (c := _check(report, name)) is not None and c.data.get("ranks")}
     if len(coverage) == 3:
         out["coverage"] = (3, lambda axes: _draw_coverage(axes, report, coverage))
-    return out
+    return {name: out[name] for name in FIGURES if name in out}
 
 
 def plot_report(report, out, samples: dict | None = None) -> list[Path]:

@@ -46,7 +46,7 @@ def _panel(ax, rows, band, param: str) -> None:
 def plot_sensitivity(curves, bands, out) -> list[Path]:
     """Write one PNG per (sampler, parameter) into ``out``; returns the paths written."""
     from samplerlab.render.plots import _plt
-    from samplerlab.diagnostics.result import MODE_CHECKS
+    from samplerlab.diagnostics.registry import MODE_CHECKS
 
     plt, _ = _plt()
     out = Path(out)

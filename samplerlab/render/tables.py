@@ -12,7 +12,8 @@ Example:
 
 from __future__ import annotations
 
-from samplerlab.diagnostics.result import FAILURE_MODES, fmt_p
+from samplerlab.diagnostics.registry import FAILURE_MODES
+from samplerlab.diagnostics.result import fmt_p
 
 __all__ = ["format_table", "report_table", "compare_table", "verdict", "vary_table", "summary_row"]
 

@@ -25,7 +25,7 @@ Example:
 
 from __future__ import annotations
 
-from samplerlab.diagnostics.result import MODE_CHECKS
+from samplerlab.diagnostics.registry import MODE_CHECKS
 
 __all__ = ["vary", "exact_band", "curve_rows", "MODE_CHECKS", "parse_vary"]
 

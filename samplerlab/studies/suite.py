@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from samplerlab.diagnostics.result import FAILURE_MODES
+from samplerlab.diagnostics.registry import FAILURE_MODES
 from samplerlab.scenarios import data_path
 
 

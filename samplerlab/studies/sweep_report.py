@@ -31,7 +31,7 @@ __all__ = ["store_table", "render", "audit_summary", "validation_rows", "calibra
 
 def store_table(frame) -> str:
     """The summary table of a store: one row per cell, a verdict per failure mode (rendering only)."""
-    from samplerlab.diagnostics.result import FAILURE_MODES
+    from samplerlab.diagnostics.registry import FAILURE_MODES
     from samplerlab.render.tables import format_table
 
     rows = []
@@ -133,7 +133,7 @@ def validation_rows(frame):
     """Per (family, fault, seed, failure mode): flagged, own mode, expected, applicable."""
     import pandas as pd
 
-    from samplerlab.diagnostics.result import FAILURE_MODES
+    from samplerlab.diagnostics.registry import FAILURE_MODES
     from samplerlab.studies.validation import EXPECTED, GLOBAL, OWN
 
     rows = []
