@@ -24,10 +24,10 @@ import os
 import sys
 from pathlib import Path
 
-from samplerlab.errors import InputError, SamplerlabError
-from samplerlab.core.interrupts import EXIT_INTERRUPTED, SamplerTimeout, handling_ctrl_c
 from samplerlab.auditing.options import add_cli_options, in_ci, parse_positive_int
+from samplerlab.core.interrupts import EXIT_INTERRUPTED, SamplerTimeout, handling_ctrl_c
 from samplerlab.core.provenance import command
+from samplerlab.errors import InputError, SamplerlabError
 
 __all__ = ["main", "build_parser"]
 
@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sampler", help="zoo name (see `samplerlab list samplers`), module:attr or file.py:attr")
     p.add_argument("--scenario", required=True, help="scenario name (see `samplerlab list scenarios`) or .toml path")
     add_cli_options(p, ["n", "seed", "alpha", "steps", "device", "json"])
-    p.add_argument("--checks", nargs="+", metavar="CHECK", type=_check_name, help="run only these checks or failure modes (default: all; `samplerlab list checks`)")
+    p.add_argument("--checks", nargs="+", metavar="CHECK", type=_check_name,
+                   help="run only these checks or failure modes (default: all; `samplerlab list checks`)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="sampler parameter (repeatable)")
     p.add_argument("--no-floor", dest="floor", action="store_false", help="skip the discretisation floor (the "
                    "exact posterior denoiser on the sampler's own grid, which attributes each failure)")
@@ -127,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "HTML page per audit in OUT/cards)")
     p.add_argument("--scenarios", nargs="+", metavar="NAME", help="scenarios (default: the suite's)")
     p.add_argument("--samplers", nargs="+", metavar="NAME", help="samplers (default: the whole zoo)")
-    p.add_argument("--checks", nargs="+", metavar="CHECK", type=_check_name, help="run only these checks or failure modes (default: all; `samplerlab list checks`)")
+    p.add_argument("--checks", nargs="+", metavar="CHECK", type=_check_name,
+                   help="run only these checks or failure modes (default: all; `samplerlab list checks`)")
     p.add_argument("--no-floor", dest="floor", action="store_false", help="skip the discretisation floor")
     add_cli_options(p, ["n", "steps", "seed", "alpha", "device"])
     _add_cell_threads(p)
@@ -246,8 +248,8 @@ def _write_or_fallback(write, path: str, what: str) -> bool:
 
 def _cmd_score(args) -> int:
     from samplerlab.core.interrupts import watching_samplers
-    from samplerlab.scenarios import load_scenario
     from samplerlab.core.threads import choose_threads, using_threads
+    from samplerlab.scenarios import load_scenario
 
     _check_device(args.device)
     _check_output(args.json, "--json")
@@ -321,8 +323,8 @@ def _score_observations(args, scenario, n: int, steps: int) -> int:
 
 def _score_vary(args, scenario, n: int, steps: int) -> int:
     from samplerlab.auditing.sampler_ref import parse_params
-    from samplerlab.studies.sensitivity import MODE_CHECKS, exact_band, parse_vary, vary
     from samplerlab.render.tables import vary_table
+    from samplerlab.studies.sensitivity import MODE_CHECKS, exact_band, parse_vary, vary
 
     for flag in ("save_samples", "json"):
         if getattr(args, flag):

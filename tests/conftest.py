@@ -30,8 +30,8 @@ def audits(tmp_path_factory):
 
     from samplerlab.auditing.pipeline import run
     from samplerlab.auditing.sampler_ref import resolve_sampler
-    from samplerlab.scenarios import load_scenario
     from samplerlab.auditing.samples_file import save_samples
+    from samplerlab.scenarios import load_scenario
 
     scenario = load_scenario("unequal_weights_2d")
     oracle, _ = resolve_sampler("oracle", problem=scenario.problem)

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from samplerlab.auditing.audit import audit
+from samplerlab.auditing.report import COLUMNS, Report
 from samplerlab.errors import SamplerError
 from samplerlab.samplers.faults import Spread
-from samplerlab.auditing.report import COLUMNS, Report
 from samplerlab.studies.validation import exact_sampler, grid_problem
 
 N, STEPS = 500, 20

@@ -10,8 +10,8 @@ import time
 import pandas as pd
 import pytest
 
-from samplerlab.cli import main
 from samplerlab.auditing.report import Report
+from samplerlab.cli import main
 
 # Tiny audits: the 1-D bimodal scenario, 200 samples, 20 steps, two cheap checks. Exact
 # posterior draws pass except with probability <= alpha = 1e-3 (Holm family-wise rate); seeds

@@ -6,9 +6,9 @@ import torch
 
 from samplerlab import GaussianMixture, InverseProblem
 from samplerlab.auditing.control import control_problem
-from samplerlab.operators import Identity
 from samplerlab.auditing.pipeline import run
 from samplerlab.auditing.report import Report
+from samplerlab.operators import Identity
 from samplerlab.scenarios import load_scenario
 
 

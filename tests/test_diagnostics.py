@@ -7,17 +7,26 @@ import pytest
 import torch
 
 from samplerlab import GaussianMixture, InverseProblem
-from samplerlab.diagnostics import (CheckResult, Truth, distribution_checks, hallucination_checks, holm,
-                                    mode_weight_checks, spread_checks, sweep_check, trajectory_check)
 from samplerlab.auditing.audit import audit
+from samplerlab.core.schedules import VPLinear
+from samplerlab.diagnostics import (
+    CheckResult,
+    Truth,
+    distribution_checks,
+    hallucination_checks,
+    holm,
+    mode_weight_checks,
+    spread_checks,
+    sweep_check,
+    trajectory_check,
+)
 from samplerlab.diagnostics.distribution import projections, sliced_w2, sorted_projections
 from samplerlab.diagnostics.result import fmt_p
 from samplerlab.diagnostics.spread import radius_test
 from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.truth import evaluate
-from samplerlab.samplers.faults import FAULTS, Spread
 from samplerlab.operators import Identity
-from samplerlab.core.schedules import VPLinear
+from samplerlab.samplers.faults import FAULTS, Spread
 from samplerlab.studies.validation import grid_problem
 
 N = 2000
@@ -140,8 +149,8 @@ def test_small_problem_checks_run_on_one_thread_and_restore_the_setting(truth):
 
 def test_grossly_overdispersed_audit_is_flagged_and_builds_each_null_once():
     # Regression: an audit of ×10 over-dispersed samples (DAPS on prior_mode_ruled_out_2d) was slow.
-    # The work is fixed by the truth, not by the samples: one distribution null and one stop-time null (the sweep's and the profile's)
-    # per (problem, n, seed), reused by a second audit; the test itself runs in about a second.
+    # The work is fixed by the truth, not by the samples: one distribution null and one stop-time null (the sweep's
+    # and the profile's) per (problem, n, seed), reused by a second audit; the test itself runs in about a second.
     problem = InverseProblem(GaussianMixture([0.8, 0.2], [[-4.0, 0.0], [4.0, 0.0]], [0.5, 0.5]), Identity(2), 0.5,
                              [4.0, 0.5])
     inflate = Spread(problem, 10.0)

@@ -9,13 +9,13 @@ import torch
 from scipy import stats
 
 from samplerlab.auditing.audit import audit
+from samplerlab.auditing.pipeline import as_scenario, run
+from samplerlab.core.schedules import EDM, VE, VPCosine, VPLinear
 from samplerlab.diagnostics import early_stopping as es
 from samplerlab.diagnostics.truth import Truth
 from samplerlab.diagnostics.verdicts import holm
-from samplerlab.samplers.faults import exact_sampler
-from samplerlab.auditing.pipeline import as_scenario, run
-from samplerlab.core.schedules import EDM, VE, VPCosine, VPLinear
 from samplerlab.render.tables import summary_row
+from samplerlab.samplers.faults import exact_sampler
 
 N = 2000  # the smallest n at which DPS's sweep is decisive with margin (p ~ 1e-15; at 1000 one seed gives 4e-6)
 STOP = 0.05  # the one stop of the constructed pair sets

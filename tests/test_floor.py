@@ -11,8 +11,8 @@ import torch
 
 from samplerlab import GaussianMixture, InverseProblem, audit, samplers
 from samplerlab.auditing.floor import describe_floor, floor_eta
-from samplerlab.operators import Dense, Mask
 from samplerlab.auditing.report import Report
+from samplerlab.operators import Dense, Mask
 from tests.exact_chain import exact_chain_law, mean_and_radius_pvalues
 
 ALPHA = 1e-3

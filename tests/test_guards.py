@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from samplerlab import audit, samplers
+from samplerlab.auditing.pipeline import run
+from samplerlab.auditing.report import Report
 from samplerlab.cli import main
 from samplerlab.errors import SamplerError
-from samplerlab.auditing.report import Report
-from samplerlab.auditing.pipeline import run
 from samplerlab.scenarios import load_scenario
 
 KW = dict(n=300, checks=["spread", "mode_weights"], steps=20)

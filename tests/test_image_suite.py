@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from samplerlab.studies.image_suite import CPU_SCENARIOS, GPU_SCENARIOS, main, run_image_suite
 from samplerlab.scenarios import load_scenario
-
+from samplerlab.studies.image_suite import CPU_SCENARIOS, GPU_SCENARIOS, main, run_image_suite
 
 GPU_ONLY = {"patches64_inpainting_gpu", "patches64_superresolution_gpu"}  # 100,000 × 4096 means: 3.3 GB each
 
@@ -22,9 +21,9 @@ def test_image_scenarios_load(name):
 
 @pytest.mark.parametrize("name", sorted(GPU_ONLY))
 def test_gpu_size_scenarios_declare_the_image_track_size(name):
-    from samplerlab.scenarios import scenario_path
-
     import tomllib
+
+    from samplerlab.scenarios import scenario_path
 
     spec = tomllib.loads(scenario_path(name).read_text())
     assert spec["prior"]["patch_size"] == 64 and spec["prior"]["patches"] >= 100_000 and spec["n"] == 2000

@@ -12,10 +12,9 @@ import torch
 
 pytest.importorskip("skimage")
 
-from samplerlab.scenarios.medical import HEADROOM, LESION, lesion_plan, lesion_profile, medical_patches  # noqa: E402
-from samplerlab.operators.medical import (  # noqa: E402
-    ParallelBeamProjection, UndersampledFourier, cartesian_lines, projection_matrix)
+from samplerlab.operators.medical import ParallelBeamProjection, UndersampledFourier, cartesian_lines, projection_matrix  # noqa: E402
 from samplerlab.scenarios import ScenarioError, list_scenarios, load_scenario  # noqa: E402
+from samplerlab.scenarios.medical import HEADROOM, LESION, lesion_plan, lesion_profile, medical_patches  # noqa: E402
 
 MRI_CASES = {"16x16 4x random": ((16, 16), 4, 0.2, "random"), "15x12 3x random": ((15, 12), 3, 0.1, "random"),
              "24x24 8x equispaced": ((24, 24), 8, 0.1, "equispaced"), "8x8 full": ((8, 8), 1, 0.0, "random")}

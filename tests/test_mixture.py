@@ -200,7 +200,8 @@ def test_denoiser_logits_relative_to_the_last_component_give_the_same_mean():
     """The denoiser's ``K − 1`` relative logits (small K) against the full ``log p`` path's."""
     g = torch.Generator().manual_seed(1)
     gm = GaussianMixture(torch.rand(25, generator=g, dtype=torch.float64) + 0.1,
-                         3 * torch.randn(25, 8, generator=g, dtype=torch.float64), torch.full((25,), 0.5, dtype=torch.float64))
+                         3 * torch.randn(25, 8, generator=g, dtype=torch.float64),
+                         torch.full((25,), 0.5, dtype=torch.float64))
     x = 2 * torch.randn(300, 8, generator=g, dtype=torch.float64)
     e_relative = gm.denoise(x, 0.8, 0.6)
     e_full, _ = gm._kernel.mean(x, 0.8, 0.6, need_logp=True)

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
+from samplerlab.auditing.observations import ObservationAudit, audit_observations
 from samplerlab.diagnostics.coverage import coverage_check, randomized_rank
 from samplerlab.diagnostics.sbc import sbc_check
 from samplerlab.diagnostics.tarp import tarp_check
 from samplerlab.samplers.faults import Spread
-from samplerlab.auditing.observations import ObservationAudit, audit_observations
 
 SETTINGS = dict(n=300, steps=20, checks=["spread", "mode_weights"], floor=False)
 

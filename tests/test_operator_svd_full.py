@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from samplerlab.operators import Blur, Dense, Identity, Mask, Subsample
 from samplerlab.operators.images import box_inpainting, gaussian_blur, random_inpainting, superresolution
 from samplerlab.operators.medical import ParallelBeamProjection, UndersampledFourier
-from samplerlab.operators import Blur, Dense, Identity, Mask, Subsample
 
 G = torch.Generator().manual_seed(0)
 OPERATORS = {
@@ -50,7 +50,8 @@ def test_full_svd_completes_the_thin_one(op, dtype):
 
 def test_mask_completion_is_the_closed_form_permutation():
     U, S, V = Mask(5, [3, 1]).svd(full=True)
-    assert torch.equal(V, torch.eye(5, dtype=torch.float64)[:, [1, 3, 0, 2, 4]]) and torch.equal(U, torch.eye(2).double())
+    assert (torch.equal(V, torch.eye(5, dtype=torch.float64)[:, [1, 3, 0, 2, 4]])
+            and torch.equal(U, torch.eye(2).double()))
 
 
 def test_full_must_be_a_bool():

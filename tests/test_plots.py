@@ -1,16 +1,15 @@
 """The audit figures: each panel's title states its check's verdict as stored, the PIT band is the
 exact KS critical value at the report's α, the 2-D samples plot names the exact contours and the
 verdict, the spread-vs-t figure draws the exact band its check stored, the sweep's marks are the exact
-two-sided sign-test range and the stop-time profile draws its stored exact band. Tiny real audits (n = 300, 20 steps) of the oracle (passes) and of the
-oracle plus noise (over-dispersed: fails spread and distribution); seeds fixed, so deterministic."""
+two-sided sign-test range and the stop-time profile draws its stored exact band. Tiny real audits (n = 300,
+20 steps) of the oracle (passes) and of the oracle plus noise (over-dispersed: fails spread and distribution);
+seeds fixed, so deterministic."""
 
 from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pytest
-import torch
 from scipy import stats
 
 pytest.importorskip("matplotlib")
@@ -19,9 +18,9 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from samplerlab.render.plots import FIGURES, figure_panels, plot_report  # noqa: E402
 from samplerlab.auditing.report import Report  # noqa: E402
 from samplerlab.diagnostics.verdicts import binom_two_sided  # noqa: E402
+from samplerlab.render.plots import FIGURES, figure_panels, plot_report  # noqa: E402
 
 DIAGNOSIS = ("over-dispersed", "under-dispersed", "piles", "narrow", "wide", "fail")
 

@@ -13,8 +13,8 @@ from samplerlab.diagnostics.stop_trajectory import spread_ratio_band
 @pytest.fixture(scope="module")
 def trajectory():
     """The trajectory check of a tiny oracle audit (n = 300, 20 steps) and its α."""
-    from samplerlab.auditing.sampler_ref import resolve_sampler
     from samplerlab.auditing.pipeline import run
+    from samplerlab.auditing.sampler_ref import resolve_sampler
     from samplerlab.scenarios import load_scenario
 
     scenario = load_scenario("unequal_weights_2d")

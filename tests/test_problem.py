@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from samplerlab import GaussianMixture, InverseProblem
-from samplerlab.operators import Dense, Identity, Mask
 from samplerlab.core.schedules import VE, VPLinear
+from samplerlab.operators import Dense, Identity, Mask
 from tests.strategies import COV_KINDS, random_dense, random_mixture
 
 

@@ -13,10 +13,10 @@ import shutil
 import pandas as pd
 import pytest
 
-from samplerlab.studies import sweep as sw
-from samplerlab.cli import main
 from samplerlab.auditing.pipeline import run
+from samplerlab.cli import main
 from samplerlab.scenarios import scenario_path
+from samplerlab.studies import sweep as sw
 from samplerlab.studies.sweep_report import render
 
 SAMPLER = '''from samplerlab import samplers

@@ -49,7 +49,8 @@ def test_each_check_is_selectable_by_its_modes_and_its_figures_are_drawn(check):
 
 def test_the_aliases_a_user_knows_select_what_they_did():
     assert registry.select(["location"]) == ["spread"]
-    assert registry.select(["prior_hallucination"]) == registry.select(["likelihood_hallucination"]) == ["hallucination"]
+    assert (registry.select(["prior_hallucination"]) == registry.select(["likelihood_hallucination"])
+            == ["hallucination"])
     assert registry.select(["early_stopping"]) == ["early_stopping_sweep", "early_stopping_profile",
                                                    "early_stopping_trajectory"]
     assert registry.select(["why"]) == ["likelihood_approximation"]

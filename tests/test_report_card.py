@@ -5,14 +5,12 @@ Tiny real audits (n = 300, 20 steps) of the oracle (passes) and of the oracle pl
 from __future__ import annotations
 
 import base64
-import json
 import dataclasses
+import json
 import re
 from html.parser import HTMLParser
 
-import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("matplotlib")
 

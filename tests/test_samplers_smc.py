@@ -75,8 +75,8 @@ def test_mcgdiff_marginals_pass_ks_against_exact_posterior_draws(coordinate):
 
 def test_mcgdiff_one_particle_runs_and_more_particles_reduce_mode_weight_error():
     # One particle is the guided proposal alone (no weights): measured mode-weight TV 0.20
-    # against 0.004 with 64 particles on these seeded runs (0.17 vs 0.001 at N = 1000, 200 steps). The sampling sd of the TV at N = 600 is
-    # ≤ √(0.25/600) ≈ 0.02, so the seeded comparison has a margin of ~7 sd.
+    # against 0.004 with 64 particles on these seeded runs (0.17 vs 0.001 at N = 1000, 200 steps). The sampling
+    # sd of the TV at N = 600 is ≤ √(0.25/600) ≈ 0.02, so the seeded comparison has a margin of ~7 sd.
     x1 = mcgdiff_run(1)
     assert x1.shape == (N_MCG, 2) and torch.isfinite(x1).all()
     tv1, tv64 = mode_weight_tv(x1), mode_weight_tv(mcgdiff_run(64))
@@ -106,9 +106,9 @@ def test_fps_mean_is_near_the_exact_posterior_mean_up_to_its_measured_bias(coord
     # FPS is not exact: its filtering model treats the y_t as independent observations of the
     # chain, which over-counts the data. Measured here (n = 2000, 5 particles, 50 steps, seeds
     # 0 and 1): the mean is pulled towards y by 0.16-0.18 (x₁) and 0.08 (x₂) posterior sd and
-    # the spread is under-dispersed (sd ≈ 0.65-0.74× exact; similar at 200 steps / 50 particles). So we assert the weaker property: the mean
-    # error is at most BIAS_FPS exact sd plus the sampling bound Z · sd_fps / √n (sd_fps the
-    # sample's own sd, an i.i.d. mean over independent filters; Bonferroni over the two
+    # the spread is under-dispersed (sd ≈ 0.65-0.74× exact; similar at 200 steps / 50 particles). So we assert
+    # the weaker property: the mean error is at most BIAS_FPS exact sd plus the sampling bound
+    # Z · sd_fps / √n (sd_fps the sample's own sd, an i.i.d. mean over independent filters; Bonferroni over the two
     # coordinates is covered by using Z at ALPHA for each). The prior mean is more than twice
     # the bound away (6.5 and 2.5 sd), so the test still fails a sampler that ignores y.
     problem = gaussian_problem()

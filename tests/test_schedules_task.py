@@ -106,7 +106,8 @@ def test_torch_func_goes_through_the_exact_denoiser(covariances):
     prior = GaussianMixture([0.3, 0.7], [[0.0, 0.0], [2.0, 1.0]], covariances)
     task = InverseProblem(prior, Identity(2), 0.5, [1.0, 0.0]).task(steps=10)
     g = torch.Generator().manual_seed(0)
-    x, v, t = torch.randn(4, 2, generator=g, dtype=torch.float64), torch.randn(4, 2, generator=g, dtype=torch.float64), task.timesteps[3]
+    x, v, t = (torch.randn(4, 2, generator=g, dtype=torch.float64), torch.randn(4, 2, generator=g, dtype=torch.float64),
+               task.timesteps[3])
     out, vjp = torch.func.vjp(lambda z: task.denoise(z, t), x)
     xr = x.clone().requires_grad_(True)
     (task.denoise(xr, t) * v).sum().backward()

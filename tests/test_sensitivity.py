@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from samplerlab.studies import claims as study
 from samplerlab.cli import main
-from samplerlab.studies.sensitivity import MODE_CHECKS, exact_band, parse_vary, vary
 from samplerlab.render.sensitivity_plots import plot_sensitivity
+from samplerlab.studies import claims as study
+from samplerlab.studies.sensitivity import MODE_CHECKS, exact_band, parse_vary, vary
 
 FAST = dict(n=100, checks=["spread", "mode_weights"])
 

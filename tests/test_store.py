@@ -13,14 +13,13 @@ import threading
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 
 import samplerlab
-from samplerlab.studies import sweep as sw
-from samplerlab.studies import sweep_store
 from samplerlab.cli import main
 from samplerlab.errors import InputError
+from samplerlab.studies import sweep as sw
+from samplerlab.studies import sweep_store
 from samplerlab.studies.sweep_store import finished_keys, read_store
 
 SPEC = {"samplers": ["dps"], "scenarios": ["bimodal_1d"], "seeds": [0, 1], "n": 60, "steps": 10,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from samplerlab.studies import sweep as sw
 from samplerlab.cli import main
+from samplerlab.studies import sweep as sw
 from samplerlab.studies.sweep_report import store_table
 
 BASE = {"samplers": ["dps"], "scenarios": ["bimodal_1d"], "seeds": [0, 1], "n": 60, "steps": 10,

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from samplerlab import GaussianMixture, InverseProblem, audit, samplers
-from samplerlab.operators import Dense
 from samplerlab.auditing.sampler_ref import declared
+from samplerlab.operators import Dense
 
 T_STOPS = (0.01, 0.05)
 

@@ -18,8 +18,8 @@ import pytest
 from scipy import stats
 
 from samplerlab.diagnostics.registry import FAILURE_MODES
-from samplerlab.scenarios.validation_families import FAMILIES, build
 from samplerlab.samplers.faults import FAULTS
+from samplerlab.scenarios.validation_families import FAMILIES, build
 from samplerlab.studies.validation import EXPECTED, GLOBAL, OWN, grid_problem, run
 
 

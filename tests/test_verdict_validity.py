@@ -19,16 +19,19 @@ from scipy import stats
 
 from samplerlab import GaussianMixture, InverseProblem
 from samplerlab.auditing.audit import audit
-from samplerlab.diagnostics import (Truth, distribution_checks, hallucination_checks, mode_weight_checks,
-                                    spread_checks, sweep_check)
+from samplerlab.diagnostics import (
+    Truth,
+    hallucination_checks,
+    mode_weight_checks,
+    spread_checks,
+)
 from samplerlab.diagnostics.distribution import projected_cdf, projections, sliced_energy
 from samplerlab.diagnostics.spread import pair_within_modes
 from samplerlab.diagnostics.verdicts import hypergeom_two_sided, rank_pvalue
-from samplerlab.scenarios.validation_families import FAMILIES, build
-from samplerlab.samplers.faults import FaultSampler, LateSpoil, Shift, Spread
 from samplerlab.operators import Dense, Identity
+from samplerlab.samplers.faults import FaultSampler, LateSpoil, Shift, Spread
 from samplerlab.scenarios import load_scenario
-
+from samplerlab.scenarios.validation_families import FAMILIES, build
 
 # -- 1. valid p-values ------------------------------------------------------------------------
 
@@ -237,7 +240,8 @@ def test_mode_weights_memory_does_not_grow_with_components_times_replicates(monk
     monkeypatch.setattr(sizes, "N_REFERENCE", 2000)
     g = torch.Generator().manual_seed(0)
     k = 20_000
-    prior = GaussianMixture(torch.ones(k), 30 * torch.rand(k, 2, generator=g, dtype=torch.float64), 0.05 * torch.ones(k))
+    prior = GaussianMixture(torch.ones(k), 30 * torch.rand(k, 2, generator=g, dtype=torch.float64),
+                            0.05 * torch.ones(k))
     problem = InverseProblem(prior, Dense(torch.tensor([[1.0, 0.0]], dtype=torch.float64)), 0.5, [15.0])
     truth = Truth.get(problem, 500, 0)
     x = truth.draws(500, "t")

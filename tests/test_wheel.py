@@ -41,7 +41,8 @@ def test_the_installed_wheel_ships_its_scenarios_and_runs_an_audit(tmp_path):
     away.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     env.update(SAMPLERLAB_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    where = _run([python, "-c", "import samplerlab, samplerlab.studies.suite as s; s.default_spec(); print(samplerlab.__file__)"],
+    where = _run([python, "-c",
+                  "import samplerlab, samplerlab.studies.suite as s; s.default_spec(); print(samplerlab.__file__)"],
                  away, env).strip()
     assert Path(where).is_relative_to(env_dir) and not Path(where).is_relative_to(ROOT), where
     listed = _run([bindir / "samplerlab", "list", "scenarios"], away, env)

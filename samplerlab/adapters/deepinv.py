@@ -79,8 +79,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = ["require", "torchvision_shim", "as_denoiser", "as_physics", "as_measurement", "grid_levels",
-           "sde_times", "TaskDenoiser", "DeepinvSampler", "deepinv_dps", "deepinv_ddrm", "deepinv_diffpir",
-           "deepinv_posterior_diffusion"]
+           "sde_times", "TaskDenoiser"]
 
 INSTALL = "pip install 'samplerlab[deepinv]'"
 _SHIM: Any = None  # keeps the shim's torch.library definitions alive

@@ -23,8 +23,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from samplerlab.adapters.deepinv import (TaskDenoiser, _affine, as_measurement, as_physics, grid_levels, require,
-                                         sde_times)
+from samplerlab.adapters.deepinv import (
+    TaskDenoiser,
+    _affine,
+    as_measurement,
+    as_physics,
+    grid_levels,
+    require,
+    sde_times,
+)
 
 __all__ = ["DeepinvSampler", "deepinv_dps", "deepinv_ddrm", "deepinv_diffpir", "deepinv_posterior_diffusion"]
 

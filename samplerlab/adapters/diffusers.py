@@ -134,7 +134,8 @@ class EpsilonModel(nn.Module):
         task = self.task
         k = torch.as_tensor(timestep).detach().to("cpu").long().flatten()
         if k.numel() == 0 or int(k.min()) < 0 or int(k.max()) >= len(self.alphas_cumprod):
-            raise ValueError(f"EpsilonModel: timestep must lie in [0, {len(self.alphas_cumprod) - 1}], got {timestep!r}")
+            raise ValueError(f"EpsilonModel: timestep must lie in [0, {len(self.alphas_cumprod) - 1}], "
+                             f"got {timestep!r}")
         if k.numel() not in (1, sample.shape[0]):
             raise ValueError(f"EpsilonModel: {k.numel()} timesteps for a batch of {sample.shape[0]}")
         x = sample.reshape(sample.shape[0], -1).to(task.dtype)

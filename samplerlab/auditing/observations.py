@@ -40,8 +40,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from samplerlab.auditing.report import Report
 from samplerlab.diagnostics.coverage import coverage_check, randomized_rank
 from samplerlab.diagnostics.registry import FAILURE_MODES
 from samplerlab.diagnostics.result import CheckResult
@@ -49,7 +49,6 @@ from samplerlab.diagnostics.sbc import sbc_check, sbc_directions
 from samplerlab.diagnostics.tarp import tarp_check
 from samplerlab.diagnostics.truth import generator
 from samplerlab.diagnostics.verdicts import holm
-from samplerlab.auditing.report import Report
 
 __all__ = ["ObservationAudit", "audit_observations", "observation_seed", "SHOWN_DIM"]
 
@@ -214,7 +213,7 @@ def audit_observations(sampler, scenario, observations: int, *, params: dict | N
     ref_gen = generator(seed, "tarp-reference", base.prior.device)
     rng = np.random.default_rng([int(seed), zlib.crc32(b"observation-ranks")])
     directions, names = sbc_directions(base.operator, base.dim)
-    reports, u_hpd, u_sbc, u_tarp, shown = [], [], [], [], []
+    reports, u_hpd, u_sbc, u_tarp = [], [], [], []
     for j in range(observations):
         if listed is None:
             problem = InverseProblem.simulate(base.prior, base.operator, base.sigma_y, gen)
@@ -228,7 +227,8 @@ def audit_observations(sampler, scenario, observations: int, *, params: dict | N
             u_hpd.append(h), u_sbc.append(s), u_tarp.append(t)
         y = problem.y.cpu()
         report.meta["observation"] = {"index": j, "y_norm": float(y.norm()),
-                                      **({"y": y.tolist(), "x_star": None if problem.x_star is None else problem.x_star.cpu().tolist()}
+                                      **({"y": y.tolist(),
+                                          "x_star": None if problem.x_star is None else problem.x_star.cpu().tolist()}
                                          if y.numel() <= SHOWN_DIM and base.dim <= SHOWN_DIM else {})}
         report.samples = None  # K audits' draws are not kept in memory
         reports.append(report)

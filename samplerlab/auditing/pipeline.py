@@ -33,10 +33,11 @@ _MAX_LOADED = 8
 
 
 def _family(name: str):
-    """A validation family (:mod:`samplerlab.scenarios.validation_families`) as a scenario: its problem, schedule and grid."""
+    """A validation family (:mod:`samplerlab.scenarios.validation_families`) as a scenario: its problem, schedule
+    and grid."""
     from samplerlab.errors import ScenarioError
-    from samplerlab.scenarios.validation_families import FAMILIES, build
     from samplerlab.scenarios import Scenario
+    from samplerlab.scenarios.validation_families import FAMILIES, build
 
     if name not in FAMILIES:
         raise ScenarioError(f"family:{name}: unknown family, expected one of {', '.join(sorted(FAMILIES))}")
@@ -98,8 +99,8 @@ def _audit_control(sampler, problem, params, device, kw: dict, report: Report) -
     and attach it to ``report``; a control the sampler fails to run on is recorded, not raised."""
     from samplerlab.auditing.audit import audit
     from samplerlab.auditing.control import attach_control, cached_control_problem
-    from samplerlab.errors import SamplerError
     from samplerlab.auditing.sampler_ref import resolve_sampler
+    from samplerlab.errors import SamplerError
 
     if problem.prior.n_components == 1:
         report.meta["control"] = {"skipped": "the prior is a single Gaussian: the audit is its own control"}
@@ -158,8 +159,8 @@ def scenario_hash(scenario, loaded, problem) -> str:
     for a bare problem the prior, the exact posterior, ``y`` and ``σ_y``."""
     import hashlib
 
-    from samplerlab.diagnostics.cache import posterior_fingerprint
     from samplerlab.core.provenance import file_hash, text_hash
+    from samplerlab.diagnostics.cache import posterior_fingerprint
 
     if loaded is not None and str(scenario).startswith("family:"):
         return text_hash(str(scenario))
@@ -180,9 +181,7 @@ def provenance(ref, resolved, scenario, loaded, problem, given: dict | None = No
     reference, the parameters it was given (``meta["params"]`` has them with every default), its
     source's hash, the scenario's content hash, samplerlab's code hash, the dtype and the command
     line."""
-    from samplerlab.core.provenance import code_hash, command_line
-
-    from samplerlab.core.provenance import json_safe
+    from samplerlab.core.provenance import code_hash, command_line, json_safe
 
     return {"sampler_ref": ref if isinstance(ref, str) else resolved.name, "sampler_source": resolved.source,
             "params_given": json_safe(dict(given or {})),

@@ -223,7 +223,8 @@ def ref_source(ref) -> dict:
 
         # the bridge and the module of ready samplers both decide what runs
         files = sorted({Path(__file__).parent.parent / "adapters" / f"{library}.py",
-                        Path(__file__).parent.parent / Path(*SAMPLER_MODULES[library].split(".")[1:]).with_suffix(".py")})
+                        Path(__file__).parent.parent
+                        / Path(*SAMPLER_MODULES[library].split(".")[1:]).with_suffix(".py")})
         digest = text_hash("".join(file_hash(f) for f in files).encode()) if all(f.is_file() for f in files) else None
         return where("library", (digest, str(files[0])), library=library, version=release)
     if ":" not in ref:
@@ -266,7 +267,8 @@ def resolve(ref, problem=None, params: dict | None = None) -> Resolved:
     if ref.startswith("fault:"):  # fault-injection controls of the validation studies
         return Resolved(_fault(ref, problem, params), ref, {"stream": params.get("stream")}, ref_source(ref))
     if ref.partition(":")[0] in _LIBRARIES and ref.partition(":")[2]:  # deepinv:dps, diffusers:dps
-        from samplerlab.adapters import resolve as resolve_library, sampler_factory
+        from samplerlab.adapters import resolve as resolve_library
+        from samplerlab.adapters import sampler_factory
 
         sampler, name = resolve_library(ref, problem, params)
         return Resolved(sampler, name, json_safe(_defaults(sampler_factory(ref), params)), ref_source(ref))

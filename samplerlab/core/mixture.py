@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from samplerlab.core.covariance import Covariance, CoordinateCovariance, make_covariance
+from samplerlab.core.covariance import CoordinateCovariance, Covariance, make_covariance
 from samplerlab.core.logspace import logsumexp
 from samplerlab.core.tweedie import DEFAULT_MAX_ELEMENTS, TweedieKernel
 

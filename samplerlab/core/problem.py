@@ -22,10 +22,10 @@ import torch
 from torch import Tensor
 
 from samplerlab.core.covariance import ComponentCovariance, CoordinateCovariance
-from samplerlab.errors import InputError
 from samplerlab.core.mixture import GaussianMixture
-from samplerlab.operators import LinearOperator
 from samplerlab.core.schedules import Schedule, VPLinear
+from samplerlab.errors import InputError
+from samplerlab.operators import LinearOperator
 
 __all__ = ["InverseProblem"]
 

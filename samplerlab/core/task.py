@@ -24,8 +24,8 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor
 
-from samplerlab.operators import LinearOperator
 from samplerlab.core.schedules import Schedule
+from samplerlab.operators import LinearOperator
 
 __all__ = ["Task", "Observer"]
 

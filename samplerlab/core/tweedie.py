@@ -21,7 +21,8 @@ import torch
 from torch import Tensor
 
 from samplerlab.core.covariance import ComponentCovariance, CoordinateCovariance, Covariance
-from samplerlab.core.logspace import logsumexp, softmax as _softmax
+from samplerlab.core.logspace import logsumexp
+from samplerlab.core.logspace import softmax as _softmax
 from samplerlab.core.precision import fast_float64, round_tf32, tf32
 
 __all__ = ["TweedieKernel"]
@@ -296,7 +297,8 @@ class TweedieKernel:
         e = _weighted_rows(pi, mbar, out).add_(z, alpha=f0)
         if not need_logp:
             return e, lg[:, 0]
-        norm = torch.linalg.vector_norm(z, dim=-1).square() / c[0, 0] + self.dim * (c[0, 0].log() + math.log(2 * math.pi))
+        norm = (torch.linalg.vector_norm(z, dim=-1).square() / c[0, 0]
+                + self.dim * (c[0, 0].log() + math.log(2 * math.pi)))
         return e, logsumexp(lg, overwrite=True) - 0.5 * norm  # the logits are not needed after
 
     def _mean_coord(self, x: Tensor, a: Tensor, c: Tensor, f: Tensor, need_logp: bool,

@@ -45,12 +45,12 @@ from scipy import stats
 from torch import Tensor
 
 from samplerlab.core.covariance import CoordinateCovariance
+from samplerlab.core.mixture import GaussianMixture
 from samplerlab.diagnostics.check import Check
 from samplerlab.diagnostics.result import CheckResult, p_eq
 from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.truth import CHUNK_ELEMENTS, Truth, row_chunks, ruled_out_components
 from samplerlab.diagnostics.verdicts import bonferroni, rank_pvalue
-from samplerlab.core.mixture import GaussianMixture
 
 __all__ = ["distribution_checks", "sliced_w2", "sorted_projections", "sliced_energy", "energy_rows", "projections",
            "projected_cdf", "sliced_ks", "N_REPLICATES", "CHECK"]

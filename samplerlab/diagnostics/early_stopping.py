@@ -35,8 +35,8 @@ from torch import Tensor
 
 from samplerlab.diagnostics.check import Check
 from samplerlab.diagnostics.result import CheckResult, not_applicable, p_eq
-from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.stop_nulls import exact_stopped, stop_nulls
+from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.truth import Truth
 from samplerlab.diagnostics.verdicts import binom_two_sided, bonferroni
 
@@ -67,7 +67,8 @@ def rank_z(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _reference(truth: Truth, schedule, t_stops: list[float]) -> list[np.ndarray]:
-    """Sorted exact log-densities of ``M`` counterparts at each stop (:func:`~samplerlab.diagnostics.stop_nulls.stop_nulls`)."""
+    """Sorted exact log-densities of ``M`` counterparts at each stop
+    (:func:`~samplerlab.diagnostics.stop_nulls.stop_nulls`)."""
     return stop_nulls(truth, schedule, t_stops)["reference"]
 
 
@@ -105,7 +106,8 @@ def sweep_check(outputs: dict[float, Tensor], truth: Truth, schedule) -> CheckRe
     ref = _reference(truth, schedule, t_stops)
     x_end = end.to(truth.dtype)
     keys = ("wins", "losses", "ties", "denser", "sparser", "p_badness", "p_level", "dist_stop", "dist_pushed")
-    data: dict = {"t_stop": [float(t) for t in t_stops], "z": [rank_z(_logp(truth, end), ref[0])]} | {k: [] for k in keys}
+    data: dict = ({"t_stop": [float(t) for t in t_stops], "z": [rank_z(_logp(truth, end), ref[0])]}
+                  | {k: [] for k in keys})
     for j, t in enumerate(t_stops[1:], start=1):
         a, s = schedule.alpha(t).to(x_end), schedule.sigma(t).to(x_end)
         eps = torch.randn(x_end.shape, generator=truth.gen(f"sweep-pushed-{j}"), dtype=x_end.dtype,

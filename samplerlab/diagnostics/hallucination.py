@@ -36,9 +36,9 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.check import Check
 from samplerlab.diagnostics.result import CheckResult, p_eq
+from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.truth import Evaluated, Truth
 from samplerlab.diagnostics.verdicts import hypergeom_upper
 

@@ -48,9 +48,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.check import Check
 from samplerlab.diagnostics.result import CheckResult, not_applicable, p_eq
+from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.truth import Evaluated, Truth
 from samplerlab.diagnostics.verdicts import binom_two_sided, bonferroni, hypergeom_two_sided
 

@@ -73,9 +73,9 @@ import torch
 from scipy import stats
 from torch import Tensor
 
-from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.check import Check
 from samplerlab.diagnostics.result import CheckResult, not_applicable, p_eq
+from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.truth import Evaluated, Truth
 from samplerlab.diagnostics.verdicts import binom_two_sided, binom_upper, bonferroni, hypergeom_upper
 
@@ -257,7 +257,8 @@ def _location(samples: Tensor, truth: Truth, pairs: Pairs, summ: np.ndarray) -> 
     tested = {k: v for k, v in candidates.items() if len(v) >= MIN_PAIRS}
     if not tested:
         return not_applicable("location", "location",
-                              f"only {max(len(v) for v in candidates.values())} pairs to test (at least {MIN_PAIRS} needed)")
+                              f"only {max(len(v) for v in candidates.values())} pairs to test "
+                              f"(at least {MIN_PAIRS} needed)")
     pvals = {k: binom_upper(int((v > 0).sum()), len(v), 0.5) for k, v in tested.items()}
     p, i = bonferroni(list(pvals.values()))
     which = list(pvals)[i]

@@ -24,8 +24,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from samplerlab.diagnostics.distribution import NULL_CHUNK, NULL_DTYPE, N_REPLICATES, projections, sorted_projections
-from samplerlab.diagnostics.truth import N_REFERENCE, Truth, row_chunks
+from samplerlab.core.memory import N_REFERENCE
+from samplerlab.diagnostics.distribution import N_REPLICATES, NULL_CHUNK, NULL_DTYPE, projections, sorted_projections
+from samplerlab.diagnostics.truth import Truth, row_chunks
 
 __all__ = ["exact_stopped", "stop_nulls", "sliced_w1_rows", "profile_rows", "reference_size", "ROWS"]
 

@@ -31,9 +31,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from samplerlab.diagnostics.stop_nulls import profile_rows, sliced_w1_rows, stop_nulls
 from samplerlab.diagnostics.check import Check
 from samplerlab.diagnostics.result import CheckResult, not_applicable, p_eq
+from samplerlab.diagnostics.stop_nulls import profile_rows, sliced_w1_rows, stop_nulls
 from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.truth import Truth
 from samplerlab.diagnostics.verdicts import rank_pvalue
@@ -83,7 +83,8 @@ def profile_check(outputs: dict[float, Tensor], truth: Truth, schedule) -> Check
              f"than the full run ({w[best]:.3g} vs {w[0]:.3g})")
     return CheckResult(
         "early_stopping_profile", "early_stopping", statistic=float(stat[0]), effect=change, p_value=p, role="info",
-        detail=(("sensitive to early stopping: " if beyond else "") + f"stop-time profile (sliced W1 to exact draws): {words}; profile change {float(stat[0]):.2g} null sd "
+        detail=(("sensitive to early stopping: " if beyond else "")
+                + f"stop-time profile (sliced W1 to exact draws): {words}; profile change {float(stat[0]):.2g} null sd "
                 f"at most ({p_eq(p)}, rank among {len(null)} exact replicates; informative)"),
         data={"t_stop": [float(t) for t in t_stops], "w1": w.tolist(), "band_lo": lo.tolist(), "band_hi": hi.tolist(),
               "null_median": np.median(null, 0).tolist(), "best_stop": float(t_stops[best]), "band": list(BAND)})

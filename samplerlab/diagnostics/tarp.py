@@ -38,7 +38,8 @@ def tarp_check(u) -> CheckResult:
     else:
         above = float((u <= 0.5).mean()) > 0.5
         detail = (f"expected coverage of random balls off the diagonal by up to {dist:.2f} over {len(u)} "
-                  f"observations, {'above it: under-confident (too wide)' if above else 'below it: over-confident or biased'}"
+                  "observations, "
+                  f"{'above it: under-confident (too wide)' if above else 'below it: over-confident or biased'}"
                   f" ({p_eq(p)})")
     return CheckResult("tarp", "coverage", statistic=dist, effect=dist, p_value=p, detail=detail,
                        data={"levels": grid.tolist(), "ecp": ecp, "ranks": u.tolist()})

@@ -52,14 +52,14 @@ from scipy import stats
 from torch import Tensor
 
 from samplerlab.core.covariance import CoordinateCovariance
-from samplerlab.diagnostics.threads import small_work_threads
 from samplerlab.core.logspace import categorical
-from samplerlab.core.memory import N_REFERENCE, reference_size
+from samplerlab.core.memory import reference_size
 from samplerlab.core.mixture import GaussianMixture
 from samplerlab.core.problem import InverseProblem
+from samplerlab.diagnostics.threads import small_work_threads
 
-__all__ = ["Truth", "Evaluated", "evaluate", "ruled_out_components", "row_chunks", "reference_size", "OFF_SUPPORT_LEVEL",
-           "FAR_RADIUS"]
+__all__ = ["Truth", "Evaluated", "evaluate", "ruled_out_components", "row_chunks", "reference_size",
+           "OFF_SUPPORT_LEVEL", "FAR_RADIUS"]
 
 OFF_SUPPORT_LEVEL = 1e-3  # below the truth's own 0.1 % log-density quantile; also the ruled-out mass
 FAR_RADIUS = 1.5  # likelihood-mode: outside every prior component's 99.9 % region enlarged 1.5× in radius
@@ -202,7 +202,8 @@ class Truth:
         """Squared Mahalanobis radius of ``x`` to every prior component, ``(n, K)``."""
         prior = self.prior
         if getattr(self, "_prior_norm", None) is None:  # (K,): once per truth, not per row chunk
-            self._prior_norm = prior.log_weights - 0.5 * (prior.cov_factors.logdet() + prior.dim * math.log(2 * math.pi))
+            self._prior_norm = prior.log_weights - 0.5 * (prior.cov_factors.logdet()
+                                                          + prior.dim * math.log(2 * math.pi))
         return prior.component_log_prob(x.to(self.dtype)).sub_(self._prior_norm).mul_(-2.0)  # in place
 
     def kept(self, x: Tensor, ev: Evaluated) -> Tensor:

@@ -34,7 +34,8 @@ from scipy import stats
 
 from samplerlab.diagnostics.result import CheckResult
 
-__all__ = ["holm", "rank_pvalue", "bonferroni", "binom_two_sided", "binom_upper", "hypergeom_two_sided", "hypergeom_upper"]
+__all__ = ["holm", "rank_pvalue", "bonferroni", "binom_two_sided", "binom_upper", "hypergeom_two_sided",
+           "hypergeom_upper"]
 
 
 def holm(results: list[CheckResult], alpha: float) -> list[CheckResult]:

@@ -38,14 +38,15 @@ def plot_claims(claims, out) -> list[Path]:
             for j, scenario in enumerate(claim.scenarios):
                 ax = axes[i][j]
                 sub = rows[(rows["failure_mode"] == mode) & (rows["scenario"] == scenario)]
-                sub = sub.assign(_o=(sub["sampler"] != "oracle")).sort_values(["_o", "sampler", "steps", "setting", "n"])
+                sub = sub.assign(_o=(sub["sampler"] != "oracle")).sort_values(
+                    ["_o", "sampler", "steps", "setting", "n"])
                 for x, r in enumerate(sub.to_dict("records")):
                     bad = r["rejected_seeds"] > 0
                     ax.errorbar([x], [r["fraction"]], yerr=[[r["fraction"] - r["low"]], [r["high"] - r["fraction"]]],
                                 fmt="o", ms=6, color="tab:red" if bad else "tab:blue",
                                 mfc="tab:red" if bad else "white", capsize=3)
-                ax.set_xticks(range(len(sub)), [_label(r, sub["n"].nunique() > 1) for r in sub.to_dict("records")], fontsize=7, rotation=45,
-                              ha="right", rotation_mode="anchor")
+                ax.set_xticks(range(len(sub)), [_label(r, sub["n"].nunique() > 1) for r in sub.to_dict("records")],
+                              fontsize=7, rotation=45, ha="right", rotation_mode="anchor")
                 ax.set_ylim(-0.03, 1.03)
                 ax.set_title(f"{scenario}: {mode}", fontsize=9)
                 if j == 0:

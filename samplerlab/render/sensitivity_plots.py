@@ -45,8 +45,8 @@ def _panel(ax, rows, band, param: str) -> None:
 
 def plot_sensitivity(curves, bands, out) -> list[Path]:
     """Write one PNG per (sampler, parameter) into ``out``; returns the paths written."""
-    from samplerlab.render.plots import _plt
     from samplerlab.diagnostics.registry import MODE_CHECKS
+    from samplerlab.render.plots import _plt
 
     plt, _ = _plt()
     out = Path(out)

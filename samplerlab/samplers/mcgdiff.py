@@ -41,15 +41,15 @@ independent filter of ``particles`` particles; every step ``t → t'`` of ``task
 The start is the exact product ``N(0, σ_ref² I) g_{t_0}``. A coordinate dropped at ``T_i`` keeps
 its likelihood in the path target, so (unlike the official code) its potential is not divided
 out of the weight when it is freed. The output is one particle per filter drawn with the
-final weights (one draw from the filter's approximation of the posterior); MCGdiff is asymptotically exact as ``particles → ∞`` for the
-posterior of the discretised reverse chain. ``particles = 64`` is the official code's default
-(``scripts/configs/mcg_diff/default.yaml``: ``N_particles: 64``). If ``σ_y = 0`` the paper's
-``κ = 1e-4`` (official ``gaussian_var``) is added to ``v`` so that the last, deterministic step
-keeps finite weights; ``InverseProblem`` always has ``σ_y > 0``.
+final weights (one draw from the filter's approximation of the posterior); MCGdiff is asymptotically
+exact as ``particles → ∞`` for the posterior of the discretised reverse chain. ``particles = 64`` is
+the official code's default (``scripts/configs/mcg_diff/default.yaml``: ``N_particles: 64``). If
+``σ_y = 0`` the paper's ``κ = 1e-4`` (official ``gaussian_var``) is added to ``v`` so that the last,
+deterministic step keeps finite weights; ``InverseProblem`` always has ``σ_y > 0``.
 
-The observer sees one weighted draw per filter (its ancestor index from step 3), ``(n, d)``; a grid ending above 0 returns the prior
-Tweedie estimate of those particles. Cost: ``n × particles`` denoiser rows per step, computed
-in chunks of filters.
+The observer sees one weighted draw per filter (its ancestor index from step 3), ``(n, d)``; a grid
+ending above 0 returns the prior Tweedie estimate of those particles. Cost: ``n × particles``
+denoiser rows per step, computed in chunks of filters.
 
 Example:
     >>> import torch

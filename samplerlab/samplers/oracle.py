@@ -57,7 +57,8 @@ _VARIANTS = {"ddpm": 1.0, "ode": 0.0, "exact": None}  # variant -> DDIM eta (Non
         "problem": (None, "the InverseProblem whose exact posterior drives the process (required)"),
         "variant": ("exact", "'exact' (exact reverse transitions, no discretisation error), 'ddpm' "
                              "(ancestral, eta 1) or 'ode' (DDIM eta 0, probability-flow ODE)"),
-        "eta": (None, "DDIM η in [0, 1] overriding the variant's (the floor of a DDIM(η) sampler); None: the variant's"),
+        "eta": (None, "DDIM η in [0, 1] overriding the variant's (the floor of a DDIM(η) sampler); "
+                      "None: the variant's"),
     },
     control=True,
 )

@@ -40,8 +40,14 @@ import torch
 from torch import Tensor
 
 from samplerlab.samplers._base import ReverseSampler, ddim_update
-from samplerlab.samplers._guidance import (check_nonneg, check_unit, ddim_noise, denoise_and_pullback, eps_from_x0,
-                                           gram_solve)
+from samplerlab.samplers._guidance import (
+    check_nonneg,
+    check_unit,
+    ddim_noise,
+    denoise_and_pullback,
+    eps_from_x0,
+    gram_solve,
+)
 from samplerlab.samplers._registry import register
 
 __all__ = ["PiGDM"]

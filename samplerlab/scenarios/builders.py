@@ -22,8 +22,8 @@ from torch import Tensor
 
 from samplerlab.core.memory import require
 from samplerlab.core.mixture import GaussianMixture
-from samplerlab.operators import Blur, Dense, Identity, LinearOperator, Mask, Subsample
 from samplerlab.errors import ScenarioError
+from samplerlab.operators import Blur, Dense, Identity, LinearOperator, Mask, Subsample
 
 __all__ = ["Fields", "Raw", "build_prior", "build_operator", "build_observation",
            "PRIOR_KINDS", "OPERATOR_KINDS", "OBSERVATION_KINDS"]
@@ -397,7 +397,8 @@ def build_observation(f: Fields, prior: GaussianMixture, op: LinearOperator, sig
     return op.forward(x) + _noise(f, op, sigma_y, g, False), x
 
 
-PRIOR_KEYS = {"mixture": {"weights", "means", "covariances", "normalize"}, "grid25": {"dim", "spacing", "variance", "weights"},
+PRIOR_KEYS = {"mixture": {"weights", "means", "covariances", "normalize"},
+              "grid25": {"dim", "spacing", "variance", "weights"},
               "random": {"components", "dim", "eigenvalues", "mean_scale", "weights"},
               "images": {"dataset", "bandwidth", "components", "patch_size", "patches", "patch_seed",
                          "lesion_fraction", "lesion_contrast", "lesion_radius"}}

@@ -24,9 +24,9 @@ from typing import Callable
 import torch
 
 from samplerlab.core.mixture import GaussianMixture
-from samplerlab.operators import Dense
 from samplerlab.core.problem import InverseProblem
 from samplerlab.core.schedules import VE, Schedule, VPLinear
+from samplerlab.operators import Dense
 
 __all__ = ["Family", "FAMILIES", "build", "grid_problem", "random_operator"]
 

@@ -66,8 +66,8 @@ def run_study(out, n: int = 500, seed: int = 0, scenarios=SCENARIOS, rows=ROWS, 
     import pandas as pd
 
     from samplerlab.auditing.report import Report
-    from samplerlab.studies.suite import suite_table
     from samplerlab.render.tables import summary_row
+    from samplerlab.studies.suite import suite_table
     from samplerlab.studies.sweep import sweep
 
     out = Path(out)
@@ -101,7 +101,8 @@ def run_study(out, n: int = 500, seed: int = 0, scenarios=SCENARIOS, rows=ROWS, 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m samplerlab.studies.adapter_study", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m samplerlab.studies.adapter_study",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="results/adapters", help="output folder (default: results/adapters)")
     parser.add_argument("--n", type=int, default=500, help="samples per audit (default 500)")
     parser.add_argument("--seed", type=int, default=0, help="audit seed (default 0)")

@@ -213,11 +213,11 @@ def render(sections: list[tuple[Claim, object, str]], co: dict, sources: str) ->
 def _with_replication(text: str, store: Path) -> str:
     """STUDY.md with the replication study's section (and its figures) after the introduction: the
     claims over observations come first, the single-observation tables after them."""
-    from samplerlab.studies import replication
-    from samplerlab.render.replication_plots import plot_claims
-    from samplerlab.studies.sweep_store import read_store
-
     import json
+
+    from samplerlab.render.replication_plots import plot_claims
+    from samplerlab.studies import replication
+    from samplerlab.studies.sweep_store import read_store
 
     frame = read_store(store, latest=True)
     if (store / "keys.json").is_file():

@@ -36,13 +36,13 @@ class _Draws:
 
 
 def _pvalues(scenario: str, replicates: int, observations: int, n: int, seed: int) -> dict[str, np.ndarray]:
+    from samplerlab.auditing.observations import _ranks
+    from samplerlab.auditing.pipeline import as_scenario
+    from samplerlab.core.problem import InverseProblem
     from samplerlab.diagnostics.coverage import coverage_check
     from samplerlab.diagnostics.sbc import sbc_check, sbc_directions
     from samplerlab.diagnostics.tarp import tarp_check
     from samplerlab.diagnostics.truth import generator
-    from samplerlab.auditing.observations import _ranks
-    from samplerlab.auditing.pipeline import as_scenario
-    from samplerlab.core.problem import InverseProblem
 
     base = as_scenario(scenario).problem
     directions, names = sbc_directions(base.operator, base.dim)
@@ -86,7 +86,8 @@ def calibrate(scenarios=SCENARIOS, replicates: int = 2000, observations: int = 2
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m samplerlab.studies.coverage_calibration", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m samplerlab.studies.coverage_calibration",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/calibration_coverage")
     parser.add_argument("--replicates", type=int, default=2000)
     parser.add_argument("--observations", type=int, default=20)

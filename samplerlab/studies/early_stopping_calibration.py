@@ -150,7 +150,8 @@ def main(argv=None) -> int:
     sizes.to_csv(out / "sizes.csv", index=False)
     power.to_csv(out / "power.csv", index=False)
     np.savez_compressed(out / "pvalues.npz", **pvalues)
-    command = f"python -m samplerlab.studies.early_stopping_calibration --audits {args.audits} --n {args.n} --out {args.out}"
+    command = (f"python -m samplerlab.studies.early_stopping_calibration --audits {args.audits} --n {args.n} "
+               f"--out {args.out}")
     (out / "README.md").write_text(readme(sizes, power, command))
     print(sizes.to_string(index=False))
     print(power.to_string(index=False))

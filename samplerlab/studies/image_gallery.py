@@ -40,9 +40,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from samplerlab.core.problem import InverseProblem
 from samplerlab.diagnostics.truth import evaluate, generator
 from samplerlab.operators import Mask
-from samplerlab.core.problem import InverseProblem
 
 __all__ = ["gallery", "plot_gallery", "draw_labels", "exact_label_probabilities", "label_frequencies",
            "report_label_frequencies", "plot_maps", "EXACT"]

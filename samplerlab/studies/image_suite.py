@@ -51,9 +51,9 @@ def run_image_suite(out, device: str, scenarios=None, samplers=None, n: int | No
     ``sweeps/images.toml``, blocks included); ``scenarios`` or ``samplers`` name a product instead.
     """
     from samplerlab import samplers as zoo
-    from samplerlab.studies.image_gallery import gallery, plot_gallery, report_label_frequencies
     from samplerlab.auditing.report import Report
     from samplerlab.scenarios import load_scenario
+    from samplerlab.studies.image_gallery import gallery, plot_gallery, report_label_frequencies
     from samplerlab.studies.suite import run_suite
 
     spec = _GPU if device.startswith("cuda") else _CPU
@@ -72,7 +72,8 @@ def run_image_suite(out, device: str, scenarios=None, samplers=None, n: int | No
         bars = (report_label_frequencies({s: Report.from_json(out / "reports" / f"{name}__{s}.json") for s in audited})
                 if problem.prior.labels else None)
         plot_gallery(rows, _square(problem.dim), out / "figures" / f"gallery_{name}.png",
-                     title=f"{scenario.description}\n(exact posterior draws vs the zoo, {steps or scenario.steps} steps)",
+                     title=f"{scenario.description}\n(exact posterior draws vs the zoo, "
+                           f"{steps or scenario.steps} steps)",
                      labels=bars)
     return frame
 
@@ -82,7 +83,8 @@ def suite_arguments(prog: str, description: str, out: str, samplers, cpu_n: int,
     parser = argparse.ArgumentParser(prog=f"python -m {prog}", description=description)
     parser.add_argument("--out", default=out, help=f"output folder (default {out})")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
-    parser.add_argument("--n", type=int, default=None, help=f"samples per audit (default {gpu_n} on cuda, {cpu_n} on cpu)")
+    parser.add_argument("--n", type=int, default=None,
+                        help=f"samples per audit (default {gpu_n} on cuda, {cpu_n} on cpu)")
     parser.add_argument("--steps", type=int, default=None, help="grid size (default: each scenario's)")
     parser.add_argument("--scenarios", nargs="+", default=None, help="scenario names (default: by device)")
     parser.add_argument("--samplers", nargs="+", default=None,

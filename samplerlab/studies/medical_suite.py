@@ -9,9 +9,10 @@ fraction of a sampler's draws labelled lesion, with an exact p-value. A sampler 
 lesions more often than ``P(lesion | y)`` hallucinates them; one that draws them less often
 erases them.
 
-Where, not only whether: each lesion component's disc is known (:func:`samplerlab.scenarios.medical.prior_lesion_masks`),
-so the exact probability that a pixel lies inside a lesion given ``y`` is ``Σ_k w̄_k mask_k``, and a
-sampler's map is the average of ``mask_{k_i}`` over its draws, ``k_i`` drawn from draw ``i``'s exact
+Where, not only whether: each lesion component's disc is known
+(:func:`samplerlab.scenarios.medical.prior_lesion_masks`), so the exact probability that a pixel
+lies inside a lesion given ``y`` is ``Σ_k w̄_k mask_k``, and a sampler's map is the average of
+``mask_{k_i}`` over its draws, ``k_i`` drawn from draw ``i``'s exact
 responsibilities (the check's labels; :func:`lesion_maps`). The maps use the audit's own draws
 (``report.samples``), and every draw counts (a hallucinated lesion shows on the map; the check
 leaves those out).
@@ -88,8 +89,8 @@ def scenario_lesion_masks(scenario) -> torch.Tensor | None:
     defaults; components are matched to their patches by their means.
     """
     from samplerlab.scenarios import builders as b
-    from samplerlab.scenarios.medical import prior_lesion_masks
     from samplerlab.scenarios import read_header
+    from samplerlab.scenarios.medical import prior_lesion_masks
 
     table = read_header(scenario.path).get("prior", {})
     if table.get("kind") != "images" or table.get("dataset") != "medical":
@@ -113,8 +114,8 @@ def lesion_maps(problem, masks: torch.Tensor, draws: dict, seed: int = 0) -> dic
         >>> [round(v, 3) for v in maps[EXACT_MAP].tolist()], maps["x"].tolist()
         ([0.0, 1.0], [0.0, 1.0])
     """
-    from samplerlab.studies.image_gallery import draw_labels
     from samplerlab.scenarios.medical import lesion_map
+    from samplerlab.studies.image_gallery import draw_labels
 
     post = problem.posterior()
     if masks.shape != (post.n_components, post.dim):
@@ -180,9 +181,9 @@ def run_medical_suite(out, device: str, scenarios=None, samplers=None, n: int | 
     import pandas as pd
 
     from samplerlab import samplers as zoo
-    from samplerlab.studies.image_gallery import gallery, plot_gallery, plot_maps, report_label_frequencies
     from samplerlab.auditing.report import Report
     from samplerlab.scenarios import load_scenario
+    from samplerlab.studies.image_gallery import gallery, plot_gallery, plot_maps, report_label_frequencies
     from samplerlab.studies.suite import DEFAULT_N, run_suite
 
     spec = _GPU if device.startswith("cuda") else _CPU  # its cells, blocks included, unless a product is named

@@ -96,8 +96,8 @@ def _reports(store: Path, frame) -> list[dict]:
     for row in cells.to_dict("records"):
         report = json.loads((store / "reports" / f"{row['key']}.json").read_text())
         out.append({"sampler": row["sampler"], "scenario": row["scenario"], "seed": int(row["seed"]),
-                    "steps": int(report["meta"]["steps"]), "n": int(report["meta"]["n"]), "params": json.loads(row["params"] or "{}"),
-                    "report": report})
+                    "steps": int(report["meta"]["steps"]), "n": int(report["meta"]["n"]),
+                    "params": json.loads(row["params"] or "{}"), "report": report})
     return out
 
 
@@ -141,8 +141,8 @@ def coverage_rows(store, frame):
             if c["failure_mode"] == "coverage":
                 rows.append({"scenario": cell["scenario"], "sampler": cell["sampler"],
                              "setting": setting(cell["sampler"], cell["steps"], cell["params"])[0],
-                             "n": cell["n"], "seed": cell["seed"], "check": c["check"], "effect": c["effect"], "p_holm": c["p_holm"],
-                             "passed": c["passed"]})
+                             "n": cell["n"], "seed": cell["seed"], "check": c["check"], "effect": c["effect"],
+                             "p_holm": c["p_holm"], "passed": c["passed"]})
     return pd.DataFrame(rows)
 
 
@@ -182,7 +182,8 @@ def render(modes, coverage, source: str) -> str:
     """The replication section of STUDY.md (formatting only)."""
     lines = ["## Over observations: each claim on the scenario that isolates it", "",
              f"From `{source}` (`make replication`): every sampler on every scenario across 20 observations "
-             "y ~ p(y) for each of two seeds (40 in all), n = 300 samples per audit unless the n column says more, with the prior-complexity control, "
+             "y ~ p(y) for each of two seeds (40 in all), n = 300 samples per audit unless the n column says more, "
+             "with the prior-complexity control, "
              "at the scenario's grid and at its paper's setting (DDRM 20 steps, ΠGDM 100, DPS 1000, DAPS-1K's "
              "200 annealing levels ending at σ_min = 0.1; mcgdiff is left out of grid_d8_m2 for cost). A cell reads "
              "*observations failing* (each observation's own audit at α = 1e-3; 95 % Clopper–Pearson interval) "
@@ -201,14 +202,17 @@ def render(modes, coverage, source: str) -> str:
                   "on a single Gaussian too | only with the mixture |", "|---|---|---|---|---|---|---|---|---|"]
         for r in rows.to_dict("records"):
             mark = " (paper)" if r["published"] else ""
-            verdict = f"**FAIL** {r['rejected_seeds']}/{r['seeds']}" if r["rejected_seeds"] else f"pass 0/{r['seeds']}"
-            lines.append(f"| {r['scenario']} | {r['sampler']} | {r['setting']}{mark} | {r['n']} | {r['failure_mode']} | "
-                         f"{_fraction(r)} | {verdict} | {r['single_gaussian']} | {r['mixture']} |")
+            verdict = (f"**FAIL** {r['rejected_seeds']}/{r['seeds']}" if r["rejected_seeds"]
+                       else f"pass 0/{r['seeds']}")
+            lines.append(f"| {r['scenario']} | {r['sampler']} | {r['setting']}{mark} | {r['n']} | "
+                         f"{r['failure_mode']} | {_fraction(r)} | {verdict} | {r['single_gaussian']} | "
+                         f"{r['mixture']} |")
         lines += ["", f"![{claim.key}](replication/{claim.key}.png)", ""]
     if len(coverage):
         lines += ["### Coverage over observations", "",
                   "HPD coverage, SBC ranks and TARP: exact under a correct sampler. Seeds failing each:", "",
-                  "| scenario | sampler | setting | n | coverage_hpd | sbc_ranks | tarp |", "|---|---|---|---|---|---|---|"]
+                  "| scenario | sampler | setting | n | coverage_hpd | sbc_ranks | tarp |",
+                  "|---|---|---|---|---|---|---|"]
         for (scenario, sampler, label, n), g in coverage.groupby(["scenario", "sampler", "setting", "n"], sort=True):
             cells = [f"{int((~c['passed'].astype(bool)).sum())}/{len(c)}" for _, c in
                      sorted(g.groupby("check"), key=lambda kv: ["coverage_hpd", "sbc_ranks", "tarp"].index(kv[0]))]

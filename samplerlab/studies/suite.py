@@ -14,7 +14,6 @@ from pathlib import Path
 from samplerlab.diagnostics.registry import FAILURE_MODES
 from samplerlab.scenarios import data_path
 
-
 __all__ = ["AUDIT_SPEC", "DEFAULT_N", "default_spec", "run_suite", "suite_table"]
 
 AUDIT_SPEC = data_path("sweeps", "audit.toml")
@@ -67,7 +66,8 @@ def run_suite(out, scenarios=None, samplers=None, n: int | None = None, steps: i
     out = Path(out)
     frame = sweep(spec, out / "store", workers=workers, device=device, label="audit")
     rank = {(sc, sa): (i, j) for i, sc in enumerate(scenario_order) for j, sa in enumerate(sampler_order)}
-    frame = frame.iloc[sorted(range(len(frame)), key=lambda r: rank[(frame["scenario"].iat[r], frame["sampler"].iat[r])])]
+    frame = frame.iloc[sorted(range(len(frame)),
+                              key=lambda r: rank[(frame["scenario"].iat[r], frame["sampler"].iat[r])])]
     return audit_summary(out / "store", out, frame, cards=cards)  # scenario by scenario, samplers as listed
 
 

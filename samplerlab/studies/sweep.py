@@ -46,7 +46,8 @@ from samplerlab.errors import InputError, SweepSpecError
 from samplerlab.studies.sweep_spec import SweepSpec, cell_id, cell_key, cell_stamp, cells, load_spec, parse_spec
 from samplerlab.studies.sweep_store import Store, finished_keys, read_store, reuse_note, store_lock, stored_stamps
 
-__all__ = ["sweep", "run_cell", "run_cells", "batches", "load_spec", "parse_spec", "cells", "cell_key", "read_store", "SweepSpecError"]
+__all__ = ["sweep", "run_cell", "run_cells", "batches", "load_spec", "parse_spec", "cells", "cell_key", "read_store",
+           "SweepSpecError"]
 
 
 def _npz_bytes(samples, scenario) -> bytes:
@@ -62,9 +63,9 @@ def run_cell(cell: dict, keep_samples: bool = False, device=None) -> dict:
     ``keep_samples``) or ``{"error": message}`` (``status`` ``invalid`` for bad references), with its seconds."""
     import torch
 
-    from samplerlab.errors import InputError
     from samplerlab.auditing.pipeline import as_scenario, run
     from samplerlab.core.threads import cell_threads
+    from samplerlab.errors import InputError
 
     torch.set_num_threads(cell_threads())
     start = time.perf_counter()
@@ -224,7 +225,8 @@ def _run_on_dask(pending: dict, store: Store, workers, scheduler, timeout, retri
                                 device, fresh)
     import uuid
 
-    from dask.distributed import Queue, TimeoutError as DaskTimeout, wait
+    from dask.distributed import Queue, wait
+    from dask.distributed import TimeoutError as DaskTimeout
 
     # Each cell's result streams back through a queue as it finishes: the store and the progress
     # line move cell by cell, and a batch that dies or times out loses only its unfinished cells.

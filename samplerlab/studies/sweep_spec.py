@@ -274,8 +274,8 @@ def cell_stamp(cell: dict, memo: dict | None = None) -> dict:
     """The content hashes that decide a cell's result beyond its fields: samplerlab's code, the
     sampler's source (:func:`samplerlab.auditing.sampler_ref.ref_source`) and the scenario file. ``memo``
     (a dict) shares them between the cells of one sweep."""
-    from samplerlab.core.provenance import code_hash, file_hash, text_hash
     from samplerlab.auditing.sampler_ref import ref_source
+    from samplerlab.core.provenance import code_hash, file_hash, text_hash
 
     memo = {} if memo is None else memo
     sampler, scenario = str(cell["sampler"]), str(cell["scenario"])

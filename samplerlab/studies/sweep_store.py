@@ -37,7 +37,8 @@ from pathlib import Path
 
 from samplerlab.errors import InputError
 
-__all__ = ["Store", "store_lock", "cell_rows", "read_store", "finished_keys", "stored_stamps", "reuse_note", "cell_costs"]
+__all__ = ["Store", "store_lock", "cell_rows", "read_store", "finished_keys", "stored_stamps", "reuse_note",
+           "cell_costs"]
 
 FLUSH_CELLS = 200  # a writer's one-cell parts are merged into one every this many cells
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from samplerlab.auditing import pipeline
-from samplerlab.scenarios.validation_families import grid_problem
-from samplerlab.samplers.faults import exact_sampler, fault_sampler
 from samplerlab.core.problem import InverseProblem
+from samplerlab.samplers.faults import exact_sampler, fault_sampler
+from samplerlab.scenarios.validation_families import grid_problem
 
 __all__ = ["grid_problem", "exact_sampler", "EXPECTED", "OWN", "GLOBAL", "run", "confusion", "summary", "figure"]
 
@@ -41,7 +41,8 @@ GLOBAL = {"distribution"}
 def run(problem: InverseProblem, fault: str, seed: int, n: int = 2000, alpha: float = 1e-3, steps: int = 100,
         schedule=None):
     """Audit one fault (or ``"exact"``) with one seed; the report."""
-    return pipeline.run(fault_sampler(fault, problem), problem, n=n, seed=seed, alpha=alpha, steps=steps, name=fault, schedule=schedule)
+    return pipeline.run(fault_sampler(fault, problem), problem, n=n, seed=seed, alpha=alpha, steps=steps, name=fault,
+                        schedule=schedule)
 
 
 def confusion(frame, family: str):

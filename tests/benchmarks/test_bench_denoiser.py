@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _timing import interleaved_ratio
 
 from samplerlab import GaussianMixture
-
-from _timing import interleaved_ratio
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 CUDA = DEVICE == "cuda"

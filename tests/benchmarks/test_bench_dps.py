@@ -41,7 +41,8 @@ def distributions_log_prob(prior: GaussianMixture):
 
     def log_prob(x, a, s):
         comp = torch.distributions.Independent(
-            torch.distributions.Normal(a * prior.means, (a**2 * std**2 + s**2).sqrt()[:, None].expand_as(prior.means)), 1)
+            torch.distributions.Normal(a * prior.means,
+                                       (a**2 * std**2 + s**2).sqrt()[:, None].expand_as(prior.means)), 1)
         return torch.distributions.MixtureSameFamily(
             torch.distributions.Categorical(logits=prior.log_weights), comp).log_prob(x)
 

@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from samplerlab import samplers
-from samplerlab.studies.image_suite import CPU_SCENARIOS, GPU_SCENARIOS
 from samplerlab.auditing.pipeline import run
 from samplerlab.scenarios import load_scenario
+from samplerlab.studies.image_suite import CPU_SCENARIOS, GPU_SCENARIOS
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 SCENARIOS = GPU_SCENARIOS if DEVICE == "cuda" else CPU_SCENARIOS

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _timing import seconds
 
 from samplerlab.scenarios.images import finite_sample_prior, load_images
-
-from _timing import seconds
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
