@@ -103,9 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b", help="second report (JSON)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
+    p = sub.add_parser("study", help="run one of the studies that write results/ (each has its own --help)")
+    p.add_argument("name", choices=sorted(_STUDIES), help="which study")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="the study's own options (`samplerlab study NAME -h`)")
+
+    p = sub.add_parser("bench", help="device benchmarks: the prepared GPU check, the denoiser's kernel profile")
+    p.add_argument("name", choices=sorted(_BENCHES), help="which benchmark")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="its own options (`samplerlab bench NAME -h`)")
+
     p = sub.add_parser("sweep", help="run a sweep spec on Dask into a resumable store, or render a store")
-    p.add_argument("spec", metavar="SPEC.toml|report", help="a sweep spec, or `report` followed by a store folder")
-    p.add_argument("store", nargs="?", metavar="STORE", help="with `report`: the store folder to render")
+    p.add_argument("spec", metavar="run|report|SPEC.toml", help="`run SPEC.toml` (or the spec alone) runs it; "
+                   "`report STORE` renders a store")
+    p.add_argument("store", nargs="?", metavar="SPEC.toml|STORE", help="with `run`: the spec; with `report`: the "
+                   "store folder")
     p.add_argument("--out", default="runs/sweep", help="store folder (default runs/sweep, git-ignored)")
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core; 1 runs "
                    "in this process)")
@@ -424,13 +434,34 @@ def _cmd_suite(args) -> int:
 _TABLE_CELLS = 200  # larger stores print their counts, not one line per cell
 
 
+# ``samplerlab study NAME`` / ``samplerlab bench NAME``: the module whose ``main(argv)`` runs it.
+_STUDIES = {"images": "samplerlab.studies.image_suite", "medical": "samplerlab.studies.medical_suite",
+            "adapters": "samplerlab.studies.adapter_study", "claims": "samplerlab.studies.claims",
+            "why": "samplerlab.studies.explanations", "coverage": "samplerlab.studies.coverage_calibration",
+            "early-stopping": "samplerlab.studies.early_stopping_calibration"}
+_BENCHES = {"gpu": "samplerlab.bench.gpu_check", "profile": "samplerlab.bench.gpu_profile"}
+
+
+def _cmd_delegate(table: dict[str, str], args) -> int:
+    from importlib import import_module
+
+    try:
+        return int(import_module(table[args.name]).main(list(args.rest)) or 0)
+    except SystemExit as exc:  # its own argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else 2
+
+
 def _cmd_sweep(args) -> int:
     from samplerlab.studies.sweep import load_spec, read_store, sweep
     from samplerlab.studies.sweep_report import render, store_table
 
     _cell_threads(args)
 
-    if args.spec == "report":
+    if args.spec == "run":
+        if not args.store:
+            raise InputError("sweep run: give the spec, e.g. `samplerlab sweep run sweeps/example.toml`")
+        args.spec = args.store
+    elif args.spec == "report":
         if not args.store:
             raise InputError("sweep report: give the store folder, e.g. `samplerlab sweep report runs/sweep`")
         try:
@@ -461,7 +492,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 _COMMANDS = {"list": _cmd_list, "score": _cmd_score, "plot": _cmd_plot, "compare": _cmd_compare,
-             "suite": _cmd_suite, "sweep": _cmd_sweep}
+             "suite": _cmd_suite, "sweep": _cmd_sweep, "study": lambda a: _cmd_delegate(_STUDIES, a),
+             "bench": lambda a: _cmd_delegate(_BENCHES, a)}
 
 
 def main(argv=None) -> int:

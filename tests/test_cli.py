@@ -323,3 +323,27 @@ def test_suite_threads_flag_sets_each_cells_threads_and_the_report_records_it(tm
                  "--threads", "2"]) in (0, 1)
     (path,) = (out / "reports").glob("*.json")
     assert Report.from_json(path).meta["threads"] == 2 and os.environ["SAMPLERLAB_THREADS"] == "2"
+
+
+def test_studies_and_benchmarks_are_subcommands_of_the_one_command_line(capsys):
+    assert main(["study", "why", "-h"]) == 0
+    assert "usage: samplerlab study why" in capsys.readouterr().out
+    assert main(["bench", "profile", "-h"]) == 0
+    assert "usage: samplerlab bench profile" in capsys.readouterr().out
+    assert main(["study", "nope"]) == 2
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_sweep_run_takes_the_spec_and_says_so_when_it_is_missing(capsys):
+    assert main(["sweep", "run"]) == 2
+    assert "sweep run: give the spec" in capsys.readouterr().err
+
+
+def test_list_checks_reads_the_registry_and_checks_refuses_an_unknown_name(capsys):
+    from samplerlab.diagnostics.registry import names
+
+    assert main(["list", "checks"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in names())
+    assert main(["score", "dps", "--scenario", "bimodal_1d", "--checks", "nope"]) == 2
+    assert "unknown check 'nope'" in capsys.readouterr().err

@@ -19,7 +19,7 @@ run, the truth and diagnostics, the floor and the set-up between cells
 (:func:`samplerlab.studies.sweep_store.cell_costs`), read from the store even when the step timed out.
 Usage (``make gpu-check``; the limits add up to under 10 minutes)::
 
-    python -m samplerlab.bench.gpu_check --out "$OUT"
+    samplerlab bench gpu --out "$OUT"
 
 Example:
     >>> [s.name for s in STEPS]
@@ -46,11 +46,11 @@ class Step(NamedTuple):
 
 
 STEPS = (
-    Step("profile", 60, ("-m", "samplerlab.bench.gpu_profile", "--out", "{out}")),
+    Step("profile", 60, ("-m", "samplerlab.cli", "bench", "profile", "--out", "{out}")),
     Step("bench", 100, ("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/benchmarks/test_bench_denoiser.py",
                         "tests/benchmarks/test_bench_images.py", "--benchmark-enable", "--benchmark-only", "-s",
                         "--benchmark-json", "{out}/bench.json")),
-    Step("images", 400, ("-m", "samplerlab.studies.image_suite", "--device", "cuda", "--out", "{out}/images")),
+    Step("images", 400, ("-m", "samplerlab.cli", "study", "images", "--device", "cuda", "--out", "{out}/images")),
 )
 
 
@@ -94,7 +94,7 @@ def _write_costs(out: Path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m samplerlab.bench.gpu_check", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="samplerlab bench gpu", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/gpu-check", help="output folder (default runs/gpu-check)")
     args = parser.parse_args(argv)
     record = run_check(args.out)

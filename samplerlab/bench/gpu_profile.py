@@ -12,7 +12,7 @@ profiles the same code at small sizes (the test does).
 
 Usage::
 
-    python -m samplerlab.bench.gpu_profile --out folder [--small]
+    samplerlab bench profile --out folder [--small]
 
 Example:
     >>> [name for name, _ in CASES]
@@ -97,7 +97,7 @@ def profile_case(call, device: str, rows: int = 15) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m samplerlab.bench.gpu_profile", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="samplerlab bench profile", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="folder for profile.txt")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
     parser.add_argument("--small", action="store_true", help="small shapes (a CPU smoke run)")

@@ -235,7 +235,7 @@ def main(argv=None) -> int:
     """``make study``: write ``results/STUDY.md`` from the sensitivity and image-suite results."""
     import pandas as pd
 
-    parser = argparse.ArgumentParser(prog="python -m samplerlab.studies.claims", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="samplerlab study claims", description=main.__doc__)
     parser.add_argument("--results", default="results")
     args = parser.parse_args(argv)
     root = Path(args.results)

@@ -86,7 +86,7 @@ def calibrate(scenarios=SCENARIOS, replicates: int = 2000, observations: int = 2
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m samplerlab.studies.coverage_calibration",
+    parser = argparse.ArgumentParser(prog="samplerlab study coverage",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/calibration_coverage")
     parser.add_argument("--replicates", type=int, default=2000)

@@ -133,7 +133,7 @@ def readme(sizes, power, command: str) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m samplerlab.studies.early_stopping_calibration",
+    parser = argparse.ArgumentParser(prog="samplerlab study early-stopping",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/calibration_early_stopping")
     parser.add_argument("--audits", type=int, default=2000, help="exact audits per scenario")
@@ -150,7 +150,7 @@ def main(argv=None) -> int:
     sizes.to_csv(out / "sizes.csv", index=False)
     power.to_csv(out / "power.csv", index=False)
     np.savez_compressed(out / "pvalues.npz", **pvalues)
-    command = (f"python -m samplerlab.studies.early_stopping_calibration --audits {args.audits} --n {args.n} "
+    command = (f"samplerlab study early-stopping --audits {args.audits} --n {args.n} "
                f"--out {args.out}")
     (out / "README.md").write_text(readme(sizes, power, command))
     print(sizes.to_string(index=False))

@@ -134,7 +134,7 @@ def _figures(reports, out: Path) -> list[str]:
 
 def main(argv=None) -> int:
     """``make why``: the attribution table, figures and WHY.md from the committed reports."""
-    parser = argparse.ArgumentParser(prog="python -m samplerlab.studies.explanations", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="samplerlab study why", description=main.__doc__)
     parser.add_argument("--reports", nargs="+", default=["results/reports", "results/images/reports"])
     parser.add_argument("--out", default="results/why")
     args = parser.parse_args(argv)

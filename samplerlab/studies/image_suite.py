@@ -11,8 +11,8 @@ samples of each sampler next to exact posterior draws).
 
 Usage::
 
-    python -m samplerlab.studies.image_suite --out results/images            # cuda if present, else cpu
-    python -m samplerlab.studies.image_suite --device cpu --n 200 --steps 100
+    samplerlab study images --out results/images            # cuda if present, else cpu
+    samplerlab study images --device cpu --n 200 --steps 100
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def run_image_suite(out, device: str, scenarios=None, samplers=None, n: int | No
 
 def suite_arguments(prog: str, description: str, out: str, samplers, cpu_n: int, argv=None, gpu_n: int = 2000):
     """The image-track suites' command line: ``(args, device, n)`` (``n``: ``gpu_n`` on CUDA, ``cpu_n`` else)."""
-    parser = argparse.ArgumentParser(prog=f"python -m {prog}", description=description)
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--out", default=out, help=f"output folder (default {out})")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
     parser.add_argument("--n", type=int, default=None,
@@ -99,7 +99,7 @@ def device_line(what: str, device: str) -> str:
 
 
 def main(argv=None) -> int:
-    args, device, n = suite_arguments("samplerlab.studies.image_suite", __doc__.splitlines()[0], "results/images",
+    args, device, n = suite_arguments("samplerlab study images", __doc__.splitlines()[0], "results/images",
                                       IMAGE_SAMPLERS, _CPU.n, argv, _GPU.n)
     from samplerlab.studies.suite import suite_table
 

@@ -28,7 +28,7 @@ from the reports only.
 
 Usage::
 
-    python -m samplerlab.studies.medical_suite --out results/medical --n 200 --steps 100
+    samplerlab study medical --out results/medical --n 200 --steps 100
 
 Example:
     >>> rows = [{"scenario": "mri_4x", "sampler": "dps", "exact": 0.44, "sampled": 0.28, "p_value": 1e-5}]
@@ -151,7 +151,7 @@ def _markdown(rows: list[dict], samplers, n, steps, device: str) -> str:
     return "\n".join([
         "# Medical suite: lesion hallucination and erasure",
         "",
-        f"Rendered by `python -m samplerlab.studies.medical_suite` from the reports in `reports/` (n = {n} samples per "
+        f"Rendered by `samplerlab study medical` from the reports in `reports/` (n = {n} samples per "
         f"audit, steps = {steps or 'each scenario’s'}, device {device}). Each cell is the fraction of a sampler's "
         "draws whose exact component label is `lesion` (hallucination samples excluded, as in the check) and "
         "the `label_weights` check's exact p-value against the exact posterior probability `P(lesion | y)`. "
@@ -238,7 +238,7 @@ def main(argv=None) -> int:
     from samplerlab.studies.image_suite import device_line, suite_arguments
     from samplerlab.studies.suite import suite_table
 
-    args, device, n = suite_arguments("samplerlab.studies.medical_suite", __doc__.splitlines()[0], "results/medical",
+    args, device, n = suite_arguments("samplerlab study medical", __doc__.splitlines()[0], "results/medical",
                                       MEDICAL_SAMPLERS, _CPU.n, argv, _GPU.n)
     frame = run_medical_suite(args.out, device, args.scenarios, args.samplers, n=n, steps=args.steps,
                               progress=lambda m: print(m, file=sys.stderr, flush=True))

@@ -1,4 +1,4 @@
-"""``samplerlab sweep SPEC.toml``: many audits on Dask, written to a resumable Parquet store.
+"""``samplerlab sweep run SPEC.toml``: many audits on Dask, written to a resumable Parquet store.
 
 Every study is a sweep: ``make audit`` (``sweeps/audit.toml``), ``make validation``,
 ``make calibration``, ``make sensitivity`` and the image suite are specs (:mod:`samplerlab.studies.sweep_spec`)
