@@ -117,3 +117,29 @@ def test_import_graph_has_no_cycle():
     for node in sorted(graph):
         if node not in state:
             visit(node, [node])
+
+
+def test_only_render_imports_matplotlib_or_seaborn():
+    drawing = sorted(name for name, path in _modules().items() if not name.startswith("samplerlab.render")
+                     and {"matplotlib", "seaborn"} & {m.split(".")[0] for m in _all_imports(path)})
+    assert not drawing, f"modules outside samplerlab.render that draw: {drawing}"
+
+
+def test_no_module_imports_another_modules_private_names():
+    private = sorted(f"{name} imports {node.module}.{a.name}" for name, path in _modules().items()
+                     for node in ast.walk(ast.parse(path.read_text()))
+                     if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("samplerlab")
+                     and node.module != name for a in node.names
+                     if a.name.startswith("_") and not a.name.startswith("__")
+                     and not node.module.startswith(name.rsplit(".", 1)[0] + "._"))
+    assert not private, "\n".join(private)
+
+
+def _all_imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return found

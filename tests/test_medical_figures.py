@@ -16,6 +16,7 @@ pytest.importorskip("matplotlib")
 from samplerlab import GaussianMixture, InverseProblem, audit  # noqa: E402
 from samplerlab.diagnostics.truth import Truth  # noqa: E402
 from samplerlab.operators import Identity  # noqa: E402
+from samplerlab.render.gallery_plots import plot_gallery, plot_maps  # noqa: E402
 from samplerlab.scenarios import load_scenario  # noqa: E402
 from samplerlab.scenarios.images import finite_sample_prior  # noqa: E402
 from samplerlab.scenarios.medical import LESION, lesion_map, lesion_masks, medical_patches, prior_lesion_masks  # noqa: E402
@@ -25,8 +26,6 @@ from samplerlab.studies.image_gallery import (  # noqa: E402
     exact_label_probabilities,
     gallery,
     label_frequencies,
-    plot_gallery,
-    plot_maps,
     report_label_frequencies,
 )
 from samplerlab.studies.medical_suite import EXACT_MAP, lesion_maps, run_medical_suite, scenario_lesion_masks  # noqa: E402

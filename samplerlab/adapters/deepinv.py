@@ -232,7 +232,8 @@ def as_denoiser(task, *, data_scale: float = 1.0, unit: bool = False) -> TaskDen
     return TaskDenoiser(task, data_scale=data_scale, unit=unit)
 
 
-def _affine(data_scale: float, unit: bool) -> tuple[float, float]:
+def affine(data_scale: float, unit: bool) -> tuple[float, float]:
+    """``(scale, shift)`` from deepinv's state to the task's ``x``: ``x = scale · state + shift``."""
     return (2.0 * data_scale, -data_scale) if unit else (data_scale, 0.0)
 
 
@@ -260,7 +261,7 @@ def as_physics(task, *, data_scale: float = 1.0, unit: bool = False):
         z = mm(y, Uk)
         return torch.cat([z, z.new_zeros(*z.shape[:-1], d - k)], dim=-1) if d > k else z
 
-    scale = _affine(data_scale, unit)[0]
+    scale = affine(data_scale, unit)[0]
     noise = dinv.physics.GaussianNoise(sigma=float(task.sigma_y) / scale)
     return dinv.physics.DecomposablePhysics(
         U=lambda z: mm(z[..., :k], Uk.T), U_adjoint=u_adjoint, V=lambda z: mm(z, V.T),
@@ -269,7 +270,7 @@ def as_physics(task, *, data_scale: float = 1.0, unit: bool = False):
 
 def as_measurement(task, n: int = 1, *, data_scale: float = 1.0, unit: bool = False) -> Tensor:
     """``y`` in the units of :func:`as_physics`, repeated for a batch of ``n`` (``(n, m)``)."""
-    scale, shift = _affine(data_scale, unit)
+    scale, shift = affine(data_scale, unit)
     y = task.y
     if shift:
         y = y - shift * task.operator.forward(torch.ones(task.dim, dtype=task.dtype, device=task.device))

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from samplerlab.adapters.deepinv import (
     TaskDenoiser,
-    _affine,
+    affine,
     as_measurement,
     as_physics,
     grid_levels,
@@ -78,7 +78,7 @@ class DeepinvSampler:
             if denoiser.last is None or denoiser.last[0] != t_last:  # the run never denoised its last state
                 raise RuntimeError(f"{self.name}: no denoiser call at the last grid time t = {t_last:g}")
             return denoiser.last[1].clone()
-        scale, shift = _affine(self.data_scale, self.unit)
+        scale, shift = affine(self.data_scale, self.unit)
         return (out.reshape(n, -1).to(task.dtype) * scale + shift).detach()
 
 

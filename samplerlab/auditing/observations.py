@@ -50,7 +50,7 @@ from samplerlab.diagnostics.tarp import tarp_check
 from samplerlab.diagnostics.truth import generator
 from samplerlab.diagnostics.verdicts import holm
 
-__all__ = ["ObservationAudit", "audit_observations", "observation_seed", "SHOWN_DIM"]
+__all__ = ["ObservationAudit", "audit_observations", "observation_seed", "ranks", "SHOWN_DIM"]
 
 SHOWN_DIM = 16  # y and x* are kept in the record up to this many entries
 
@@ -145,7 +145,7 @@ class ObservationAudit:
         return "\n".join(lines)
 
 
-def _ranks(report: Report, problem, x_star, directions, rng: np.random.Generator, gen) -> tuple:
+def ranks(report: Report, problem, x_star, directions, rng: np.random.Generator, gen) -> tuple:
     """Randomised ranks of ``x*`` among the draws: log-density, projections, reference distance."""
     post = problem.posterior()
     x = report.samples.to(post.dtype)
@@ -223,7 +223,7 @@ def audit_observations(sampler, scenario, observations: int, *, params: dict | N
         report = run(sampler, replace(loaded, problem=problem), params=params, device=device,
                      seed=observation_seed(seed, j), alpha=alpha, **options)
         if problem.x_star is not None:
-            h, s, t = _ranks(report, problem, problem.x_star, directions, rng, ref_gen)
+            h, s, t = ranks(report, problem, problem.x_star, directions, rng, ref_gen)
             u_hpd.append(h), u_sbc.append(s), u_tarp.append(t)
         y = problem.y.cpu()
         report.meta["observation"] = {"index": j, "y_norm": float(y.norm()),

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from samplerlab.diagnostics import registry
 from samplerlab.diagnostics.result import p_eq
+from samplerlab.render.style import pyplot
 
 __all__ = ["plot_report", "draw_guidance", "figure_panels", "file_stem", "safe_stem", "verdict_line", "pit_band",
            "sign_band", "FIGURES"]
@@ -45,17 +46,6 @@ FIGURES = registry.FIGURES + ("samples_2d", "coverage")
 _SIZES = {"mode_weights": (6, 4.4), "spread_vs_t": (11, 4.4), "pit_ecdf": (6.5, 5), "early_stopping": (11, 4.6),
           "samples_2d": (6, 5.8), "guidance_vs_t": (11, 4.4), "coverage": (16, 4.8)}
 _T_LABEL = "t (1 = noise, 0 = data)"
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="notebook")
-    return plt, sns
 
 
 def _check(report, name):
@@ -363,7 +353,7 @@ def _draw_coverage(axes, report, checks: dict) -> None:
 def figure_panels(report, samples: dict | None = None) -> dict[str, tuple[int, Callable[[list], None]]]:
     """``{figure: (number of axes, draw(axes))}`` for each figure of :data:`FIGURES` the report
     (and, for ``samples_2d``, a samples dict with ``log_density``) has material for, in that order."""
-    _, sns = _plt()
+    _, sns = pyplot()
     out: dict[str, tuple[int, Callable[[list], None]]] = {}
     if (c := _check(report, "mode_weights")) is not None:
         out["mode_weights"] = (1, lambda axes, c=c: _draw_mode_weights(axes[0], report, c, sns))
@@ -396,7 +386,7 @@ def plot_report(report, out, samples: dict | None = None) -> list[Path]:
     ``samples``: a dict as saved by :func:`samplerlab.studies.suite.save_samples` (``samples`` and, in 2-D,
     ``grid_x``, ``grid_y``, ``log_density``); without it the ``samples_2d`` figure is skipped.
     """
-    plt, _ = _plt()
+    plt, _ = pyplot()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []

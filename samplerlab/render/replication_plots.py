@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from samplerlab.render.plots import _plt
+from samplerlab.render.style import pyplot
 
 __all__ = ["plot_claims"]
 
@@ -24,7 +24,7 @@ def plot_claims(claims, out) -> list[Path]:
     """Write ``<claim>.png`` into ``out`` for each ``(claim, rows)`` of ``claims``: a
     :class:`~samplerlab.studies.replication.Claim` and its rows of
     :func:`~samplerlab.studies.replication.claim_rows`."""
-    plt, _ = _plt()
+    plt, _ = pyplot()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []

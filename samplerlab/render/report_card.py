@@ -23,7 +23,8 @@ import json
 from pathlib import Path
 
 from samplerlab.diagnostics.result import fmt_p
-from samplerlab.render.plots import _plt, figure_panels, file_stem
+from samplerlab.render.plots import figure_panels, file_stem
+from samplerlab.render.style import pyplot
 from samplerlab.render.tables import verdict
 
 __all__ = ["write_report_card", "verdict_rows", "embedded_report", "CARD_ORDER"]
@@ -111,7 +112,7 @@ def _draw_table(ax, report) -> None:
 
 
 def _render_png(report, samples, path: Path) -> None:
-    plt, _ = _plt()
+    plt, _ = pyplot()
     panels = figure_panels(report, samples)
     layout = _layout({name: k for name, (k, _) in panels.items()})
     heading = _heading(report)

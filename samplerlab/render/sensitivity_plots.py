@@ -46,9 +46,9 @@ def _panel(ax, rows, band, param: str) -> None:
 def plot_sensitivity(curves, bands, out) -> list[Path]:
     """Write one PNG per (sampler, parameter) into ``out``; returns the paths written."""
     from samplerlab.diagnostics.registry import MODE_CHECKS
-    from samplerlab.render.plots import _plt
+    from samplerlab.render.style import pyplot
 
-    plt, _ = _plt()
+    plt, _ = pyplot()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if "error" in curves:

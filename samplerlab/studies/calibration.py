@@ -13,17 +13,14 @@ with Clopper-Pearson 95 % intervals, and the family-wise false-alarm rate of who
 The study is the sweep ``sweeps/calibration.toml`` (``make calibration``): ``fault:exact`` with
 ``stream`` = the run, the audit seed = the truth, on every ``family:NAME``. ``samplerlab sweep
 report`` (:mod:`samplerlab.studies.sweep_report`) writes ``sizes.csv`` (the table), ``pvalues.npz`` (every
-p-value) and one QQ plot per family, ``qq_<family>.png``, with the functions below.
+p-value) and one QQ plot per family, ``qq_<family>.png`` (:func:`samplerlab.render.study_plots.qq_figure`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 from scipy import stats
 
-__all__ = ["size_table", "qq_figure", "LEVELS", "AUDIT"]
+__all__ = ["size_table", "LEVELS", "AUDIT"]
 
 LEVELS = (1e-4, 1e-3, 1e-2, 0.05)
 AUDIT = "audit (Holm, α = 1e-3)"
@@ -43,33 +40,3 @@ def size_table(frame):
             out.append({"family": family, "check": check, "role": g.role.iloc[0], "level": u, "runs": m,
                         "rejections": k, "size": k / m, "ci_low": lo, "ci_high": hi, "calibrated": lo <= u})
     return pd.DataFrame(out)
-
-
-def qq_figure(frame, family: str, path: Path) -> Path:
-    """Sorted p-values of one family's exact audits against uniform quantiles, with a 95 % band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    fig, ax = plt.subplots(figsize=(6.5, 5))
-    sub = frame[frame.family == family]
-    m = sub.groupby("check").size().max()
-    expected = (np.arange(1, m + 1) - 0.5) / m
-    band_lo = stats.beta.ppf(0.025, np.arange(1, m + 1), m - np.arange(1, m + 1) + 1)
-    band_hi = stats.beta.ppf(0.975, np.arange(1, m + 1), m - np.arange(1, m + 1) + 1)
-    ax.fill_between(expected, band_lo, band_hi, color="0.85", label="95 % band (uniform)")
-    ax.plot([1 / m, 1], [1 / m, 1], color="0.3", lw=1)
-    palette = sns.color_palette("tab20", sub.check.nunique())
-    for color, (check, g) in zip(palette, sub.groupby("check")):
-        p = np.sort(g.p.to_numpy())
-        ax.plot((np.arange(1, len(p) + 1) - 0.5) / len(p), np.maximum(p, 1e-12), color=color, lw=1.2, label=check)
-    ax.set(xscale="log", yscale="log", xlim=(0.5 / m, 1), ylim=(1e-6, 1.2), xlabel="uniform quantile",
-           ylabel="sorted p-value (exact draws)",
-           title=f"{family}: p-values of {m} exact audits\n(below the band = anti-conservative)")
-    ax.legend(fontsize="x-small", ncol=2, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

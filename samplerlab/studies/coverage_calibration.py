@@ -36,7 +36,7 @@ class _Draws:
 
 
 def _pvalues(scenario: str, replicates: int, observations: int, n: int, seed: int) -> dict[str, np.ndarray]:
-    from samplerlab.auditing.observations import _ranks
+    from samplerlab.auditing.observations import ranks
     from samplerlab.auditing.pipeline import as_scenario
     from samplerlab.core.problem import InverseProblem
     from samplerlab.diagnostics.coverage import coverage_check
@@ -56,7 +56,7 @@ def _pvalues(scenario: str, replicates: int, observations: int, n: int, seed: in
         for _ in range(observations):
             problem = InverseProblem.simulate(base.prior, base.operator, base.sigma_y, gen)
             exact = _Draws(problem.posterior().sample(n, generator=draws))
-            h, s, t = _ranks(exact, problem, problem.x_star, directions, rng, ref)
+            h, s, t = ranks(exact, problem, problem.x_star, directions, rng, ref)
             hpd.append(h), sbc.append(s), tarp.append(t)
         out["coverage_hpd"].append(coverage_check(hpd).p_value)
         out["sbc_ranks"].append(sbc_check(np.stack(sbc), names).p_value)

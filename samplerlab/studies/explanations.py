@@ -104,9 +104,9 @@ def render(table, figures: list[str]) -> str:
 
 
 def _figures(reports, out: Path) -> list[str]:
-    from samplerlab.render.plots import _plt, draw_guidance
+    """The guidance figures' material per scenario: each sampler's ``likelihood_approximation`` data."""
+    from samplerlab.render.study_plots import guidance_figures
 
-    plt, _ = _plt()
     by_scenario: dict = {}
     for r in reports:
         try:
@@ -115,21 +115,7 @@ def _figures(reports, out: Path) -> list[str]:
             continue
         if c.applicable and r.meta.get("sampler") != "floor":
             by_scenario.setdefault(r.meta.get("scenario"), []).append((r.meta.get("sampler"), c.data))
-    written = []
-    for scenario, items in sorted(by_scenario.items()):
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.2))
-        for i, (name, data) in enumerate(sorted(items)):
-            draw_guidance(a1, a2, data, name, color=f"C{i % 10}")
-        a1.set(xlabel="t", ylabel="‖guidance‖ / ‖exact‖ (log)")
-        a2.set(xlabel="t", ylabel="cosine to the exact")
-        a2.legend(fontsize="x-small", ncol=2, loc="lower left")
-        fig.suptitle(f"{scenario}: reported likelihood guidance vs the exact ∇ log p(y|x_t) (1 = exact)")
-        fig.tight_layout()
-        path = out / f"guidance_{scenario}.png"
-        fig.savefig(path, dpi=90)
-        plt.close(fig)
-        written.append(str(path))
-    return written
+    return [str(p) for p in guidance_figures(by_scenario, out)]
 
 
 def main(argv=None) -> int:

@@ -52,8 +52,9 @@ def run_image_suite(out, device: str, scenarios=None, samplers=None, n: int | No
     """
     from samplerlab import samplers as zoo
     from samplerlab.auditing.report import Report
+    from samplerlab.render.gallery_plots import plot_gallery
     from samplerlab.scenarios import load_scenario
-    from samplerlab.studies.image_gallery import gallery, plot_gallery, report_label_frequencies
+    from samplerlab.studies.image_gallery import gallery, report_label_frequencies
     from samplerlab.studies.suite import run_suite
 
     spec = _GPU if device.startswith("cuda") else _CPU

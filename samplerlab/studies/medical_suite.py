@@ -182,8 +182,9 @@ def run_medical_suite(out, device: str, scenarios=None, samplers=None, n: int | 
 
     from samplerlab import samplers as zoo
     from samplerlab.auditing.report import Report
+    from samplerlab.render.gallery_plots import plot_gallery, plot_maps
     from samplerlab.scenarios import load_scenario
-    from samplerlab.studies.image_gallery import gallery, plot_gallery, plot_maps, report_label_frequencies
+    from samplerlab.studies.image_gallery import gallery, report_label_frequencies
     from samplerlab.studies.suite import DEFAULT_N, run_suite
 
     spec = _GPU if device.startswith("cuda") else _CPU  # its cells, blocks included, unless a product is named

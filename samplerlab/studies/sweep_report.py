@@ -153,7 +153,8 @@ def validation_rows(frame):
 
 
 def _render_validation(frame, out: Path, spec: dict) -> list[Path]:
-    from samplerlab.studies.validation import confusion, figure, summary
+    from samplerlab.render.study_plots import confusion_figure as figure
+    from samplerlab.studies.validation import confusion, summary
 
     rows = validation_rows(frame)
     rows.to_csv(out / "validation.csv", index=False)
@@ -190,7 +191,8 @@ def calibration_rows(frame):
 def _render_calibration(frame, out: Path, spec: dict) -> list[Path]:
     import numpy as np
 
-    from samplerlab.studies.calibration import qq_figure, size_table
+    from samplerlab.render.study_plots import qq_figure
+    from samplerlab.studies.calibration import size_table
 
     rows = calibration_rows(frame)
     np.savez_compressed(out / "pvalues.npz", **{f"{fam}/{check}": g.p.to_numpy(np.float64)

@@ -19,14 +19,12 @@ with the functions below.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from samplerlab.auditing import pipeline
 from samplerlab.core.problem import InverseProblem
 from samplerlab.samplers.faults import exact_sampler, fault_sampler
 from samplerlab.scenarios.validation_families import grid_problem
 
-__all__ = ["grid_problem", "exact_sampler", "EXPECTED", "OWN", "GLOBAL", "run", "confusion", "summary", "figure"]
+__all__ = ["grid_problem", "exact_sampler", "EXPECTED", "OWN", "GLOBAL", "run", "confusion", "summary"]
 
 # Failure modes a fault may set off besides its own without counting as a mis-attribution.
 EXPECTED = {"shrink": {"spread"}, "inflate": {"spread"}, "shift": {"location"}, "reweight": {"mode_weights"},
@@ -66,23 +64,3 @@ def summary(frame):
                     "wrong_attribution": float(wrong.max()) if len(wrong) else 0.0, "worst_wrong_mode": worst,
                     "any_flag": any_flag})
     return pd.DataFrame(out)
-
-
-def figure(table, path: Path, family: str, seeds: int, n) -> Path:
-    """The confusion heatmap of one family (rows: injected faults; columns: failure modes flagged)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(9, 4.8))
-    sns.heatmap(table, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="mako_r", ax=ax, cbar_kws={"label": "flag rate"})
-    ax.set_title(f"{family}: failure modes flagged per injected fault ({seeds} seeds, n = {n})")
-    ax.set_xlabel("failure mode flagged")
-    ax.set_ylabel("injected fault")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
