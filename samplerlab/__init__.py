@@ -17,6 +17,7 @@ from importlib import import_module
 _EXPORTS = {
     "run": "samplerlab.auditing.pipeline",
     "audit": "samplerlab.auditing.audit",
+    "AuditSettings": "samplerlab.auditing.settings",
     "Report": "samplerlab.auditing.report",
     "SamplerError": "samplerlab.errors",
     "GaussianMixture": "samplerlab.core.mixture",

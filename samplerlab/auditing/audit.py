@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import torch
 
@@ -33,6 +34,7 @@ from samplerlab.auditing.floor import attach_floor, cached_floor, floor_eta, flo
 from samplerlab.auditing.guard import changed, problem_state, restore, seeded_globals
 from samplerlab.auditing.report import Report
 from samplerlab.auditing.sampler_ref import declared
+from samplerlab.auditing.settings import AuditSettings
 from samplerlab.core.interrupts import SamplerTimeout, ctrl_c_pressed
 from samplerlab.core.problem import InverseProblem
 from samplerlab.core.schedules import VPLinear
@@ -136,41 +138,38 @@ def _timed(fn, *args) -> tuple[list[CheckResult], float]:
     return out, seconds
 
 
-def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha: float = 1e-3, checks=None,
-          schedule=None, steps: int = 1000, name: str | None = None, scenario: str | None = None, device=None,
-          t_stops=None, record: int = 10, floor=False, notes=()) -> Report:
-    """Audit ``sampler(task, n, generator)`` on ``problem``; see the module doc.
+def audit(sampler, problem: InverseProblem, settings: AuditSettings | None = None, *, name: str | None = None,
+          scenario: str | None = None, **overrides) -> Report:
+    """Audit ``sampler(task, n, generator)`` on ``problem`` under ``settings``
+    (:class:`~samplerlab.auditing.settings.AuditSettings`; keywords override single settings, e.g.
+    ``n=500``); see the module doc.
 
     Args:
-        checks: names of registered checks or their aliases — a failure mode selects every check
-            that carries it (``"location"``: spread, tested from the same pairs; ``"early_stopping"``),
-            and ``"why"`` the likelihood check (:func:`~samplerlab.diagnostics.registry.select`);
-            ``None`` runs all. The sweep and the stop-time profile read the main run for
-            samplers that declare ``stop_from_notify``, else re-run the sampler ``len(t_stops)`` times.
-        schedule, steps: the task's noise schedule (``VPLinear`` by default) and grid size.
+        settings: ``checks`` are names of registered checks or their aliases — a failure mode
+            selects every check that carries it (``"location"``: spread, tested from the same pairs;
+            ``"early_stopping"``), ``"why"`` the likelihood check
+            (:func:`~samplerlab.diagnostics.registry.select`); ``None`` runs all. The stop sweep and
+            the stop-time profile read the main run for samplers that declare ``stop_from_notify``,
+            else re-run the sampler once per stop. ``t_stops`` ``None``: where the schedule's noise
+            level ``σ/α`` reaches 0.05, 0.15, 0.35, 0.7
+            (:func:`~samplerlab.diagnostics.early_stopping.default_stops`). ``floor``: also audit the
+            discretisation floor (:mod:`samplerlab.auditing.floor`) — ``True``: under the sampler's own
+            DDIM ``η`` (``sampler.floor_eta``, 1 if undeclared); a number: that ``η``. Each failing
+            check is then attributed to discretisation or approximation.
+        name: the sampler's name in the report (default: its ``name`` or class).
         scenario: a name recorded in the report's metadata.
-        t_stops: stop times of the sweep and the profile (each snapped down to the grid); ``None``: where the
-            schedule's noise level ``σ/α`` reaches 0.05, 0.15, 0.35, 0.7
-            (:func:`~samplerlab.diagnostics.early_stopping.default_stops`).
-        record: number of grid times at which the time-resolved check records ``x_t``.
-        floor: also audit the discretisation floor (:mod:`samplerlab.auditing.floor`) — ``True``: under the
-            sampler's own DDIM ``η`` (``sampler.floor_eta``, 1 if undeclared); a number: that ``η``.
-            Each failing check is then attributed to discretisation or approximation.
-        notes: lines recorded in ``meta["notes"]`` and shown in the summary (defaults a scenario
-            relied on, settings that differ from the scenario's).
     """
-    if not (isinstance(n, int) and n >= 20):
-        raise ValueError(f"n: expected an integer >= 20, got {n!r}")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha: expected 0 < alpha < 1, got {alpha!r}")
+    settings = (settings or AuditSettings()).given(**overrides)
+    n, seed, alpha, checks, steps = settings.n, settings.seed, settings.alpha, settings.checks, settings.steps
+    floor, record, notes = settings.floor, settings.record, settings.notes
     selected = registry.select(checks)
     specs = sorted((registry.get(c) for c in selected), key=lambda c: (_PHASE[c.needs], c.order))
     needs = {c.needs for c in specs}
     want_floor = floor is not False and floor is not None
     eta = _floor_eta(floor, sampler) if want_floor else None
-    problem = problem.to(device)
-    schedule = schedule or VPLinear()
-    t_stops = default_stops(schedule) if t_stops is None else tuple(t_stops)
+    problem = problem.to(settings.device)
+    schedule = settings.schedule or VPLinear()
+    t_stops = default_stops(schedule) if settings.t_stops is None else tuple(settings.t_stops)
     name = _sampler_name(sampler, name)
     where = f"scenario {scenario!r}" if scenario else f"problem d={problem.dim}, m={problem.operator.out_dim}"
     meta = {"sampler": name, "scenario": scenario, "n": n, "seed": seed, "alpha": alpha, "dim": problem.dim,
@@ -230,11 +229,13 @@ def audit(sampler, problem: InverseProblem, n: int = 2000, seed: int = 0, alpha:
     meta["diagnostics_s"] = meta["truth_s"] + sum(c.cost_s for c in report.checks)
     holm(report.checks, alpha)
     if want_floor:
-        settings = dict(n=n, seed=seed, alpha=alpha, checks=selected, schedule=schedule, steps=steps,
-                        scenario=scenario, t_stops=tuple(t_stops), record=record)
-        key = tuple((k, repr(v)) for k, v in settings.items())
+        # the floor's audit: these settings on the same (moved) problem, without a floor or notes of its own
+        own = replace(settings, checks=tuple(selected), schedule=schedule, t_stops=tuple(t_stops), floor=False,
+                      device=None, notes=())
+        key = own.key + (("scenario", scenario),)
         floor_report = cached_floor(problem, eta, (lambda: report) if _own_floor(sampler, problem, eta) else
-                                    lambda: audit(floor_sampler(problem, eta), problem, name="floor", **settings), key)
+                                    lambda: audit(floor_sampler(problem, eta), problem, own, name="floor",
+                                                  scenario=scenario), key)
         attach_floor(report, floor_report, eta)
     _link_symptoms(report)
     return report
@@ -274,8 +275,5 @@ def _own_floor(sampler, problem: InverseProblem, eta: float | None) -> bool:
 
 
 def _floor_eta(floor, sampler) -> float | None:
-    if floor is True:
-        return floor_eta(sampler)
-    if isinstance(floor, (int, float)) and not isinstance(floor, bool) and 0.0 <= float(floor) <= 1.0:
-        return float(floor)
-    raise ValueError(f"floor: expected True, False or a DDIM eta in [0, 1], got {floor!r}")
+    """The floor's DDIM ``η``: the sampler's own for ``True``, else the number given (validated by the settings)."""
+    return floor_eta(sampler) if floor is True else float(floor)

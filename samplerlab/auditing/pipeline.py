@@ -21,9 +21,11 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from samplerlab.auditing.report import Report
+from samplerlab.auditing.settings import AuditSettings, for_scenario
 
 __all__ = ["run", "as_scenario", "provenance", "scenario_hash"]
 
@@ -79,22 +81,7 @@ def as_scenario(scenario, device=None):
     return _LOADED[key]
 
 
-def _scenario_options(scenario, options: dict) -> dict:
-    """The scenario's defaults under ``options``, with a note for each setting that differs."""
-    kw = dict(options)
-    notes = list(scenario.notes)
-    for key, own in (("n", scenario.n), ("steps", scenario.steps)):
-        if key in kw and kw[key] != own:
-            notes.append(f"{key} = {kw[key]}: given for this audit (the scenario says {own})")
-    kw["notes"] = notes + list(kw.get("notes", []))
-    kw.setdefault("n", scenario.n)
-    kw.setdefault("steps", scenario.steps)
-    kw.setdefault("schedule", scenario.schedule)
-    kw["scenario"] = scenario.name
-    return kw
-
-
-def _audit_control(sampler, problem, params, device, kw: dict, report: Report) -> None:
+def _audit_control(sampler, problem, params, settings, name: str, scenario: str | None, report: Report) -> None:
     """Audit the prior-complexity control (:mod:`samplerlab.auditing.control`) with the audit's settings
     and attach it to ``report``; a control the sampler fails to run on is recorded, not raised."""
     from samplerlab.auditing.audit import audit
@@ -107,11 +94,10 @@ def _audit_control(sampler, problem, params, device, kw: dict, report: Report) -
         return
     control, info = cached_control_problem(problem)
     built, _ = resolve_sampler(sampler, problem=control, params=params)
-    settings = {k: v for k, v in kw.items() if k not in ("floor", "notes", "name", "scenario")}
-    where = f"{kw['scenario']} (control)" if kw.get("scenario") else "control"
+    where = f"{scenario} (control)" if scenario else "control"
     try:
-        control_report = audit(built, control, device=device, name=f"{kw['name']} (control)", scenario=where,
-                               **settings)
+        control_report = audit(built, control, replace(settings, floor=False, notes=()), name=f"{name} (control)",
+                               scenario=where)
     except SamplerError as exc:
         report.meta["control"] = {**info, "error": " ".join(str(exc).split())}
         return
@@ -120,9 +106,10 @@ def _audit_control(sampler, problem, params, device, kw: dict, report: Report) -
 
 def run(sampler, scenario, *, params: dict | None = None, device=None, control: bool = False,
         **options) -> Report:
-    """Audit ``sampler`` on ``scenario`` (see the module doc); ``options`` go to
-    :func:`samplerlab.audit` (``n``, ``steps``, ``seed``, ``alpha``, ``checks``, ``floor``, ``name``,
-    ``schedule``, ``t_stops``, ``record``, ``notes``). ``control=True`` also audits the
+    """Audit ``sampler`` on ``scenario`` (see the module doc); ``options`` are
+    :class:`~samplerlab.auditing.settings.AuditSettings` fields over the scenario's defaults (``n``,
+    ``steps``, ``seed``, ``alpha``, ``checks``, ``floor``, ``schedule``, ``t_stops``, ``record``,
+    ``notes``; ``None``: the scenario's) and ``name``. ``control=True`` also audits the
     prior-complexity control (:mod:`samplerlab.auditing.control`: the same sampler with the prior cut down
     to the prior component of the posterior's dominant mode), which attributes each failure to the
     method (fails on a single Gaussian too) or to the mixture prior.
@@ -140,16 +127,17 @@ def run(sampler, scenario, *, params: dict | None = None, device=None, control: 
     loaded = as_scenario(scenario, device)
     problem = scenario if loaded is None else loaded.problem
     resolved = resolve(sampler, problem=problem, params=params)
-    kw = {k: v for k, v in options.items() if v is not None}
-    kw.setdefault("name", resolved.name)
-    if loaded is not None:
-        kw = _scenario_options(loaded, kw)
-    report = audit(resolved.sampler, problem, device=device, **kw)
+    name = options.pop("name", None) or resolved.name
+    # the scenario's defaults, then the caller's settings: one place, which notes what differs
+    base = AuditSettings() if loaded is None else for_scenario(loaded)
+    settings = base.given(device=device, **options)
+    where = None if loaded is None else loaded.name
+    report = audit(resolved.sampler, problem, settings, name=name, scenario=where)
     report.meta["params"] = resolved.params
     report.meta["threads"] = torch.get_num_threads()
     report.meta["provenance"] = provenance(sampler, resolved, scenario, loaded, problem, params)
     if control:
-        _audit_control(sampler, problem, params, device, kw, report)
+        _audit_control(sampler, problem, params, settings, name, where, report)
     return report
 
 
