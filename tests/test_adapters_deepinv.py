@@ -193,7 +193,7 @@ def test_audit_reads_the_sweep_off_the_main_run_and_sees_no_global_rng():
     from samplerlab.auditing.pipeline import run
 
     report = run("deepinv:ddrm", "bimodal_1d", params={"eta": 0.85}, n=300, steps=40)
-    assert report.meta["sweep"] == "read off the main run" and not report.meta.get("global_rng")
+    assert report.meta["stop_sweep"] == "read off the main run" and not report.meta.get("global_rng")
     assert not report["mode_weights"].passed  # the DDRM behaviour above, caught by the audit
 
 

@@ -90,7 +90,7 @@ def test_audit_of_the_worked_loop_through_its_reference():
     from samplerlab.auditing.pipeline import run
 
     report = run("diffusers:dps", "bimodal_1d", params={"zeta": 1.0}, n=200, steps=40)
-    assert report.meta["sweep"] == "read off the main run" and not report.meta.get("global_rng")
+    assert report.meta["stop_sweep"] == "read off the main run" and not report.meta.get("global_rng")
     assert report.meta["sampler"] == "diffusers:dps"
 
 

@@ -17,7 +17,7 @@ from samplerlab.diagnostics import (
     holm,
     mode_weight_checks,
     spread_checks,
-    sweep_check,
+    stop_sweep_check,
     trajectory_check,
 )
 from samplerlab.diagnostics.distribution import projections, sliced_w2, sorted_projections
@@ -106,7 +106,7 @@ def test_reweight_effect_is_its_total_variation(problem, truth):
 
 def test_sweep_not_applicable_when_output_ignores_the_grid(truth):
     x = truth.draws(N, "test-sweep")
-    r = sweep_check({0.0: x, 0.02: x.clone()}, truth, VPLinear())
+    r = stop_sweep_check({0.0: x, 0.02: x.clone()}, truth, VPLinear())
     assert not r.applicable and r.passed and "ignores the grid" in r.detail
 
 

@@ -54,7 +54,7 @@ def _pairs(truth: Truth, wins: int, losses: int, ties: int) -> dict:
 # -- constructed pair sets: the sign test, ties, the n/a rule, the direction ------------------------
 
 def test_ties_are_dropped_from_the_sign_test(bimodal_truth):
-    r = es.sweep_check(_pairs(bimodal_truth, 30, 10, 60), bimodal_truth, VPLinear())
+    r = es.stop_sweep_check(_pairs(bimodal_truth, 30, 10, 60), bimodal_truth, VPLinear())
     assert (r.data["wins"], r.data["losses"], r.data["ties"]) == ([30], [10], [60])
     on_40 = stats.binomtest(30, 40, 0.5).pvalue  # 2.2e-3; counting the ties as pairs (30 of 100) would give 9e-5
     assert r.data["p_badness"][0] == pytest.approx(on_40, rel=1e-9)
@@ -63,7 +63,7 @@ def test_ties_are_dropped_from_the_sign_test(bimodal_truth):
 
 @pytest.mark.parametrize("ties, applicable", [(50, True), (51, False)], ids=["exactly-half", "more-than-half"])
 def test_not_applicable_only_when_more_than_half_the_pairs_tie(bimodal_truth, ties, applicable):
-    r = es.sweep_check(_pairs(bimodal_truth, 100 - ties - 20, 20, ties), bimodal_truth, VPLinear())
+    r = es.stop_sweep_check(_pairs(bimodal_truth, 100 - ties - 20, 20, ties), bimodal_truth, VPLinear())
     assert r.data["ties"] == [ties] and r.applicable is applicable
     if not applicable:
         assert r.p_value is None and f"{ties} of 100 pairs tie" in r.detail
@@ -71,7 +71,7 @@ def test_not_applicable_only_when_more_than_half_the_pairs_tie(bimodal_truth, ti
 
 def test_stopped_output_worse_than_the_pushed_full_run_is_flagged(bimodal_truth):
     # The one-sided test asked only whether stopping early wins: 10 wins in 100 pairs passed it (p ~ 1).
-    (r,) = holm([es.sweep_check(_pairs(bimodal_truth, 10, 60, 30), bimodal_truth, VPLinear())], 1e-3)
+    (r,) = holm([es.stop_sweep_check(_pairs(bimodal_truth, 10, 60, 30), bimodal_truth, VPLinear())], 1e-3)
     assert (r.data["wins"], r.data["losses"], r.data["ties"]) == ([10], [60], [30])
     assert r.p_value == pytest.approx(2 * stats.binomtest(10, 70, 0.5).pvalue, rel=1e-9)  # 1.6e-9: Bonferroni × 2
     assert not r.passed and "farther from" in r.detail and r.effect == pytest.approx(10 / 70)

@@ -112,7 +112,7 @@ def test_report_samples_are_the_main_runs_draws_when_the_sampler_reuses_its_buff
         return kept[0][:]
 
     report = audit(buffered, problem, n=200, steps=50, checks=["early_stopping_sweep"])
-    assert report.meta["sweep"] == "re-runs"
+    assert report.meta["stop_sweep"] == "re-runs"
     assert torch.equal(report.samples, kept[1])
 
 

@@ -219,7 +219,7 @@ def audit(sampler, problem: InverseProblem, settings: AuditSettings | None = Non
                                            problem)
             sampler_s, reran = sampler_s + seconds, reran + 1
         read_s = time.perf_counter() - start - sampler_s
-        meta["sweep"] = ("re-runs" if reran == len(stops) else "read off the main run" if reran == 0
+        meta["stop_sweep"] = ("re-runs" if reran == len(stops) else "read off the main run" if reran == 0
                          else f"read off the main run ({reran} of {len(stops)} re-run)")
         stopped = Inputs(x, truth, ev, schedule, alpha, outputs=outputs)
         result = [c for spec in sweeping for c in _timed(spec.run, stopped)[0]]

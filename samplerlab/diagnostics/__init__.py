@@ -8,7 +8,7 @@ Beside them: :mod:`.truth` (exact reference quantities, cached exact draws), :mo
 """
 
 from samplerlab.diagnostics.distribution import distribution_checks
-from samplerlab.diagnostics.early_stopping import sweep_check
+from samplerlab.diagnostics.early_stopping import stop_sweep_check
 from samplerlab.diagnostics.hallucination import hallucination_checks
 from samplerlab.diagnostics.mode_weights import mode_weight_checks
 from samplerlab.diagnostics.result import CheckResult
@@ -19,7 +19,7 @@ from samplerlab.diagnostics.truth import Truth
 from samplerlab.diagnostics.verdicts import holm
 
 __all__ = ["CheckResult", "FAILURE_MODES", "Truth", "holm", "spread_checks", "mode_weight_checks",
-           "hallucination_checks", "distribution_checks", "sweep_check", "profile_check", "trajectory_check"]
+           "hallucination_checks", "distribution_checks", "stop_sweep_check", "profile_check", "trajectory_check"]
 
 
 def __getattr__(name: str):

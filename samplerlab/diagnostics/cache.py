@@ -50,8 +50,8 @@ __all__ = ["cached", "cache_dir", "posterior_fingerprint"]
 # Source files whose code determines the cached values: editing any of them invalidates the cache.
 _SOURCES = ("diagnostics/distribution.py", "diagnostics/early_stopping.py", "diagnostics/stop_profile.py",
             "diagnostics/stop_nulls.py", "diagnostics/truth.py", "diagnostics/cache.py", "core/mixture.py",
-            "core/covariance.py", "core/problem.py", "core/tweedie.py", "core/schedules.py", "core/logspace.py",
-            "core/precision.py", "core/memory.py")
+            "core/covariance.py", "core/problem.py", "core/tweedie.py", "core/tweedie_logits.py",
+            "core/schedules.py", "core/logspace.py", "core/precision.py", "core/memory.py")
 
 
 def cache_dir() -> Path | None:

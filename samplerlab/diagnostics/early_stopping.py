@@ -40,7 +40,7 @@ from samplerlab.diagnostics.threads import single_threaded_if_small
 from samplerlab.diagnostics.truth import Truth
 from samplerlab.diagnostics.verdicts import binom_two_sided, bonferroni
 
-__all__ = ["sweep_check", "exact_stopped", "rank_z", "default_stops", "NOISE_LEVELS", "CHECK"]
+__all__ = ["stop_sweep_check", "exact_stopped", "rank_z", "default_stops", "NOISE_LEVELS", "CHECK"]
 
 
 # Noise levels σ(t)/α(t) at which the audit stops by default: one per decade-ish, up to t ≈ 0.2 on vp_linear.
@@ -94,7 +94,7 @@ def _sign_p(up: int, down: int) -> float:
 
 
 @single_threaded_if_small
-def sweep_check(outputs: dict[float, Tensor], truth: Truth, schedule) -> CheckResult:
+def stop_sweep_check(outputs: dict[float, Tensor], truth: Truth, schedule) -> CheckResult:
     """Score sampler outputs ``{t_stop: samples}`` (``t_stop = 0`` is the full run) — see module doc."""
     t_stops = sorted(outputs)
     if t_stops[0] != 0.0 or len(t_stops) < 2:
@@ -147,5 +147,5 @@ def sweep_check(outputs: dict[float, Tensor], truth: Truth, schedule) -> CheckRe
 
 
 CHECK = Check("early_stopping_sweep", ("early_stopping",), "stops", order=40,
-              run=lambda i: [sweep_check(i.outputs, i.truth, i.schedule)],
+              run=lambda i: [stop_sweep_check(i.outputs, i.truth, i.schedule)],
               carriers={"early_stopping": "early_stopping_sweep"}, figures=("early_stopping",))

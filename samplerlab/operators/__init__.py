@@ -7,6 +7,7 @@ Example:
     (3, 3)
 """
 
-from samplerlab.operators.linear import SVD, Blur, Dense, Identity, LinearOperator, Mask, Subsample
+from samplerlab.operators.linear import SVD, Dense, Identity, LinearOperator, Mask
+from samplerlab.operators.structured import Blur, Subsample
 
 __all__ = ["SVD", "LinearOperator", "Identity", "Dense", "Mask", "Subsample", "Blur"]

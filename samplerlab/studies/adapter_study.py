@@ -85,7 +85,7 @@ def run_study(out, n: int = 500, seed: int = 0, scenarios=SCENARIOS, rows=ROWS, 
             report.to_json(out / "reports" / f"{scenario}__{_file_name(label)}.json")
             row = summary_row(scenario, label, report, seconds=cell["seconds"])
             row["params"] = ", ".join(f"{k}={v}" for k, v in params.items())
-            row["sweep"] = report.meta.get("sweep", "")
+            row["stop_sweep"] = report.meta.get("stop_sweep", "")
             records.append(row)
     frame = pd.DataFrame.from_records(records)
     frame.to_csv(out / "summary.csv", index=False)

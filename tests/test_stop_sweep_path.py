@@ -57,8 +57,8 @@ def test_audit_reads_the_sweep_off_the_main_run_only_when_declared_and_the_verdi
     fast = audit(_build(name, problem), problem, name=name, **kw)
     slow = audit(_Hidden(_build(name, problem)), problem, name=name, **kw)
     declares = declared(_build(name, problem), "stop_from_notify", False)
-    assert fast.meta["sweep"] == ("read off the main run" if declares else "re-runs")
-    assert slow.meta["sweep"] == "re-runs"
+    assert fast.meta["stop_sweep"] == ("read off the main run" if declares else "re-runs")
+    assert slow.meta["stop_sweep"] == "re-runs"
     assert [c.to_dict() | {"cost_s": 0, "sampler_s": 0} for c in fast.checks] == \
            [c.to_dict() | {"cost_s": 0, "sampler_s": 0} for c in slow.checks]
     if declares:
