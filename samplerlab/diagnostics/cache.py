@@ -1,21 +1,13 @@
 """On-disk cache of Monte Carlo nulls that depend only on (posterior, n, seed).
 
-Some checks compare a statistic with its law under exact posterior draws, estimated from many
-replicates (the distribution check's 99 exact-vs-exact replicates, the stop-time sweep's
-reference log-densities, the stop-time profile's 99 exact profiles). Those replicates depend only
-on the exact posterior, ``n``, the audit seed and the code that draws them, so a second audit of
-the same scenario — the next CI run — need not redraw them. Entries live in one folder:
+Replicates of a statistic under exact posterior draws (the distribution check's, the stop-time
+sweep's and the stop-time profile's) depend only on the exact posterior, ``n``, the audit seed and the
+code that draws them, so :func:`cached` keeps them as one ``.npz`` per entry in :func:`cache_dir`
+(``$SAMPLERLAB_CACHE``; ``off`` disables the cache), named by a hash that includes
+:func:`posterior_fingerprint`. An entry that fails its key, checksum or shape checks is rebuilt;
+a folder that cannot be written is skipped.
 
-* ``$SAMPLERLAB_CACHE`` if set (``off`` disables the cache), else ``$XDG_CACHE_HOME/samplerlab``,
-  else ``~/.cache/samplerlab``;
-* one ``.npz`` per entry, named by a hash of: the samplerlab version, a hash of the source files
-  that draw and evaluate the replicates, the posterior's content (weights, means, covariances),
-  its dtype and device type, the purpose and its parameters (``n``, seed, …).
-
-An entry is trusted only if its stored key equals the requested one, its checksum matches its
-arrays and every array has the expected shape and finite values; otherwise it is rebuilt and
-overwritten (written to a temporary file, then renamed, so readers never see half an entry).
-A cache folder that cannot be written is skipped: the audit goes on with the fresh values.
+Derivation and details: docs/notes/diagnostics_cache.md.
 
 Example:
     >>> import os, tempfile, numpy as np

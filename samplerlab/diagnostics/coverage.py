@@ -1,21 +1,15 @@
 """Coverage across observations: are the sampler's credible regions right as often as they claim?
 
-Draw ``x*_j`` from the prior and ``y_j = A x*_j + σ_y ε_j``; then ``x*_j`` is an exact draw of
-``p(x | y_j)``. For a correct sampler its ``n`` draws given ``y_j`` and ``x*_j`` are ``n + 1``
-exchangeable draws of one law, so the *randomised rank* of any statistic of ``x*_j`` among the
-same statistic of the draws, ``u = (#{s_i < s*} + V (#{s_i = s*} + 1)) / (n + 1)`` with
-``V ~ U(0, 1)``, is exactly ``Uniform(0, 1)`` — whatever ``n``, the dimension or the posterior.
-The observations are independent (each audit has its own sampler seed), so ``K`` ranks are ``K``
-iid uniforms: every test below is exact.
+With ``x*_j`` drawn from the prior and ``y_j = A x*_j + σ_y ε_j``, the randomised rank
+(:func:`randomized_rank`) of a statistic of ``x*_j`` among the same statistic of the sampler's draws
+given ``y_j`` is exactly ``Uniform(0, 1)`` for a correct sampler, so every test across observations
+is exact. :func:`coverage_check` (``coverage_hpd``, verdict) ranks the exact posterior log-density:
+at each credible level in :data:`LEVELS` the count of observations inside the sampler's
+highest-density region is exactly binomial (two-sided tests, Bonferroni over the levels).
+:func:`ecdf_deviation` and :func:`ks_band` give the calibration curve and its exact band. The other
+rank checks are ``sbc_ranks`` (:mod:`.sbc`) and ``tarp`` (:mod:`.tarp`).
 
-* ``coverage_hpd`` (this module, verdict): the statistic is the exact posterior log-density
-  ``log p(x | y_j)``. ``x*_j`` lies inside the sampler's ``q`` highest-density credible region
-  (the region its draws put ``q`` of their mass in) iff ``u_j >= 1 − q``, so at each credible level
-  ``q`` in :data:`LEVELS` the count of covered observations is exactly ``Binomial(K, q)``: an exact
-  two-sided binomial test per level, Bonferroni over the levels. Under-coverage means credible
-  regions too small or misplaced (over-confident), over-coverage regions too large.
-* ``sbc_ranks`` (:mod:`.sbc`): simulation-based calibration of a few test functions.
-* ``tarp`` (:mod:`.tarp`): TARP's expected coverage of random reference balls.
+Derivation and details: docs/notes/diagnostics_coverage.md.
 
 Example:
     >>> import numpy as np

@@ -1,28 +1,15 @@
 """Distribution: the global net — sliced Kolmogorov-Smirnov against the exact law, and energy distance.
 
-Every failure mode moves these checks; they name no specific failure.
+Every failure mode moves these checks; they name no specific failure. :func:`distribution_checks`
+returns ``sliced_wasserstein`` (verdict: exact one-sample KS tests of the projections on ``L = 64``
+seeded random directions against the exactly projected mixture, Bonferroni over the directions;
+effect: the sliced Wasserstein-2 distance to an exact reference draw over its exact-vs-exact median)
+and ``energy_distance`` (informative, outside Holm: the sliced energy distance, ranked among
+``R = 99`` exact replicates). Helpers: :func:`projections`, :func:`sort_rows`,
+:func:`sorted_projections`, :func:`sliced_w2`, :func:`energy_rows`, :func:`cross_sum_pooled`,
+:func:`cross_sum_search`, :func:`sliced_energy`, :func:`projected_cdf`, :func:`sliced_ks`.
 
-* ``sliced_wasserstein`` (verdict). The samples are projected on ``L = 64`` seeded random
-  directions ``θ``. The projection of the exact posterior on ``θ`` is a 1-D Gaussian mixture
-  ``Σ w̄_k N(θᵀm̄_k, θᵀS̄_kθ)`` whose CDF is exact, so each direction gets an exact one-sample
-  Kolmogorov-Smirnov test (``kstwo``, the finite-``n`` law of the statistic); the p-value is
-  their Bonferroni minimum — valid at every level, with no simulated null. The effect is what the
-  field benchmarks: the sliced Wasserstein-2 distance to an exact reference draw of the same size,
-  over its median among exact-vs-exact replicates (1 is exact).
-* ``energy_distance`` (informative, outside Holm). The sliced energy distance
-  ``c_d · mean_θ ED₁(θᵀX, θᵀE)`` (Székely's identity: ``c_d = √π Γ((d+1)/2) / Γ(d/2)`` makes the
-  direction average equal the energy distance in ``R^d``) to the same exact reference draw ``E``,
-  with the rank p-value among ``R = 99`` exact replicates. That p-value is valid but never below
-  0.01, so it cannot fail an audit at the levels Holm uses: the verdict belongs to the exact test
-  above.
-
-The ``R`` exact-vs-exact replicates enter no verdict: they only scale the effect and rank the
-informative energy distance. Their draws are made and projected in float32 (``NULL_DTYPE``),
-about a third of the float64 cost on CPUs, then sorted and reduced in float64. Float32 rounds each
-projected draw by at most 6e-8 of itself, and its Box-Muller normals stop at 5.8 sd (a mass of
-8e-9 per coordinate); both lie far below the resolution at which a median of 99 replicates or a
-rank among them is read. The reference draw and the sample's own statistics stay in the
-problem's precision.
+Derivation and details: docs/notes/diagnostics_distribution.md.
 
 Example:
     >>> import torch

@@ -1,27 +1,14 @@
 """Early stopping, the stop-time sweep: outputs stopped early against the full run pushed to the same time.
 
-``early_stopping_sweep`` (verdict). The sampler is re-run on the grid truncated at
-several ``t_stop`` (the audit does the runs; this module only scores them). The README tells a
-sampler whose grid ends above 0 to return the prior denoiser's estimate ``task.denoise(x, t)``;
-the exact counterpart at ``t_stop`` is therefore that same map applied to exact draws of the
-noised posterior, ``D_t(a x0 + s ε)`` with ``x0`` an exact posterior draw.
+:func:`stop_sweep_check` (``early_stopping_sweep``, verdict) scores runs of the sampler on the grid
+truncated at the stops of :func:`default_stops` (the audit does the runs). Each stopped output is
+paired with the full run's output pushed through the same prior denoiser map ``D_t``; under an exact
+sampler the pair is exchangeable, and an exact two-sided sign test per stop and score (Bonferroni
+over stops × 2) says whether the stop is closer to or farther from its exact counterpart than the
+pushed full run. :func:`rank_z` is a standardised Mann-Whitney statistic. The time-resolved
+comparison is :mod:`~samplerlab.diagnostics.stop_trajectory`; measured size: docs/early_stopping.md.
 
-Each stopped output is paired with the full run's own output pushed through the same map,
-``D_t(a x_end + s ε')`` with fresh noise ``ε'`` (what the stopped output would look like if the end
-were no worse than the stop). Under an exact sampler, and under any fault applied alike at every
-stop, the two members of a pair are exchangeable. Two scores per sample: the *badness*
-``|F_t(log p(x|y)) − ½|`` and the level ``F_t(log p(x|y))``, with ``F_t`` the CDF of the exact
-log-density among ``M`` reference counterparts
-(:mod:`~samplerlab.diagnostics.stop_nulls`). Per stop and score, an exact
-two-sided sign test with ties dropped (``Binomial(wins + losses, ½)``); Bonferroni over stops × 2.
-The message says whether the stop is closer to or farther from its counterpart than the pushed
-full run. When more than half the pairs of a stop tie (samples outside the posterior's support,
-where the scores saturate) the check is not applicable, never a pass; so is a sampler whose output
-does not change when the grid is truncated. Stops: :func:`default_stops`. Derivation and measured
-size: docs/early_stopping.md.
-
-The time-resolved comparison of ``x_t`` with ``p_t(·|y)`` is
-:mod:`~samplerlab.diagnostics.stop_trajectory`.
+Derivation and details: docs/notes/diagnostics_early_stopping.md.
 """
 
 from __future__ import annotations

@@ -1,22 +1,13 @@
 """Hallucination: samples on prior modes the data rule out, or where only the likelihood has mass.
 
-Types are defined in :mod:`samplerlab.diagnostics.truth` by densities, with thresholds from the
-truth's first reference set:
+:func:`hallucination_checks` returns ``prior_hallucination`` (samples labelled with a ruled-out
+posterior component, inside that prior component's 99.9 % region) and ``likelihood_hallucination``
+(off-support samples that fit ``y`` far outside every prior component), with the types and
+thresholds of :mod:`samplerlab.diagnostics.truth`. Each is an exact one-sided hypergeometric test
+of the type's count among the samples against the truth's second reference set of exact draws;
+effect: the rate of the type among the samples.
 
-* *prior-mode*: the exact posterior labels the sample with a *ruled-out* component (the lightest
-  components carrying together at most 0.1 % of the posterior mass) and the sample lies inside
-  that prior component's own 99.9 % highest-density region — prior mass the data rule out;
-* *likelihood-mode*: off-support (posterior log-density below the 0.1 % quantile of exact draws),
-  fits ``y`` (likelihood above the 0.1 % quantile of exact draws'), and outside every prior
-  component's 99.9 % region enlarged 1.5× in radius — no prior mass. The margin makes
-  over-dispersion up to ×1.3 read as spread, not as hallucination;
-* neither: plain error (reported in ``data``, not a verdict).
-
-Test (exact given the thresholds): the truth's second, independent reference set of ``M`` exact
-draws holds ``c_ref`` samples of the type; with ``c`` among the ``n`` samples, under the truth
-``c`` given ``c + c_ref`` is hypergeometric (``n`` of the ``n + M`` exchangeable draws are the
-samples), and the one-sided p-value is its upper tail. Effect: the rate of the type among the samples, against the
-rate among exact draws (at most the 0.1 % expected off-support).
+Derivation and details: docs/notes/diagnostics_hallucination.md.
 
 Example:
     >>> import torch

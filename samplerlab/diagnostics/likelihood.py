@@ -1,38 +1,14 @@
 """Why a sampler fails: its intermediate likelihood guidance against the exact ``∇ log p(y | x_t)``.
 
-Every diffusion posterior sampler replaces the noisy likelihood ``p(y | x_t)`` by an
-approximation: DPS's Dirac ``N(y; A x̂0, σ_y² I)``, the Gaussian / moment-matching family's
-``N(y; A x̂0, σ_y² I + A C_t Aᵀ)`` (ΠGDM, TMPD), DDRM's and the particle filters' spectral
-updates, DAPS's Gaussian ``p(x0 | x_t)``. With a Gaussian-mixture prior the exact score of the
-likelihood is known in closed form: by Tweedie's formula
+With a Gaussian-mixture prior the exact likelihood score is, by Tweedie's formula, the posterior
+denoiser minus the prior's, ``(a_t / s_t²) (E[x0 | x_t, y] − E[x0 | x_t])`` (:func:`exact_guidance`).
+:func:`likelihood_check` (``likelihood_approximation``, ``role = "info"``) compares it with the
+guidance a sampler reports through ``task.notify(..., guidance=g)`` along the sampler's own
+trajectory: norm ratio, cosine, relative error in the observed subspace and its complement, and the
+implied ``Cov[y | x_t]`` where reported. It says where the approximation departs; it explains the
+verdicts and does not enter Holm's family.
 
-    ∇_{x_t} log p(y | x_t) = (a_t / s_t²) (E[x0 | x_t, y] − E[x0 | x_t]),
-
-the posterior denoiser minus the prior's. A sampler reports its own estimate through
-``task.notify(t, x_t, x0_hat, guidance=g)`` (every zoo sampler does; the term it adds is
-converted to score units, see :meth:`samplerlab.core.task.Task.notify`), and this check compares the
-two along the sampler's *own* trajectory, at the recorded times, sample by sample:
-
-* the **norm ratio** ``‖g‖ / ‖g*‖`` (1: right strength, > 1: guidance too strong);
-* the **cosine** between ``g`` and ``g*`` (1: right direction);
-* the relative error ``‖g − g*‖ / ‖g*‖`` split into the **observed subspace** (the range of
-  ``Aᵀ``, which ``y`` informs) and its **complement** (which only the prior can inform);
-* where the sampler reports the covariance of ``y`` given ``x_t`` its approximation implies
-  (``likelihood_cov``), its ratio to the exact ``Cov[y | x_t] = A Cov[x0 | x_t] Aᵀ + σ_y² I`` along
-  each of the leading singular directions ``u_i`` of ``A`` (at most 8): ``u_iᵀ C u_i`` over
-  ``s_i² v_iᵀ Cov[x0 | x_t] v_i + σ_y²`` (second-order Tweedie), median over samples.
-
-The exact guidance evaluated on the exact process has ratio 1 and cosine 1 for every sample
-(the ``oracle`` control reports it); the reported band is the spread of the sampler's own
-samples (quartiles). The approximation *departs* at a recorded time when the median cosine is
-below 0.9, or when the median ratio lies outside [0.8, 1.25] and the ratios' interquartile range
-excludes 1. The statistics use the first 512 samples at each time (the rows are iid; the
-quartiles of 512 are accurate to a few percent, and the check stays a small fraction of the
-sampler's cost). ``role = "info"``: it explains the verdicts, it does not enter Holm's family. The
-effect is the median over recorded times of the median norm ratio. For the particle filters
-(MCGdiff, FPS) the reported guidance is their proposal's pull toward ``y``; their importance
-weights correct the rest, so a departure there need not cause a failure. When the audit finds
-failures beyond the discretisation floor, the message names them after the departure.
+Derivation and details: docs/notes/diagnostics_likelihood.md.
 
 Example:
     >>> import torch

@@ -1,30 +1,14 @@
 """Mode weights: how often the sampler lands in each posterior mode, against the exact weights.
 
-Each sample gets a component label sampled from its exact responsibilities (see
-:mod:`samplerlab.diagnostics.truth`); under the truth the labels are iid draws of the exact
-weights ``w̄``. The check judges every sample but the hallucinations (prior-mode and
-likelihood-mode, see :mod:`samplerlab.diagnostics.truth`): those are the hallucination checks'
-business, and a few hundred samples piled on a mode the data rule out, or far from every prior
-mode with an arbitrary nearest component, would otherwise read as a re-weighting. Samples that
-are merely off-support (a too-wide cloud) keep their labels: leaving them out would drop more
-samples from light or broad modes than from heavy ones and read over-dispersion as re-weighting.
+Each sample gets a component label sampled from its exact responsibilities; hallucinations are left
+out (the hallucination checks' business). :func:`mode_weight_checks` returns ``mode_weights``, an
+exact hypergeometric count test per component against the truth's second reference set, Bonferroni
+over the components seen, and, when the components carry labels, ``label_weights``
+(:func:`label_check`, the counts summed per label); :func:`label_count_test` is the one-sample
+version the trajectory check uses. Effect: the total variation between label frequencies and exact
+weights, debiased by :func:`null_tv_median`.
 
-Test — a per-component count test, exact: the truth's second reference set holds ``M`` exact
-draws, evaluated and filtered the same way; ``n'`` samples and ``M'`` reference draws are judged.
-Under the truth all ``n + M`` draws are exchangeable, so given ``n'``, ``M'`` and the pooled labels
-the judged samples are a uniformly random ``n'``-subset of the ``n' + M'`` judged draws: the number
-``c_k`` of samples labelled ``k`` among the ``T_k`` such draws is hypergeometric, its two-sided
-p-value is exact, and how many samples were left out (hallucinations) does not enter. The
-check's p-value is the Bonferroni minimum over the components seen. There is no
-weight cut-off: a sampler that puts 20 % of its mass on a mode of exact weight 5e-4 is caught by
-that mode's count, and memory is ``O(K)`` whatever ``K``.
-
-Not applicable (never a pass) when fewer than 20 samples are left to judge.
-
-Effect (what a user reads): the total variation between the judged samples' label frequencies
-and the exact weights (renormalised over the judged components), *debiased*: minus the median
-of the same TV for exact multinomial draws of the same size, so an exact sampler reads ≈ 0 even
-when ``K`` ≫ ``n`` (where the raw TV of exact draws is large).
+Derivation and details: docs/notes/diagnostics_mode_weights.md.
 
 Example:
     >>> import torch

@@ -1,13 +1,11 @@
 """Simulation-based calibration (Talts et al., 2018) of a few test functions, across observations.
 
-For each test function ``f`` (a projection ``x ↦ vᵀx``) the randomised rank of ``f(x*_j)`` among
-``f`` of the sampler's draws given ``y_j`` is exactly ``Uniform(0, 1)`` for a correct sampler (see
-:mod:`.coverage`), and the ``K`` observations give ``K`` iid ranks. Each function's ranks are
-tested with the exact two-sided Kolmogorov–Smirnov test against the uniform; Bonferroni over the
-functions. The directions are the operator's leading right singular vectors (what ``y`` sees)
-and the first coordinates (which, for masks and subsampling, include unobserved ones), less
-near-duplicates. Effect: the largest KS distance. A ∪-shaped rank histogram means an
-over-confident sampler, a ∩-shape an over-dispersed one, a slope a shift.
+:func:`sbc_check` (``sbc_ranks``) tests the randomised ranks (see :mod:`.coverage`) of a few
+projections ``x ↦ vᵀx`` of the true signals among the sampler's draws, one exact two-sided
+Kolmogorov–Smirnov test per function, Bonferroni over the functions; :func:`sbc_directions` picks
+the directions. Effect: the largest KS distance.
+
+Derivation and details: docs/notes/diagnostics_sbc.md.
 
 Example:
     >>> import numpy as np

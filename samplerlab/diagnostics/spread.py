@@ -1,52 +1,16 @@
 """Spread and location within modes, tested apart: pair differences for scale, pair sums for location.
 
-Each sample gets a component ``k`` *sampled* from its exact responsibilities (see
-:mod:`samplerlab.diagnostics.truth`); under the truth its whitened coordinates ``z`` are exactly
-``N(0, I)``, independently across samples. Within each component the samples are paired at
-random (a seeded permutation, independent of the values; samples labelled with a ruled-out mode
-are the hallucination checks' business and are left out, and so are the likelihood-mode
-hallucinations once their own test rejects at ``p < GATE`` — see below). For a pair ``(i, j)``:
+Each sample gets a component sampled from its exact responsibilities, so its whitened coordinates
+are exactly ``N(0, I)`` under the truth; :func:`pair_within_modes` pairs the samples at random within
+each mode (:class:`Pairs`). A pair's difference ``(z_i − z_j) / √2`` measures scale only, its sum
+``(z_i + z_j) / √2``, independent of it, the mode's location. :func:`spread_checks` returns four exact
+tests with no Monte Carlo null: ``spread_radius`` (sign test of the squared radii,
+:func:`radius_test`), ``spread_directions`` (the same per principal direction), ``spread_pit`` (KS
+test of the within-mode PIT) and ``location`` (sign test of the pair sums along a direction from
+the other half). Likelihood-mode hallucinations are left out once their own test rejects at
+``GATE``. :func:`describe_ratio` words a spread ratio.
 
-* the difference ``(z_i − z_j) / √2`` is ``N(0, I)`` under the truth and does not move when the
-  whole mode's cloud is shifted — it measures *scale* only;
-* the sum ``(z_i + z_j) / √2`` is ``N(0, I)`` too, *independent* of the difference (a Gaussian
-  pair), and carries the mode's *location*.
-
-So a shifted or collapsed cloud reads as shifted (``location``), not as over-dispersed. All tests
-are exact, with no Monte Carlo null:
-
-* ``spread_radius`` — sign test: ``#{‖d‖² < median χ²_d} ~ Binomial(P, ½)`` over the ``P`` pair
-  differences ``d``. Effect: the spread ratio ``sqrt(median ‖d‖² / median χ²_d)`` (1 right, < 1
-  under-, > 1 over-dispersed). The median keeps a few far-off samples (hallucinations, each with a
-  huge radius) from posing as a spread error: ``ε n`` of them move the count by at most ``ε n``,
-  about ``ε sqrt(2n)`` standard deviations (1.3 at ε = 2 %, n = 2000).
-* ``spread_directions`` — the same sign test per principal direction (``d_j² < median χ²_1``),
-  Bonferroni over the ``d`` directions. Effect: the worst direction's ratio.
-* ``spread_pit`` — the within-mode HPD-level PIT ``u = F_{χ²_d}(‖d‖²)`` is exactly uniform;
-  Kolmogorov-Smirnov test (exact law). ``u`` piles near 0 when under-dispersed, near 1 when
-  over-dispersed.
-* ``location`` — split each mode's pairs in two halves; the first half's coordinate-wise median
-  of the sums gives a direction ``u_k``; on the second half ``#{u_kᵀ s > 0} ~ Binomial(P₂, ½)``
-  exactly (``u_k`` is independent of those sums and they are symmetric), one-sided. The same
-  test with one direction pooled over all modes catches a shift shared by many small modes;
-  Bonferroni over the two. Effect: the length of the shift in posterior standard deviations,
-  ``sqrt(max(0, (‖s̄‖² − d / P) / 2))`` from the mean ``s̄`` of a mode's ``P`` pair sums
-  (``E ‖s̄‖² = 2 ‖δ‖² + d / P`` for a whitened shift ``δ``: unbiased for ``‖δ‖²`` before the root,
-  where the projection on an estimated direction reads ``‖δ‖ cos θ`` and falls short in many
-  dimensions), pair-weighted over the modes — or over all pairs when the shared direction
-  decides. The detail says where the cloud moved: toward ``y`` (the shift raises the likelihood)
-  or toward another prior mode.
-
-**Likelihood-mode samples.** A sample where only the likelihood has mass is still labelled with a
-posterior component, and whitened there it spoils its pair: 3 % of them move the radius count and
-the PIT by about two standard deviations, so ``spread`` would be named beside
-``likelihood_hallucination``. When that check's own exact p-value (:mod:`.hallucination`) is below
-``GATE = 1e-6`` they are left out of the pairs. Under a correct sampler this happens with
-probability at most ``1e-6``, so the family-wise error rate grows by at most that; otherwise the
-tests are the exact ones above on the remaining samples.
-
-Not applicable when fewer than 10 pairs share a mode (e.g. a prior with far more components than
-samples, each sample alone in its mode): scale and location cannot be told apart there.
+Derivation and details: docs/notes/diagnostics_spread.md.
 
 Example:
     >>> import torch

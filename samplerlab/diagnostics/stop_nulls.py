@@ -1,19 +1,12 @@
 """Exact stopped draws, and the two stop-time nulls built from one pool of them.
 
-An exact sampler stopped at ``t`` returns ``D_t(x_t)``: the prior denoiser applied to a noised
-exact posterior draw (:func:`exact_stopped`). Two checks need many such draws at every stop:
+An exact sampler stopped at ``t`` returns ``D_t(x_t)``, the prior denoiser applied to a noised exact
+posterior draw (:func:`exact_stopped`). :func:`stop_nulls` builds the sweep's reference
+(:func:`reference_size` draws per stop) and the stop-time profile's null (``R = 99`` sets of
+:func:`profile_rows` rows, scored by :func:`sliced_w1_rows`) from one cached pool of path-coupled
+draws, so the denoiser runs once per pooled row.
 
-* the sweep (``early_stopping_sweep``) needs the CDF ``F_t`` of their exact log-density, from
-  ``M = min(N_REFERENCE, 5 n)`` draws;
-* the stop-time profile (``early_stopping_profile``) needs ``R = 99`` replicate sets of
-  ``m = min(n, ROWS)`` draws, mapped to their sliced Wasserstein-1 distance to a reference set.
-
-Both come from one pool of ``max(M, R m)`` path-coupled draws (:func:`stop_nulls`), made in batches
-with their normals in float32 (``NULL_DTYPE``, as the distribution null's; the denoiser runs in the
-prior's precision), so the denoiser, the audit's dominant cost here, runs once per pooled row. The
-sweep reads the pool's first ``M`` rows, the profile its first ``R m`` rows, whichever checks are
-selected, so neither check's value depends on whether the other ran. Their results are kept in
-the on-disk cache (:mod:`samplerlab.diagnostics.cache`). Derivation: ``docs/early_stopping.md``.
+Derivation and details: docs/notes/diagnostics_stop_nulls.md.
 """
 
 from __future__ import annotations

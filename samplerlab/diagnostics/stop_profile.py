@@ -1,28 +1,13 @@
 """Stop-time error profile (``early_stopping_profile``, informative): how far each stopped output is from its law.
 
-For every stop ``t`` of the sweep (``t = 0`` is the full run) the first ``m = min(n, ROWS)`` rows (``ROWS = 64``,
-:mod:`~samplerlab.diagnostics.stop_nulls`) of the stopped output are compared with ``m`` exact draws of its
-counterpart ``D_t(x_t)``
-(:func:`~samplerlab.diagnostics.stop_nulls.exact_stopped`) by the sliced Wasserstein-1
-distance along ``L`` seeded directions (:func:`~samplerlab.diagnostics.distribution.projections`).
-The same map applied to ``R = 99`` independent sets of ``m`` exact stopped draws gives the exact
-band (5–95 % per stop) and the null of the profile's change ``Δ_t = W_t − W_0``. Each replicate's
-stops lie on one forward-process path of an exact posterior draw (independent increments), the
-joint law of an exact reverse chain's states, so its ``Δ`` has the law of an exact sampler's. The
-statistic is ``max_t |z_t|``, ``z_t`` being ``Δ_t`` standardised by the mean and standard
-deviation of the pooled observed and replicate values (a symmetric function, so under an exact
-reverse chain the observed statistic and the replicates stay exchangeable and the rank p-value of
-:func:`~samplerlab.diagnostics.verdicts.rank_pvalue` is valid). Reported: the best stop ``t*``
-(least error) and the error there against ``t = 0``.
+:func:`profile_check` compares, at every stop of the sweep, the first ``m = min(n, ROWS)`` rows of
+the stopped output with ``m`` exact draws of its counterpart ``D_t(x_t)`` by the sliced
+Wasserstein-1 distance; :func:`profile_null` maps ``R = 99`` exact replicate sets the same way for the
+exact band (quantiles ``BAND``) and a rank p-value of the profile's change. Reported: the best stop
+and its error against ``t = 0``. Informative only: the verdict on early stopping is the sweep's
+exact sign test. Calibration: ``docs/early_stopping.md``.
 
-``m`` is capped because the null costs ``R × m`` exact denoiser calls per stop, against the
-sampler's ``steps × n``: at ``m = n`` the profile alone cost 0.3–1.5× a DPS run (2-core CPU,
-1000 steps at n = 2000, 200 steps on the image scenarios). The replicates share one pool of exact
-stopped draws with the sweep's reference (:mod:`~samplerlab.diagnostics.stop_nulls`).
-
-It is informative: a Monte Carlo p-value over ``R`` replicates is never below ``1 / (R + 1) = 0.01``,
-far above the levels Holm uses; the verdict on early stopping is the sweep's exact sign test.
-Derivation and calibration: ``docs/early_stopping.md``.
+Derivation and details: docs/notes/diagnostics_stop_profile.md.
 """
 
 from __future__ import annotations

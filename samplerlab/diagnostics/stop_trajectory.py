@@ -1,19 +1,12 @@
 """Early stopping, time-resolved: the ``x_t`` a sampler notified against ``p_t(·|y)`` (informative).
 
-**(b) Time-resolved** (``early_stopping_trajectory``, informative). The ``x_t`` clouds recorded
-through the observer are compared at each recorded ``t`` with ``p_t(x_t|y) = Σ w̄_k N(a m̄_k,
-a² S̄_k + s² I)``: the within-mode spread ratio (exact sign test, as in
-:mod:`~samplerlab.diagnostics.spread`) and the mode weights (exact per-component binomial counts,
-as in :mod:`~samplerlab.diagnostics.mode_weights`; noising keeps the weights ``w̄``). Reported:
-where in time the error enters — the first recorded ``t`` (in process order) with a
-Bonferroni-significant deviation. A sampler that never calls the observer: not applicable.
+:func:`trajectory_check` (``early_stopping_trajectory``) compares the ``x_t`` clouds recorded through
+the observer at each recorded ``t`` with the exact noised posterior ``p_t(x_t|y)``: the within-mode
+spread ratio (exact sign test) and the mode weights (exact per-component counts). Reported: the first
+recorded ``t`` with a Bonferroni-significant deviation — where in time the error enters. The data
+also hold the exact band of the spread ratio (:func:`spread_ratio_band`), plot material only.
 
-The data also hold the *exact band* of the spread ratio (``spread_lo``, ``spread_hi`` per recorded
-``t``, at ``band_level``): the range an exact sampler's ratio ``sqrt(median r² / median χ²_d)``
-leaves with probability at most ``band_level`` at the same ``n`` and ``d``, derived exactly from
-the order statistics of ``n`` iid ``χ²_d`` radii (:func:`spread_ratio_band`; no Monte Carlo).
-``band_level = α / (2T)`` over ``T`` recorded times is the per-time level at which the check
-declares where the error enters. The band is plot material only: it enters no p-value.
+Derivation and details: docs/notes/diagnostics_stop_trajectory.md.
 """
 
 from __future__ import annotations

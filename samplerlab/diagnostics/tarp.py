@@ -1,13 +1,11 @@
 """TARP: tests of accuracy with random points (Lemos et al., 2023), across observations.
 
-For observation ``j`` draw a reference point ``θ_j`` independently of ``x*_j`` given ``y_j``
-(here from the prior, with its own seed). The randomised rank of ``‖x*_j − θ_j‖`` among the
-draws' distances ``‖x_i − θ_j‖`` — the fraction of the sampler's mass inside the ball around
-``θ_j`` that just reaches ``x*_j`` — is exactly ``Uniform(0, 1)`` for a correct sampler (see
-:mod:`.coverage`). Its ECDF is TARP's expected coverage probability curve, ``ECP(q) = q`` at every
-credible level ``q``; the test is the exact two-sided Kolmogorov–Smirnov test of the ``K`` ranks.
-Effect: the largest distance between ECP and the diagonal. Unlike the per-coordinate ranks of
-:mod:`.sbc`, the balls see the joint law in every direction at once.
+:func:`tarp_check` (``tarp``) tests the randomised rank of the true signal's distance to a random
+reference point among the draws' distances — TARP's expected coverage probability — with the exact
+two-sided Kolmogorov–Smirnov test of the ``K`` ranks. Effect: the largest distance between ECP and
+the diagonal.
+
+Derivation and details: docs/notes/diagnostics_tarp.md.
 
 Example:
     >>> import numpy as np

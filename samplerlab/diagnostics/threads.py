@@ -1,14 +1,11 @@
 """One intra-op thread for the diagnostics of small problems on the CPU.
 
-The checks and their Monte Carlo nulls issue thousands of operations on ``(n, d)`` tensors of a
-few thousand elements (the stop-time sweep's null alone: 120 replicates, each a draw, a
-denoiser call, an evaluation and a sort). On the CPU torch splits each such operation across its
-intra-op threads; on cores shared with other processes every one of them then waits for a
-descheduled worker, and the diagnostics run 10–100× slower than on one thread (measured on two
-shared cores, n = 2000, d = 2: the sweep's null 20–37 s on two threads, 2 s on one). Below
-``SMALL_WORK`` elements per sample set the diagnostics therefore run on one thread, restoring
-torch's setting afterwards; larger problems, where the GEMMs pay for the threads, keep it.
-Only the floating-point summation order of a few reductions depends on the thread count.
+Below ``SMALL_WORK`` elements per sample set the diagnostics run on one torch intra-op thread
+(:func:`small_work_threads`, a context manager; :func:`single_threaded_if_small`, a decorator for
+checks), restoring torch's setting afterwards: on shared cores the many small operations of the
+checks and their nulls run 10–100× slower on several threads.
+
+Derivation and details: docs/notes/diagnostics_threads.md.
 
 Example:
     >>> with small_work_threads(2000 * 2, "cpu"):

@@ -1,34 +1,15 @@
 """Exact reference quantities of one inverse problem, and cached exact draws for Monte Carlo nulls.
 
-:class:`Truth` holds what every diagnostic compares samples with: the exact posterior, its
-0.1 % log-density quantile (the support threshold), the set of posterior components the data
-rule out, the prior-density thresholds that split off-support samples into hallucination types,
-and two independent reference sets of exact draws. Everything random is drawn from generators
-seeded by ``(audit seed, purpose)``, so the same seed gives the same truth; a :class:`Truth` is
-cached per ``(problem, n, seed)`` and its Monte Carlo nulls are built once, on first use.
+:class:`Truth` holds what every diagnostic compares samples with — the exact posterior, its support
+threshold, the ruled-out components (:func:`ruled_out_components`), the hallucination thresholds and
+two independent reference sets of exact draws — cached per ``(problem, n, seed)``, with everything
+random drawn from :func:`generator` streams seeded by ``(audit seed, purpose)``. :func:`evaluate`
+computes per sample set, in row chunks (:func:`row_chunks`), the exact quantities the checks share
+(:class:`Evaluated`): log-densities, component labels *sampled* from the exact responsibilities and
+the coordinates whitened by them (:func:`whiten`). It also defines the off-support, ruled-out,
+prior-mode and likelihood-mode samples the checks test.
 
-:func:`evaluate` computes, once per sample set and in row chunks (memory ``O(chunk · K)``), the
-exact quantities the checks share: log-densities, component labels *sampled* from the exact
-responsibilities with the seeded generator, and the coordinates whitened by the sampled
-component. Sampling the label (rather than taking the argmax) makes ``(x, k)`` an exact draw of
-the joint law when ``x`` is an exact draw, so ``x | k ~ N(m̄_k, S̄_k)`` and the whitened
-coordinates are exactly ``N(0, I)`` whatever the overlap of the modes.
-
-Definitions (each check's module says how it tests them):
-
-* *off-support*: ``log p(x|y)`` below the 0.1 % quantile of exact draws' (reference set 1);
-* *ruled out*: the lightest posterior components that together carry at most 0.1 % of the
-  posterior mass — modes the data rule out, however small ``n`` is;
-* *prior-mode* sample: labelled (from the exact responsibilities) with a ruled-out component,
-  and inside that prior component's own 99.9 % highest-density region — the prior has mass
-  there, the data do not;
-* *likelihood-mode* sample: off-support, fits ``y`` (``log N(y; A x, σ_y² I)`` above the 0.1 %
-  quantile of exact draws'), and outside every prior component's 99.9 % highest-density region
-  enlarged 1.5× in radius — the prior has no mass there. The margin is what keeps over-dispersion
-  from reading as hallucination: where the posterior equals the prior (the null space of ``A``), a
-  cloud inflated ×1.3 crosses radius 1.5 with probability ``P(χ²_d > 1.33 χ²_d(0.999))``, under
-  1e-4 for every ``d``;
-* neither: *plain* error.
+Derivation and details: docs/notes/diagnostics_truth.md.
 
 Example:
     >>> import torch

@@ -1,22 +1,13 @@
 """From p-values to verdicts: Holm's step-down procedure, and p-values that are valid by construction.
 
-Holm (1979): sort the ``m`` verdict p-values, reject ``p_(i)`` while ``p_(i) <= α / (m − i + 1)``;
-the family-wise error rate is at most ``α`` whatever the dependence between the checks. The
-adjusted p-value ``p_holm_(i) = max_{j<=i} min(1, (m − j + 1) p_(j))`` is reported; a check fails
-iff its adjusted p-value is ``<= α``.
+:func:`holm` applies Holm's (1979) step-down procedure to the verdict checks (family-wise error rate
+at most ``α`` whatever their dependence) and sets each one's adjusted p-value. Every p-value handed
+to Holm must satisfy ``P(p <= u) <= u`` under exact draws; the helpers here are the only ways the
+checks build one: exact discrete tests (:func:`binom_two_sided`, :func:`binom_upper`,
+:func:`hypergeom_two_sided`, :func:`hypergeom_upper`), :func:`bonferroni` for the minimum of valid
+p-values and :func:`rank_pvalue` against ``R`` exact replicates (never below ``1 / (R + 1)``).
 
-Every p-value a check hands to Holm must satisfy ``P(p <= u) <= u`` under exact draws for every
-``u`` — including the ``α / m`` that Holm uses first. The helpers here are the only ways the
-checks build one:
-
-* exact discrete tests: :func:`binom_two_sided`, :func:`binom_upper`, :func:`hypergeom_two_sided`
-  (exact laws; discreteness only makes them conservative);
-* :func:`bonferroni` for the minimum of several valid p-values;
-* :func:`rank_pvalue`: ``(1 + #{null >= s}) / (R + 1)`` against ``R`` exact replicates — valid for
-  any ``R`` because the observed statistic and the replicates are exchangeable under the truth,
-  and never below ``1 / (R + 1)``: a Monte Carlo p-value is a *bound*, with no parametric tail
-  extrapolated beyond the simulated range (a moment-matched gamma fitted to 40 replicates
-  rejected 5× too often at 1e-3).
+Derivation and details: docs/notes/diagnostics_verdicts.md.
 
 Example:
     >>> from samplerlab.diagnostics.result import CheckResult

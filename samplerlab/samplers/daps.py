@@ -2,40 +2,14 @@
 & Anandkumar, CVPR 2025, "Improving Diffusion Inverse Problem Solving with Decoupled Noise
 Annealing", arXiv:2407.01521).
 
-DAPS decouples consecutive noise levels: from ``x_{t_i}`` it (1) solves the prior's
-probability-flow ODE down to ``t = 0`` for ``x̂0(x_{t_i})``; (2) runs Langevin dynamics on
-``x0`` targeting the approximate conditional (paper eq. 9 with the Gaussian approximation of
-eq. 10, ``r_t = σ_t``)
+:class:`DAPS` runs Algorithm 1 over the task's grid as the annealing schedule: from each level
+``x_{t_i}`` it solves the prior's probability-flow ODE for ``x̂0``, runs Langevin dynamics on ``x0``
+targeting ``N(x0; x̂0, r_t² I) · N(y; A x0, σ_y² I)`` (paper eq. 9 with the Gaussian approximation of
+eq. 10) and re-noises the result to the next level. Defaults (``ode_steps = 5``,
+``langevin_steps = 100``, a relative Langevin step ``lr = 0.5``, ``sigma_min = 0``) follow the
+official code and the paper.
 
-    p(x0 | x_{t_i}, y) ∝ N(x0; x̂0, r_t² I) · N(y; A x0, σ_y² I);
-
-(3) re-noises the result independently to the next level: ``x_{t_{i+1}} = a x0 + s ε``
-(Algorithm 1). The annealing grid is ``task.timesteps``; in a VP chain ``r_t = s_t / a_t``.
-
-Defaults, from the official code (github.com/zhangbingliang2019/DAPS, pixel-space configs) and
-the paper, with the scale conversion written out:
-
-* ``ode_steps = 5``: DAPS-1K's 5 Euler steps of the PF-ODE (DDIM(η=0) steps on a uniform
-  sub-grid of ``[0, t]``);
-* ``langevin_steps = 100``: the official value;
-* ``lr`` is *relative*: the Langevin step is ``lr · min(r_t², τ² / ‖A‖²)``. The official code
-  uses an absolute ``1e-4`` on images in ``[−1, 1]`` with ``τ = 0.01`` (``‖A‖ ≈ 1``), i.e. a step
-  of about ``τ²`` — the scale of the stiffest term of the target. An absolute step does not
-  transfer across data scales and noise levels (``1e-4`` with ``τ = σ_y = 0.5`` barely moves
-  the chain); the relative step keeps the official ratio and is stable for every ``t``
-  (``lr (1/r_t² + ‖A‖²/τ²) min(r_t², τ²/‖A‖²) <= 2 lr < 2``). Default ``lr = 0.5``;
-* ``lr_min_ratio = 0.01``: the step decays linearly to ``lr · lr_min_ratio`` over the annealing
-  (``get_lr(ratio)``, ratio = fraction of the annealing done, here ``1 − t``), as officially;
-* the Langevin likelihood uses the task's ``σ_y`` unless ``tau`` is given (the official code
-  uses a tuned ``τ = 0.01``);
-* ``sigma_min = 0``: the annealing runs the task's whole grid. The paper anneals only down to
-  ``σ_min = 0.1`` (images in ``[−1, 1]``; its levels are ``σ_max = 100 → σ_min`` on a
-  polynomial grid, 200 levels for DAPS-1K) and returns the last Langevin draw of ``x0``. With
-  ``sigma_min > 0`` the annealing stops at the last grid level whose ``r_t >= sigma_min`` (in the
-  data's units) and returns that level's ``x0``: the published setting on our grid.
-
-A grid that stops above 0 returns the prior denoiser's estimate at the last level, as every
-sampler does (the audit's early-stopping contract).
+Derivation and details: docs/notes/samplers_daps.md.
 
 Example:
     >>> import torch

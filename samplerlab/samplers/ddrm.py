@@ -1,26 +1,11 @@
 """DDRM: Denoising Diffusion Restoration Models (Kawar, Elad, Ermon & Song, NeurIPS 2022).
 
-DDRM works in the spectral space of the operator. With the thin SVD ``A = U diag(S) Vᵀ``
-(``V`` completed to an orthonormal basis ``V̄`` of ``R^d``), write ``x̄⁽ⁱ⁾ = (V̄ᵀ x̄)_i`` and
-``ȳ⁽ⁱ⁾ = (Uᵀ y)_i / s_i``, so that ``ȳ⁽ⁱ⁾ = x0⁽ⁱ⁾ + (σ_y / s_i) n⁽ⁱ⁾`` for each observed
-coordinate ``i < r``. The paper is written for variance-exploding chains
-``x̄_t = x0 + σ_t ε``; a VP chain ``x_t = a x0 + s ε`` is the VE chain ``x̄_t = x_t / a`` with
-``σ_t = s / a`` (the official code does the same: ``xt_mod = xt / at.sqrt()``), and every step
-maps back with ``x_{t'} = a' x̄_{t'}``.
+:class:`DDRM` runs the paper's spectral updates (arXiv:2201.11793, eq. 7 for the initialisation,
+eq. 8 for one step ``t → t'``) in the SVD basis of the operator, on any schedule: a VP chain is mapped
+to the paper's variance-exploding form by ``x̄_t = x_t / a_t``, ``σ_t = s_t / a_t``. Defaults
+``η = 0.85``, ``η_b = 1`` are the paper's main-experiment values.
 
-Paper (arXiv:2201.11793), eq. 7 (initialisation) and eq. 8 (one step ``t → t'``), with
-``x̄_θ = V̄ᵀ E[x0|x_t]`` the spectral coordinates of the prior denoiser and ``ε ~ N(0, I)``:
-
-* unobserved (``s_i = 0``):       ``x̄_θ + √(1−η²) σ_{t'} (x̄_t − x̄_θ)/σ_t + η σ_{t'} ε``;
-* ``σ_{t'} < σ_y/s_i``:            ``x̄_θ + √(1−η²) σ_{t'} (ȳ − x̄_θ)/(σ_y/s_i) + η σ_{t'} ε``;
-* ``σ_{t'} ≥ σ_y/s_i``:            ``(1−η_b) x̄_θ + η_b ȳ + √(σ_{t'}² − σ_y²/s_i² η_b²) ε``.
-
-Initialisation (eq. 7): ``x̄_T⁽ⁱ⁾ = ȳ⁽ⁱ⁾ + √(σ_T² − σ_y²/s_i²) ε`` where ``σ_T > σ_y/s_i``, else
-``σ_T ε``. Defaults ``η = 0.85``, ``η_b = 1`` are the paper's main-experiment values (§5,
-"we use η = 0.85 and η_b = 1"). Two small departures from the official code, both noted in
-place: the initial ``x_T = a_T x̄_T`` uses the exact ``a_T`` (the code divides by ``σ_T``, the
-large-``σ`` limit), and the case boundary ``σ_{t'} = σ_y/s_i`` goes to the third case as in the
-paper (the code sends exact ties to the "unobserved" branch).
+Derivation and details: docs/notes/samplers_ddrm.md.
 
 Example:
     >>> import torch

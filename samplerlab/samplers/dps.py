@@ -1,25 +1,12 @@
 """``dps``: Diffusion Posterior Sampling (Chung et al. 2023, ICLR, Algorithm 1, Gaussian noise).
 
 Chung, Kim, Mccann, Klasky, Ye, "Diffusion Posterior Sampling for General Noisy Inverse
-Problems". Each step, from ``x_i``:
+Problems". :class:`DPS` takes the DDPM ancestral step from the prior denoiser's ``x̂0`` and then the
+guidance step ``x_{i-1} = x'_{i-1} − ζ ∇_{x_i} L(x̂0(x_i))`` on the residual ``r = y − A x̂0``:
+``L = ‖r‖`` by default (the official code's guidance), ``L = ‖r‖²`` with ``squared=True``
+(Algorithm 1 read literally). ``ζ`` (``zeta``) defaults to 1.0, the official default ``scale``.
 
-1. ``x̂0 = E[x0 | x_i]`` (Tweedie, Algorithm 1 line 4);
-2. ``x'_{i-1}``: the DDPM ancestral step from ``(x_i, x̂0)`` (lines 5-7; DDIM with ``η = 1``);
-3. ``x_{i-1} = x'_{i-1} − ζ ∇_{x_i} L(x̂0(x_i))`` (line 8), where the residual is
-   ``r = y − A x̂0`` and
-
-   * ``squared=False`` (default): ``L = ‖r‖``, the official code's guidance
-     (``condition_methods.PosteriorSampling``: ``norm = linalg.norm(y − A x̂0)``,
-     ``x_t −= scale · ∇ norm``). Since ``∇‖r‖ = ∇‖r‖² / (2‖r‖)`` this is the paper's
-     ``ζ_i = ζ' / ‖r‖`` (Sec. 4 / App. C) with ``ζ' = ζ / 2``;
-   * ``squared=True``: ``L = ‖r‖²`` with the constant step ``ζ``, Algorithm 1 read literally.
-
-``ζ`` defaults to 1.0, the default ``scale`` of the official ``PosteriorSampling`` class (its
-shipped FFHQ configs use 0.3 for super-resolution and deblurring, 0.5 for inpainting); the
-paper's range is ``ζ' ∈ [0.01, 1]``. ``σ_y`` is not used, as in the paper. The norm is taken
-per sample (the official code takes it over the whole batch, which couples samples; the two
-agree for the batch size 1 of the paper). The gradient is a vector-Jacobian product through
-the denoiser (``torch.autograd.grad``), the network backward pass of the paper.
+Derivation and details: docs/notes/samplers_dps.md.
 
 Example:
     >>> import torch

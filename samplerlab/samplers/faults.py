@@ -1,24 +1,14 @@
 """Fault-injection samplers: exact posterior draws with one failure mode of known size.
 
-Each is a sampler ``sampler(task, n, generator)`` built with its problem. It draws exact
-posterior samples ``x0`` (with their component labels) and noise ``ε`` up front, applies its fault
-to the clean draws, then walks ``task.timesteps`` calling ``task.notify(t, x_t, x0)`` with
-``x_t = a_t x0 + s_t ε`` — an exact draw of the noised posterior when ``x0`` is exact. On a grid
-truncated at ``t_stop > 0`` it returns what every sampler is told to return there, the prior
-denoiser's estimate ``task.denoise(x_{t_stop}, t_stop)`` (for exact ``x0``: the sweep's exact
-counterpart); so a fault applied to the clean draws is seen alike at every ``t_stop``, and only
-:class:`LateSpoil` makes an earlier stop better than the end.
-Random numbers are drawn the same way whatever the grid (a truncated run re-uses the stream).
+Each sampler draws exact posterior samples, applies its fault to the clean draws and walks
+``task.timesteps`` notifying the exactly noised path; a grid truncated at ``t_stop > 0`` returns the
+prior denoiser's estimate there, as every sampler does. The faults, on the base :class:`FaultSampler`:
+:class:`Spread` (within-mode scale), :class:`Shift` (location), :class:`Reweight` (mode weights),
+:class:`PriorHallucination`, :class:`LikelihoodHallucination` and :class:`LateSpoil` (an earlier stop
+beats the end). :func:`exact_sampler` is the fault-free control; :func:`fault_sampler` builds the
+registry's fault by name.
 
-* :class:`Spread` — ``x0 ← m̄_k + c (x0 − m̄_k)``: ``c < 1`` shrinks, ``c > 1`` inflates within modes;
-* :class:`Shift` — ``x0 ← x0 + S̄_k^{1/2} δ u``: every mode's cloud moved ``δ`` posterior standard
-  deviations along one seeded direction ``u`` (a location error);
-* :class:`Reweight` — moves ``tv`` of posterior mass from the heaviest mode to the second (the
-  registry's ``reweight`` moves 0.1, or half the heaviest weight when that is smaller);
-* :class:`PriorHallucination` — a fraction ``rate`` replaced by draws of prior modes the data rule out;
-* :class:`LikelihoodHallucination` — a fraction ``rate`` moved along the null space of ``A``
-  (so ``A x`` is unchanged and ``x`` still fits ``y``) far outside the prior's mass;
-* :class:`LateSpoil` — exact until ``t_spoil``, then the last steps add noise of ``noise`` posterior sd.
+Derivation and details: docs/notes/samplers_faults.md.
 
 Example:
     >>> import torch

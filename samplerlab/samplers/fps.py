@@ -1,38 +1,14 @@
 """FPS-SMC: filtering posterior sampling (Dou & Song, ICLR 2024, "Diffusion Posterior Sampling
 for Linear Inverse Problem Solving: A Filtering Perspective").
 
-FPS turns posterior sampling into Bayesian filtering. Noising the observation with the *same*
-forward process as ``x`` gives ``y_t = a_t y + s_t A ε = A x_t + a_t σ_y n``, i.e. an
-observation of ``x_t`` with noise ``c_t σ_y``, ``c_t = a_t`` (VP: ``√ᾱ_t``). FPS
+:class:`FPS` runs paper Alg. 1 ("FPS-SMC"), one particle filter per output sample: it draws one
+sequence ``y_{t_0}, …, y_{t_L} = y`` by the backward DDIM "y-process", then filters the prior reverse
+chain with the observation ``y_{t'}`` at each step (closed-form Gaussian proposal, weight
+``N(y_{t'}; A μ, ϱ² A Aᵀ + c_{t'}² σ_y² I)``, multinomial resampling), all in the operator's SVD
+basis. Defaults ``c_rate = 0.95`` and ``particles = 5`` are the official code's; the output is
+particle 0 of each filter.
 
-1. draws one sequence ``y_{t_0}, …, y_{t_L} = y`` by the backward "y-process", the DDIM step
-   with ``x̂0 = y`` known exactly (paper §3; official ``p_sample_loop``, "Backward DDIM
-   Generation of y-sequence"):
-   ``y_{t'} = a' y + √(s'² − ϱ²) (y_t − a y)/s + ϱ A z``, ``ϱ² = c_rate · s'²``, started from
-   the exact marginal ``y_{t_0} = a_0 y + s_0 A z``;
-2. runs a particle filter on the prior reverse chain ``p(x_{t'}|x_t) = N(μ, ϱ² I)`` (the same
-   DDIM kernel, ``μ = a' x̂0 + √(s'² − ϱ²) ε̂``) with the observation ``y_{t'}`` at each step:
-   proposal ``∝ N(x_{t'}; μ, ϱ² I) N(y_{t'}; A x_{t'}, c_{t'}² σ_y² I)`` (closed-form Gaussian
-   product), weight ``p(y_{t'}|x_{t'}) p(x_{t'}|x_t) / q(x_{t'}) = N(y_{t'}; A μ, ϱ² A Aᵀ +
-   c_{t'}² σ_y² I)``, then multinomial resampling (paper Alg. 1, "FPS-SMC").
-
-Everything with ``A`` is done in the SVD basis ``A = U diag(S) Vᵀ``: with ``ȳ_t = Σ⁻¹ Uᵀ y_t``
-the observation is ``ȳ_t = Vᵀ x_t + (c_t σ_y / s_i) n`` coordinate-wise, the y-process noise is
-``Vᵀ z ~ N(0, I_r)``, and every ``m × m`` solve is diagonal (the part of ``y`` outside the range
-of ``A`` carries no noise and no information about ``x``).
-
-Defaults from the official code (github.com/ZehaoDou-official/FPS-SMC-2023, README's run
-command): ``c_rate = 0.95`` and ``particle_size = 5``. Departures: the official code pairs
-``x_{t-1}`` with ``y_t`` (one index off; this follows the paper's ``y_{t-1}``), starts ``y_T``
-at ``A z`` (the ``a_T y`` term dropped; here the exact marginal, which matters for VE chains)
-and skips the weighting at the last step ``t' = 0``; here the last step is weighted like every
-other (``c_0 = 1``: ``y_0 = y`` with noise ``σ_y``). The output is particle 0 of each filter
-after the last resampling (resampled particles are exchangeable). Note that FPS's filtering
-model treats the ``y_t`` as conditionally independent given the chain, which they are not,
-so its samples are not exact at finite step counts even with many particles.
-
-The observer sees particle 0 of each filter, ``(n, d)``; a grid ending above 0 returns the prior
-Tweedie estimate of those particles.
+Derivation and details: docs/notes/samplers_fps.md.
 
 Example:
     >>> import torch

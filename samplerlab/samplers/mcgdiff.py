@@ -1,55 +1,15 @@
 """MCGdiff: Monte Carlo guided diffusion (Cardoso, Janati, Le Corff & Moulines, ICLR 2024,
 "Monte Carlo guided Diffusion for Bayesian linear inverse problems", arXiv:2308.07983).
 
-MCGdiff is a particle filter on the prior's reverse chain, run in the operator's spectral
-basis. With the thin SVD ``A = U diag(S) Vᵀ``, the observed coordinates are ``x̄ = Vᵀ x`` and
-``ȳ_i = (Uᵀ y)_i / s_i = x̄0_i + σ̄_i n_i`` with ``σ̄_i = σ_y / s_i``; the directions orthogonal to
-``V`` are never observed. Because the forward noise is isotropic, a chain ``x_t = a_t x0 + s_t ε``
-noises every spectral coordinate independently.
+:class:`MCGdiff` runs paper Alg. 1, a fully adapted auxiliary particle filter on the prior's reverse
+chain, in the operator's spectral basis (``A = U diag(S) Vᵀ``, ``ȳ_i = (Uᵀ y)_i / s_i``). Each observed
+coordinate is matched to the chain at the time ``τ_i`` where ``s_τ / a_τ = σ_y / s_i`` (paper §3, noisy
+case) and carries a Gaussian potential centred on ``a_t ȳ_i`` down to that time. Each output sample has its
+own filter of ``particles`` particles (default 64, the official code's), resampled adaptively (``ess``);
+the output is one particle per filter drawn with the final weights, asymptotically exact as
+``particles → ∞`` for the posterior of the discretised reverse chain.
 
-**Time matching (paper §3, noisy case).** ``a_t ȳ_i`` has the law of the noised coordinate
-``x_{t,i}`` at the time ``τ_i`` where ``s_τ / a_τ = σ̄_i``: the observation *is* a noiseless
-observation of the chain at ``τ_i``, and from then on the prior's reverse chain alone carries
-the information down to ``t = 0``. Each observed coordinate carries the potential
-
-    g_{t,i}(x_t) = N(x_{t,i}; a_t ȳ_i, v_{t,i}),   v_{t,i} = |s_t² − a_t² σ̄_i²|,
-
-for ``t ≥ T_i``, where ``T_i`` is the first grid time at or below ``τ_i``. Above ``T_i`` it is the
-paper's forward-transition twisting function ``q_{t|τ_i}(x_{t,i} | a_τ ȳ_i)`` (VP:
-``v = 1 − ᾱ_t/ᾱ_τ``, the official ``1 − (1 − κ) ᾱ_t/ᾱ_τ`` with ``κ = 0``). At ``T_i`` it is the
-exact likelihood of ``ȳ_i`` given ``x_{T_i}``: since ``s_T/a_T ≤ σ̄_i``, ``(x0, ȳ_i)`` has the law
-of ``(x0, x_{T,i}/a_T + N(0, σ̄_i² − s_T²/a_T²))``. Below ``T_i`` the coordinate is free. When
-``τ_i`` is a grid time this is the paper's construction exactly; otherwise it replaces the
-official code's rounding of ``τ_i`` to the nearest grid time (``get_taus_from_singular_values``,
-which perturbs the effective ``σ_y``) by an exact attachment, so the final target is the
-posterior of the discretised reverse chain for every grid.
-
-**Algorithm (paper Alg. 1, fully adapted auxiliary particle filter).** Per output sample, an
-independent filter of ``particles`` particles; every step ``t → t'`` of ``task.timesteps``:
-
-1. predict: ``x̂0 = E[x0|x_t]``, DDPM kernel ``p(x_{t'}|x_t) = N(m, c² I)`` (``ddim_update``, η = 1);
-2. weight: ``w ∝ ∏_{i active at t'} N(a_{t'} ȳ_i; m̄_i, c² + v_{t',i}) / g_{t,i}(x_t)`` — the
-   mass of the next potential under the kernel over the current one;
-3. resample multinomially with the accumulated weights when their effective sample size falls
-   below ``ess · particles`` (the official code resamples at every step, ``ess = 1``; adaptive
-   resampling is the standard SMC remedy for path degeneracy and keeps the target unchanged —
-   measured: with 16 particles, every-step resampling got *worse* as the grid was refined,
-   50 → 800 steps, while ``ess = 0.5`` did not);
-4. propagate with the optimal proposal ``∝ p(x_{t'}|x_t) g_{t'}(x_{t'})``: observed coordinates
-   ``N(K a_{t'} ȳ + (1 − K) m̄, K v)`` with ``K = c² / (c² + v)``, all others ``N(m, c²)``.
-
-The start is the exact product ``N(0, σ_ref² I) g_{t_0}``. A coordinate dropped at ``T_i`` keeps
-its likelihood in the path target, so (unlike the official code) its potential is not divided
-out of the weight when it is freed. The output is one particle per filter drawn with the
-final weights (one draw from the filter's approximation of the posterior); MCGdiff is asymptotically
-exact as ``particles → ∞`` for the posterior of the discretised reverse chain. ``particles = 64`` is
-the official code's default (``scripts/configs/mcg_diff/default.yaml``: ``N_particles: 64``). If
-``σ_y = 0`` the paper's ``κ = 1e-4`` (official ``gaussian_var``) is added to ``v`` so that the last,
-deterministic step keeps finite weights; ``InverseProblem`` always has ``σ_y > 0``.
-
-The observer sees one weighted draw per filter (its ancestor index from step 3), ``(n, d)``; a grid
-ending above 0 returns the prior Tweedie estimate of those particles. Cost: ``n × particles``
-denoiser rows per step, computed in chunks of filters.
+Derivation and details: docs/notes/samplers_mcgdiff.md.
 
 Example:
     >>> import torch

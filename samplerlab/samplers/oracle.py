@@ -1,28 +1,13 @@
 """``oracle``: the reverse process driven by the exact noised-posterior score (a control).
 
-The exact posterior ``p(x0|y)`` of a Gaussian-mixture prior is itself a mixture, so its noised
-law ``p_t(x_t|y) = Σ w̄_k N(a m̄_k, a² S̄_k + s² I)`` and its Tweedie denoiser
-``E[x0|x_t, y]`` are exact (``samplerlab.core.problem``). Driving a DDPM / DDIM reverse process with that
-denoiser — instead of a sampler's guess — gives the sampler every audit must pass up to
-discretisation error:
+:class:`Oracle` drives a DDPM / DDIM reverse process with the exact Tweedie denoiser
+``E[x0|x_t, y]`` of the Gaussian-mixture posterior — the sampler every audit must pass up to
+discretisation error: ``variant="ddpm"`` (Ho et al. 2020, Algorithm 2), ``variant="ode"`` (DDIM with
+``η = 0``; Song et al. 2021, score SDEs, eq. 13), ``eta=η`` (DDIM(η), a discretisation floor) and
+``variant="exact"`` (the exact reverse Markov chain, no discretisation error). It starts from an
+exact draw of ``p_1(x_1|y)``; a truncated grid returns the prior denoiser's estimate.
 
-* ``variant="ddpm"``: ancestral sampling (Ho et al. 2020, Algorithm 2; DDIM with ``η = 1``,
-  Song et al. 2021, eq. 12), the first-order discretisation of the reverse SDE;
-* ``variant="ode"``: DDIM with ``η = 0``, the first-order (exponential-integrator)
-  discretisation of the probability-flow ODE (Song et al. 2021, "Score-Based Generative
-  Modeling through SDEs", eq. 13);
-* ``eta=η`` (any variant but ``exact``): DDIM with that ``η`` — the discretisation floor of a
-  sampler whose reverse step is DDIM(η) (``samplerlab.auditing.floor``);
-* ``variant="exact"``: ancestral sampling of the exact reverse Markov chain, with no
-  discretisation error at any number of steps. Between grid times ``x_t = r x_{t'} + q ε`` with
-  ``r = a_t / a_{t'}``, ``q² = s_t² − r² s_{t'}²``, so ``x_{t'} | x_t, y`` is the exact Tweedie
-  posterior of the mixture ``p_{t'}(·|y)`` under noise ``(r, q)``: a component drawn from the
-  responsibilities, then a Gaussian draw (``GaussianMixture.denoise_sample``).
-
-It starts from an exact draw of ``p_1(x_1|y)`` rather than the reference noise, and when the
-grid stops above 0 it returns what every sampler is told to return there, the prior denoiser's
-estimate ``task.denoise(x_{t_stop}, t_stop)`` — so its truncated outputs are exact draws of the
-stop-time sweep's counterparts.
+Derivation and details: docs/notes/samplers_oracle.md.
 
 Example:
     >>> import torch

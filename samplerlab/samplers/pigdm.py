@@ -1,28 +1,12 @@
 """``pigdm``: Pseudoinverse-Guided Diffusion Models (Song, Vahdat, Mardani, Kautz, ICLR 2023).
 
-"Pseudoinverse-Guided Diffusion Models for Inverse Problems" (ΠGDM) replaces the intractable
-``p(y | x_t)`` by ``N(y; A x̂0(x_t), r_t² A Aᵀ + σ_y² I)`` (Sec. 3.2), where
-``r_t² = s_t² / (a_t² + s_t²)`` is ``Var[x0 | x_t]`` for a standard-normal prior — the paper's
-``σ_t² / (1 + σ_t²)`` in VE form, ``1 − ᾱ_t`` for VP. Its score, holding the covariance fixed and
-back-propagating through the denoiser only (eq. 8), is
+:class:`PiGDM` replaces ``p(y | x_t)`` by ``N(y; A x̂0(x_t), r_t² A Aᵀ + σ_y² I)`` (Sec. 3.2), adds the
+score of that likelihood, back-propagated through the denoiser only (eq. 8), to the prior score with
+weight ``w`` (``weight``), and takes the DDIM step (``η = 1`` by default) from the resulting conditional
+Tweedie estimate ``x̂0_y``. On a standard-normal prior it is exactly the exact-denoiser DDIM chain.
+The authors' released code adds the guidance to each step instead: ``pigdm_reddiff``.
 
-    g = ((y − A x̂0)ᵀ (r_t² A Aᵀ + σ_y² I)⁻¹ A ∂x̂0/∂x_t)ᵀ,
-
-and the paper adds it to the prior score: ``∇ log p_t(x_t | y) ≈ ∇ log p_t(x_t) + w g``. Each step,
-from ``x_t``:
-
-1. ``x̂0 = E[x0 | x_t]`` (prior denoiser);
-2. ``g`` — the inverse from the operator's SVD,
-   ``(U diag(r² S² + σ_y²) Uᵀ + σ_y² (I − U Uᵀ))⁻¹``, and the vector-Jacobian product
-   through the denoiser by ``torch.autograd.grad``;
-3. the conditional estimate from the guided score by Tweedie's formula,
-   ``x̂0_y = x̂0 + (s_t² / a_t) w g``, and ``ε̂_y = (x_t − a_t x̂0_y) / s_t``;
-4. the DDIM step with ``η`` (Song et al. 2021, eq. 12) from ``(x̂0_y, ε̂_y)``.
-
-On a standard-normal prior the Gaussian likelihood is exact and ``x̂0_y`` is the exact posterior
-denoiser, so ΠGDM is then exactly the exact-denoiser DDIM chain (the discretisation floor) at
-every number of steps. The authors' released code adds the guidance to each step instead; that
-form is ``pigdm_reddiff``. ``η = 1`` (ancestral) by default; ``weight`` is ``w`` (1 in the paper).
+Derivation and details: docs/notes/samplers_pigdm.md.
 
 Example:
     >>> import torch

@@ -1,39 +1,13 @@
 """``pigdm_reddiff``: ΠGDM as the authors' RED-diff code runs it (Song, Vahdat, Mardani, Kautz, ICLR 2023).
 
-The paper's form — the guidance added to the prior score — is ``pigdm``
-(:mod:`samplerlab.samplers.pigdm`). This variant follows the released implementation, which adds
-``w · a_{t'} · a_t · r_t² g`` to every DDIM step: the total strength of the guidance then grows with
-the number of steps (on a ``N(0, I)`` prior, where ΠGDM's Gaussian likelihood is exact, ``Var(A x)``
-shrinks toward 0 as steps grow), so it is kept as a separate, named variant.
+:class:`PiGDMRedDiff` uses ΠGDM's Gaussian likelihood ``N(y; A x̂0(x_t), r_t² A Aᵀ + σ_y² I)``
+(Sec. 3.2) and its score ``g`` (``r_t² g`` is the paper's pseudo-inverse guidance, eq. 7, when
+noiseless), but, like the released implementation (NVlabs/RED-diff, ``algos/pgdm.py``), adds
+``w · a_{t'} · a_t · r_t² g`` to every DDIM step: the guidance's total strength then grows with the
+number of steps, so it is a separate, named variant of ``pigdm`` (:mod:`samplerlab.samplers.pigdm`).
+``η`` defaults to 1; ``weight`` is RED-diff's ``grad_term_weight``.
 
-"Pseudoinverse-Guided Diffusion Models for Inverse Problems" (ΠGDM). The intractable
-``p(y | x_t)`` is replaced by ``N(y; A x̂0(x_t), r_t² A Aᵀ + σ_y² I)`` (Sec. 3.2), where
-``r_t² = s_t² / (a_t² + s_t²)`` is ``Var[x0 | x_t]`` for a standard-normal prior — the paper's
-``σ_t² / (1 + σ_t²)`` in VE form, ``1 − ᾱ_t`` for VP. Its score, holding the covariance fixed
-and back-propagating through the denoiser only, is
-
-    g = ((y − A x̂0)ᵀ (r_t² A Aᵀ + σ_y² I)⁻¹ A ∂x̂0/∂x_t)ᵀ.
-
-Each step, from ``x_t``:
-
-1. ``x̂0 = E[x0 | x_t]`` and ``ε̂ = (x_t − a_t x̂0) / s_t``;
-2. ``g`` — the inverse from the operator's SVD,
-   ``(U diag(r² S² + σ_y²) Uᵀ + σ_y² (I − U Uᵀ))⁻¹``, and the vector-Jacobian product
-   through the denoiser by ``torch.autograd.grad``;
-3. the DDIM step with ``η`` (Song et al. 2021, eq. 12) plus the guidance
-   ``w · a_{t'} · a_t · r_t² g``.
-
-Scaling of the guidance (step 3). In the noiseless case ``r_t² g = Jᵀ A⁺(y − A x̂0)``, the
-pseudo-inverse guidance of the paper (eq. 7) with ``r_t⁻²`` absorbed into the weight, and the
-authors' released implementation (NVlabs/RED-diff, ``algos/pgdm.py``, default ``awd=True``,
-``grad_term_weight = 1``) updates ``x_{t−1} = √ᾱ_{t−1} x̂0 + c1 z + c2 ε̂ + √ᾱ_{t−1} √ᾱ_t g̃``:
-the guidance corrects the denoised estimate by ``√ᾱ_t g̃`` and is carried to ``t − 1`` with
-``x̂0``'s coefficient ``√ᾱ_{t−1}``. In general-schedule form ``√ᾱ`` is ``a``. Using ``r_t² g``
-(rather than ``g``) extends this to ``σ_y > 0`` without changing the noiseless case, and keeps
-the late-time step ``≈ Aᵀ(A Aᵀ + σ_y²/r_t²)⁻¹ r`` bounded as ``r_t → 0``.
-
-``η`` defaults to 1 (stochastic DDPM-like steps; the RED-diff config uses ``η = 0``);
-``weight`` is RED-diff's ``grad_term_weight``.
+Derivation and details: docs/notes/samplers_pigdm_reddiff.md.
 
 Example:
     >>> import torch

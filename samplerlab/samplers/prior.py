@@ -1,10 +1,8 @@
 """``prior``: the unconditional reverse process (ignores ``y``), a check of denoiser and schedule.
 
-DDIM (Song et al. 2021, "Denoising Diffusion Implicit Models", eq. 12) driven by the prior
-denoiser ``task.denoise``: ``η = 1`` is DDPM's ancestral sampler (Ho et al. 2020,
-Algorithm 2), ``η = 0`` the deterministic DDIM / probability-flow discretisation. Its samples
-should follow the *prior* up to discretisation error — if they do not, the denoiser or the
-schedule is wrong, and no guided sampler built on them can be judged.
+:class:`Prior` runs DDIM (Song et al. 2021, "Denoising Diffusion Implicit Models", eq. 12) driven by
+the prior denoiser ``task.denoise``; its samples should follow the *prior* up to discretisation error.
+Derivation and details: docs/notes/samplers_prior.md.
 
 Example:
     >>> import torch

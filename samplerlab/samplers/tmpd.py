@@ -1,30 +1,13 @@
 """TMPD: Tweedie Moment Projected Diffusions (Boys, Girolami, Pidstrigach, Reich, Mosca &
 Akyildiz, 2023, arXiv:2310.06721).
 
-TMPD replaces ``p(x0|x_t)`` by the Gaussian with its exact first two moments (Tweedie):
-``E[x0|x_t]`` and ``Cov[x0|x_t] = (s²/a) ∂E[x0|x_t]/∂x_t`` (second-order Tweedie, paper eq. 9).
-The intermediate likelihood is then Gaussian (paper eq. 11),
+:class:`TMPD` replaces ``p(x0|x_t)`` by the Gaussian with its exact first two moments (Tweedie, paper
+eq. 9), so the intermediate likelihood is ``N(y; A E[x0|x_t], A Cov Aᵀ + σ_y² I)`` (eq. 11); its score,
+dropping ``∂Cov/∂x_t`` (eq. 12), turns the prior denoiser into the conditional one by a Kalman
+update, followed by the DDPM ancestral step (``eta = 1``). ``variant="full"`` forms ``A Cov Aᵀ``
+exactly from ``m`` vector-Jacobian products; ``variant="diagonal"`` is the paper's TMPD-D.
 
-    p(y|x_t) ≈ N(y; A E[x0|x_t], A Cov Aᵀ + σ_y² I),
-
-and its score (dropping ``∂Cov/∂x_t``, paper eq. 12) turns the prior denoiser into the
-conditional one by a Kalman update (Tweedie applied to ``p(x_t|y)``):
-
-    E[x0|x_t, y] ≈ E[x0|x_t] + Cov Aᵀ (A Cov Aᵀ + σ_y² I)⁻¹ (y − A E[x0|x_t]),
-
-followed by the DDPM ancestral step (``eta = 1``; ``eta < 1`` gives DDIM). ``Cov Aᵀ v`` is one
-vector-Jacobian product through the denoiser.
-
-* ``variant="full"``: ``A Cov Aᵀ`` (m × m) exactly, from ``m`` vector-Jacobian products
-  (the official ``KGDMVP``, which uses ``jacrev``); cost grows with ``m``.
-* ``variant="diagonal"``: the paper's TMPD-D (official ``KGDMVPplus``): ``A Cov Aᵀ`` replaced by
-  the diagonal of its row sums, ``diag(A Cov Aᵀ 1)``, from one VJP; the update still uses the
-  exact VJP ``Cov Aᵀ w``. Exact whenever ``A Cov Aᵀ`` is diagonal (e.g. a mask and a diagonal
-  prior covariance).
-
-When the prior is a single Gaussian, ``p(x0|x_t)`` *is* Gaussian, so the full variant's
-denoiser is the exact posterior denoiser ``E[x0|x_t, y]``; the samples are then exact up to
-the DDPM discretisation of the reverse process (an ``O(1/steps)`` error in the spread).
+Derivation and details: docs/notes/samplers_tmpd.md.
 
 Example:
     >>> import torch

@@ -24,7 +24,7 @@ The data set ``medical`` is ``n`` grey ``s × s`` patches, each labelled ``"lesi
 Patch places and lesion centres come from two separate seeded streams, and every patch gets a
 candidate centre whether or not it is chosen, so the same ``seed`` with ``fraction = 0`` gives
 the same patches without their lesions: the difference of the two data sets is exactly
-``c · a`` on the lesion patches and zero elsewhere (``tests/test_medical.py`` checks this).
+``c · a`` on the lesion patches and zero elsewhere (``tests/operators/test_medical.py`` checks this).
 
 With a finite-sample prior ``Σ_i (1/n) N(x_i, h² I)`` each component carries its patch's label,
 so the exact posterior probability of a lesion given ``y`` is the summed posterior weight of the

@@ -3,7 +3,7 @@
 On CUDA it runs every image scenario at full size, including the 20,000-component
 ``patches32_inpainting_gpu`` (d = 1024) and the 100,000-component d = 4096 inpainting and
 super-resolution (``patches64_*_gpu``); on the CPU a reduced version (fewer samples, the
-CPU-size scenarios) runs the same code — CI runs it smaller still (``tests/test_image_suite.py``).
+CPU-size scenarios) runs the same code — CI runs it smaller still (``tests/studies/test_image_suite.py``).
 The audits are the sweeps ``sweeps/images.toml`` (CPU) and ``sweeps/images_gpu.toml`` (CUDA), run
 by the sweep runner (:func:`samplerlab.studies.suite.run_suite`). Outputs under ``--out``: the store,
 ``summary.csv``, one JSON report per run, and a gallery figure per inpainting scenario (posterior

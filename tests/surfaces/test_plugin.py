@@ -17,7 +17,7 @@ from samplerlab.pytest_plugin import load_session_reports, merge_parts
 # With the pytest11 entry point installed, the plugin loads by itself; otherwise name it.
 INSTALLED = any(ep.value == "samplerlab.pytest_plugin" for ep in entry_points(group="pytest11"))
 PLUGIN_ARGS = [] if INSTALLED else ["-p", "samplerlab.pytest_plugin"]
-PACKAGE_DIR = Path(__file__).resolve().parent.parent / "samplerlab"
+PACKAGE_DIR = Path(__file__).resolve().parents[2] / "samplerlab"
 
 # A small, fast audit: the 1-D bimodal scenario, 200 samples, 20 steps, two checks.
 # Exact posterior draws pass it except with probability <= alpha = 1e-3 (the Holm family-wise

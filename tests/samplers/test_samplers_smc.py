@@ -1,7 +1,7 @@
 """SMC samplers (MCGdiff, FPS-SMC): exactness where claimed, honest bounds where not.
 
 The registry-wide interface (shape, determinism, observer, truncated grids) is covered by
-tests/test_samplers.py. Here: MCGdiff against the exact posterior of a two-mode problem (mode
+tests/samplers/test_samplers.py. Here: MCGdiff against the exact posterior of a two-mode problem (mode
 weights and a KS test), its degradation to one particle, and FPS against a Gaussian posterior.
 """
 

@@ -24,7 +24,7 @@ import pytest
 from samplerlab.studies import sweep as sw
 from samplerlab.studies.sweep_store import finished_keys
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 CELLS = 16
 
 SAMPLER = '''

@@ -15,7 +15,7 @@ from samplerlab.studies.sweep_report import render, sensitivity_frames, validati
 from samplerlab.studies.sweep_spec import SweepSpecError, cells, load_spec, parse_spec
 from samplerlab.studies.sweep_store import finished_keys
 
-SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
+SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 
 
 @pytest.mark.parametrize("name, study, count", [("audit", "audit", 30), ("validation", "validation", 3200),

@@ -113,7 +113,7 @@ def test_cli_runs_a_spec_and_renders_the_store(tmp_path, capsys):
 def test_the_shipped_example_spec_is_valid():
     from pathlib import Path
 
-    spec = sw.load_spec(Path(__file__).parents[1] / "sweeps" / "example.toml")
+    spec = sw.load_spec(Path(__file__).parents[2] / "sweeps" / "example.toml")
     assert len(sw.cells(spec)) == 18
 
 
