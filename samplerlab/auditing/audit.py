@@ -33,7 +33,6 @@ import torch
 from samplerlab.auditing.floor import attach_floor, cached_floor, floor_eta, floor_sampler
 from samplerlab.auditing.guard import changed, problem_state, restore, seeded_globals
 from samplerlab.auditing.report import Report
-from samplerlab.auditing.sampler_ref import declared
 from samplerlab.auditing.settings import AuditSettings
 from samplerlab.core.interrupts import SamplerTimeout, ctrl_c_pressed
 from samplerlab.core.problem import InverseProblem
@@ -45,6 +44,7 @@ from samplerlab.diagnostics.result import CheckResult
 from samplerlab.diagnostics.truth import Truth, generator
 from samplerlab.diagnostics.verdicts import holm
 from samplerlab.errors import SamplerError
+from samplerlab.samplers import declared
 
 __all__ = ["audit", "CHECKS"]
 
@@ -180,7 +180,7 @@ def audit(sampler, problem: InverseProblem, settings: AuditSettings | None = Non
     # Stop-time sweep grids: each t_stop snapped down to the grid (the last grid time >= t_stop).
     stops = {t_stop: task.timesteps[task.timesteps >= t_stop - 1e-12] for t_stop in t_stops}
     sweeping = [c for c in specs if c.needs == "stops"]
-    from_run = bool(sweeping) and bool(declared(sampler, "stop_from_notify", False))
+    from_run = bool(sweeping) and bool(declared(sampler, "stop_from_notify"))
     trajectory_times: set[float] = set()
     if needs & {"trajectory", "guidance"}:
         idx = torch.linspace(0, steps - 1, max(record, 1)).round().long().unique()

@@ -38,9 +38,9 @@ _CACHE_SIZE = 32
 
 def floor_eta(sampler) -> float | None:
     """The DDIM ``η`` of ``sampler``'s reverse step (through wrappers with a ``.sampler``); 1.0 if undeclared."""
-    from samplerlab.auditing.sampler_ref import declared
+    from samplerlab.samplers import declared
 
-    eta = declared(sampler, "floor_eta", 1.0)
+    eta = declared(sampler, "floor_eta")
     return None if eta is None else float(eta)
 
 

@@ -28,24 +28,7 @@ from pathlib import Path
 
 from samplerlab.errors import SamplerRefError
 
-__all__ = ["SamplerRefError", "Resolved", "resolve", "resolve_sampler", "ref_source", "parse_params", "declared"]
-
-
-def declared(sampler, name: str, default):
-    """A sampler's declared attribute ``name`` (looked up through wrappers that keep the wrapped
-    sampler as ``.sampler``), or ``default`` when it declares none.
-
-    >>> class Wrapper:
-    ...     def __init__(self, sampler): self.sampler = sampler
-    >>> from samplerlab import samplers
-    >>> declared(Wrapper(samplers.get("ddrm")), "floor_eta", 1.0), declared(len, "floor_eta", 1.0)
-    (0.85, 1.0)
-    """
-    for _ in range(8):
-        if hasattr(sampler, name) or not hasattr(sampler, "sampler"):
-            break
-        sampler = sampler.sampler
-    return getattr(sampler, name, default)
+__all__ = ["SamplerRefError", "Resolved", "resolve", "resolve_sampler", "ref_source", "parse_params"]
 
 
 _LIBRARIES = ("deepinv", "diffusers")  # LIBRARY:NAME refs go to samplerlab.adapters

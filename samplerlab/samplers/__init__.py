@@ -6,9 +6,10 @@ name to ``_MODULES``.
 
 from importlib import import_module
 
-from samplerlab.samplers._registry import Sampler, SamplerSpec, available, describe, get, register
+from samplerlab.samplers._base import Step
+from samplerlab.samplers._registry import Sampler, SamplerSpec, available, declared, describe, get, register, unwrap
 
-__all__ = ["Sampler", "SamplerSpec", "available", "describe", "get", "register"]
+__all__ = ["Sampler", "SamplerSpec", "Step", "available", "declared", "describe", "get", "register", "unwrap"]
 
 _MODULES = ["oracle", "prior", "dps", "pigdm", "pigdm_reddiff", "ddrm", "tmpd", "mcgdiff", "daps", "fps"]
 

@@ -7,10 +7,23 @@ live here once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
-__all__ = ["ReverseSampler", "ddim_update"]
+__all__ = ["Step", "ReverseSampler", "ddim_update"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one reverse step returns: the next state, the denoised estimate at ``t`` and, when the
+    observer asked for it, the likelihood guidance (in score units) and the implied ``Cov[y | x_t]``."""
+
+    x_next: Tensor
+    x0_hat: Tensor
+    guidance: Tensor | None = None
+    likelihood_cov: Tensor | None = None
 
 
 def ddim_update(x0_hat: Tensor, eps_hat: Tensor, a_next: Tensor, s_next: Tensor, s_cur: Tensor,
@@ -69,16 +82,14 @@ class ReverseSampler:
         """Starting point ``x_1`` (reference noise by default)."""
         return task.initial_noise(n, generator)
 
-    def step(self, task, x: Tensor, t: Tensor, t_next: Tensor, generator) -> tuple[Tensor, Tensor]:
-        """Advance ``x_t`` to ``x_{t_next}``; return ``(x_next, x0_hat at t)``."""
+    def step(self, task, x: Tensor, t: Tensor, t_next: Tensor, generator) -> Step:
+        """Advance ``x_t`` to ``x_{t_next}``: a :class:`Step` with ``x0_hat`` at ``t`` and, when the
+        observer wants it (:meth:`wants_guidance`), the likelihood guidance the step applied."""
         raise NotImplementedError
 
     def final_estimate(self, task, x: Tensor, t: Tensor) -> Tensor:
         """Denoised estimate returned when the grid stops above 0 (prior Tweedie by default)."""
         return task.denoise(x, t)
-
-    reported_guidance: Tensor | None = None  # set by ``step`` when the observer wants it (``wants_guidance``)
-    reported_cov: Tensor | None = None  # the implied Cov[y | x_t], for samplers that have one
 
     @staticmethod
     def wants_guidance(task, t) -> bool:
@@ -89,11 +100,11 @@ class ReverseSampler:
         x = self.init(task, n, generator)
         grid = task.timesteps
         for t, t_next in zip(grid[:-1], grid[1:]):
-            self.reported_guidance = self.reported_cov = None
-            x_next, x0_hat = self.step(task, x, t, t_next, generator)
-            task.notify(t, x, x0_hat, guidance=self.reported_guidance, likelihood_cov=self.reported_cov)
-            x = x_next
-        self.reported_guidance = self.reported_cov = None
+            step = self.step(task, x, t, t_next, generator)
+            if not isinstance(step, Step):  # a subclass written before Step: ``(x_next, x0_hat)``
+                step = Step(*step)
+            task.notify(t, x, step.x0_hat, guidance=step.guidance, likelihood_cov=step.likelihood_cov)
+            x = step.x_next
         if task.finishes_at_zero:
             return x.detach()
         return self.final_estimate(task, x, grid[-1]).detach()

@@ -19,13 +19,55 @@ from typing import Any, Callable, Protocol
 import torch
 from torch import Tensor
 
-__all__ = ["Sampler", "SamplerSpec", "register", "get", "available", "describe"]
+__all__ = ["Sampler", "SamplerSpec", "register", "get", "available", "describe", "unwrap", "declared"]
 
 
 class Sampler(Protocol):
-    """The protocol: ``sampler(task, n, generator) -> (n, d)`` samples."""
+    """The protocol: ``sampler(task, n, generator) -> (n, d)`` samples, and what a sampler may declare
+    to the audit (each optional, with the default the audit assumes; read with :func:`declared`).
+
+    ``stop_from_notify``: on a grid truncated at ``t`` the output is ``task.denoise(x_t, t)`` of the
+    ``x_t`` notified at ``t`` on the full grid, so the stop sweep reads the main run.
+    ``floor_eta``: the DDIM ``η`` of the sampler's reverse step, under which its discretisation
+    floor runs.
+    """
+
+    stop_from_notify: bool = False
+    floor_eta: float | None = 1.0
 
     def __call__(self, task, n: int, generator: torch.Generator | None = None) -> Tensor: ...
+
+
+_WRAP_DEPTH = 8  # wrappers followed at most
+
+
+def unwrap(sampler, name: str | None = None):
+    """The sampler behind wrappers that keep it as ``.sampler`` (a timer, a progress line, an
+    adapter); with ``name``, the first sampler in that chain that declares ``name`` — a wrapper may
+    override what it wraps. At most eight wrappers deep.
+
+    >>> class Wrapper:
+    ...     def __init__(self, sampler): self.sampler = sampler
+    >>> ddrm = get("ddrm")
+    >>> unwrap(Wrapper(Wrapper(ddrm))) is ddrm, unwrap(Wrapper(ddrm), "floor_eta") is ddrm
+    (True, True)
+    """
+    for _ in range(_WRAP_DEPTH):
+        if (name is not None and hasattr(sampler, name)) or not hasattr(sampler, "sampler"):
+            break
+        sampler = sampler.sampler
+    return sampler
+
+
+def declared(sampler, name: str):
+    """What ``sampler`` (through :func:`unwrap`) declares as ``name``, else the protocol's default.
+
+    >>> declared(get("ddrm"), "floor_eta"), declared(len, "floor_eta"), declared(len, "stop_from_notify")
+    (0.85, 1.0, False)
+    """
+    if name not in ("stop_from_notify", "floor_eta"):
+        raise AttributeError(f"{name!r} is not a declaration of the sampler protocol")
+    return getattr(unwrap(sampler, name), name, getattr(Sampler, name))
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from samplerlab.samplers._base import ReverseSampler
+from samplerlab.samplers._base import ReverseSampler, Step
 from samplerlab.samplers._registry import register
 
 __all__ = ["DDRM"]
@@ -93,7 +93,7 @@ class DDRM(ReverseSampler):
         # Back to the chain's scale: x_T = a_T V̄ x̄_T (official code: divides by σ_T ≈ 1/a_T).
         return a_T * (xbar @ sp.basis.T)
 
-    def step(self, task, x: Tensor, t: Tensor, t_next: Tensor, generator) -> tuple[Tensor, Tensor]:
+    def step(self, task, x: Tensor, t: Tensor, t_next: Tensor, generator) -> Step:
         sp = self._spectral if self._spectral is not None else _Spectral.of(task)
         r, eta, eta_b = sp.rank, self.eta, self.eta_b
         a, sig = _ve(task, t)
@@ -116,15 +116,16 @@ class DDRM(ReverseSampler):
         less = sig_next < sp.sigma_bar
         mean_obs = torch.where(less, less_noisy, noisier)
         new[:, :r] = mean_obs + torch.where(less, eta * sig_next * z_obs, top_up * z_obs)
+        guidance = None
         if self.wants_guidance(task, t):
             # The likelihood score the observed-coordinate update implies: its mean minus the
             # unconditional DDIM(η) mean x̄_θ + √(1−η²) σ_{t'} ε̂ (the unobserved coordinates get
             # exactly that), in x-space, over κ (s²/a) with κ = a' − √(1−η²) s' a / s.
             a_t, s_t, a_n, s_n = task.alpha(t), task.sigma(t), task.alpha(t_next), task.sigma(t_next)
             delta = a_n * ((mean_obs - x0_obs - keep * sig_next * eps_spec[:, :r]) @ sp.basis[:, :r].T)
-            self.reported_guidance = (a_t / s_t**2) * delta / (a_n - keep * s_n * a_t / s_t)
+            guidance = (a_t / s_t**2) * delta / (a_n - keep * s_n * a_t / s_t)
         # Back to x-space and to the chain's scale: x_{t'} = a_{t'} V̄ x̄_{t'}.
-        return a_next * (new @ sp.basis.T), x0_hat
+        return Step(a_next * (new @ sp.basis.T), x0_hat, guidance)
 
     def __call__(self, task, n: int, generator: torch.Generator | None = None) -> Tensor:
         try:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from samplerlab.samplers._base import ReverseSampler, ddim_update, shift_to_score
+from samplerlab.samplers._base import ReverseSampler, Step, ddim_update, shift_to_score
 from samplerlab.samplers._guidance import check_nonneg, ddim_noise, denoise_and_pullback, eps_from_x0
 from samplerlab.samplers._registry import register
 
@@ -56,7 +56,7 @@ class DPS(ReverseSampler):
         norm = r.norm(dim=-1, keepdim=True)
         return -task.operator.adjoint(r / norm.clamp_min(torch.finfo(r.dtype).tiny)) * (norm > 0)
 
-    def step(self, task, x: Tensor, t: Tensor, t_next: Tensor, generator) -> tuple[Tensor, Tensor]:
+    def step(self, task, x: Tensor, t: Tensor, t_next: Tensor, generator) -> Step:
         a, s, a_next, s_next = task.alpha(t), task.sigma(t), task.alpha(t_next), task.sigma(t_next)
         # 1. Tweedie x̂0 = E[x0 | x_t] and ∇_{x_t} L(x̂0(x_t)) by one pass back through the denoiser.
         x0_hat, grad = denoise_and_pullback(task, x, t, lambda x0: self._loss_gradient(task, x0))
@@ -64,8 +64,9 @@ class DPS(ReverseSampler):
         eps_hat = eps_from_x0(x, x0_hat, a, s)
         x_prime = ddim_update(x0_hat, eps_hat, a_next, s_next, s, a, 1.0, ddim_noise(x, 1.0, s_next, generator))
         # 3. Measurement-consistency gradient step (reported as the likelihood score it implies).
+        guidance = cov = None
         if self.wants_guidance(task, t):
-            self.reported_guidance = shift_to_score(-self.zeta * grad, a, s, a_next, s_next, 1.0)
+            guidance = shift_to_score(-self.zeta * grad, a, s, a_next, s_next, 1.0)
             m = task.y.shape[-1]  # the Dirac approximation's Cov[y | x_t]: σ_y² I
-            self.reported_cov = task.sigma_y**2 * torch.eye(m, dtype=x.dtype, device=x.device)
-        return x_prime - self.zeta * grad, x0_hat
+            cov = task.sigma_y**2 * torch.eye(m, dtype=x.dtype, device=x.device)
+        return Step(x_prime - self.zeta * grad, x0_hat, guidance, cov)

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from samplerlab.core.problem import InverseProblem
-from samplerlab.samplers._base import ReverseSampler, ddim_update, x0_shift_to_score
+from samplerlab.samplers._base import ReverseSampler, Step, ddim_update, x0_shift_to_score
 from samplerlab.samplers._guidance import ddim_noise, eps_from_x0
 from samplerlab.samplers._registry import register
 
@@ -86,18 +86,20 @@ class Oracle(ReverseSampler):
         t0 = task.timesteps[0]
         return self._posterior(task).noised(task.alpha(t0), task.sigma(t0)).sample(n, generator=generator)
 
-    def step(self, task, x: Tensor, t: Tensor, t_next: Tensor, generator) -> tuple[Tensor, Tensor]:
+    def step(self, task, x: Tensor, t: Tensor, t_next: Tensor, generator) -> Step:
         a, s, a_next, s_next = task.alpha(t), task.sigma(t), task.alpha(t_next), task.sigma(t_next)
         # 1. Exact posterior Tweedie mean x̂0 = E[x0 | x_t, y] and the noise it implies.
         x0_hat = self._posterior(task).denoise(x, a, s)
+        guidance = None
         if self.wants_guidance(task, t):  # the exact likelihood score (a/s²)(E[x0|x_t,y] − E[x0|x_t])
-            self.reported_guidance = x0_shift_to_score(x0_hat - task.denoise(x, t), a, s)
+            guidance = x0_shift_to_score(x0_hat - task.denoise(x, t), a, s)
         if self.eta is None:
             # Exact transition: x_{t_next} | x_t, y under p_{t_next}(·|y) noised by (r, q).
             r = a / a_next
             q = (s**2 - r**2 * s_next**2).clamp_min(0).sqrt()
-            return self._posterior(task).noised(a_next, s_next).denoise_sample(x, r, q, generator), x0_hat
+            return Step(self._posterior(task).noised(a_next, s_next).denoise_sample(x, r, q, generator), x0_hat,
+                        guidance)
         eps_hat = eps_from_x0(x, x0_hat, a, s)
         # 2. DDIM step to t_next (eta 1: ancestral DDPM; eta 0: probability-flow ODE).
         noise = ddim_noise(x, self.eta, s_next, generator)
-        return ddim_update(x0_hat, eps_hat, a_next, s_next, s, a, self.eta, noise), x0_hat
+        return Step(ddim_update(x0_hat, eps_hat, a_next, s_next, s, a, self.eta, noise), x0_hat, guidance)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from samplerlab.samplers._base import ReverseSampler, ddim_update
+from samplerlab.samplers._base import ReverseSampler, Step, ddim_update
 from samplerlab.samplers._guidance import (
     check_nonneg,
     check_unit,
@@ -76,16 +76,15 @@ class PiGDM(ReverseSampler):
         return (s**2 / (a**2 + s**2)) * (A @ A.T) + task.sigma_y**2 * torch.eye(A.shape[0], dtype=A.dtype,
                                                                               device=A.device)
 
-    def step(self, task, x: Tensor, t: Tensor, t_next: Tensor, generator) -> tuple[Tensor, Tensor]:
+    def step(self, task, x: Tensor, t: Tensor, t_next: Tensor, generator) -> Step:
         a, s, a_next, s_next = task.alpha(t), task.sigma(t), task.alpha(t_next), task.sigma(t_next)
         # 1-2. x̂0 and the likelihood score g.
         x0_hat, g, _ = self.guidance(task, x, t)
         # 3. Tweedie's formula with the guided score: x̂0_y = x̂0 + (s² / a) w g.
         x0_y = x0_hat + (s**2 / a) * self.weight * g
-        self.reported_guidance = self.weight * g  # ΠGDM's likelihood score, reported as it is
-        if self.wants_guidance(task, t):
-            self.reported_cov = self.implied_cov(task, t)
+        guidance = self.weight * g  # ΠGDM's likelihood score, reported as it is
+        cov = self.implied_cov(task, t) if self.wants_guidance(task, t) else None
         eps_y = eps_from_x0(x, x0_y, a, s)
         # 4. DDIM step from the conditional estimate.
         noise = ddim_noise(x, self.eta, s_next, generator)
-        return ddim_update(x0_y, eps_y, a_next, s_next, s, a, self.eta, noise), x0_y
+        return Step(ddim_update(x0_y, eps_y, a_next, s_next, s, a, self.eta, noise), x0_y, guidance, cov)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from samplerlab.samplers._base import ddim_update, shift_to_score
+from samplerlab.samplers._base import Step, ddim_update, shift_to_score
 from samplerlab.samplers._guidance import ddim_noise, eps_from_x0
 from samplerlab.samplers._registry import register
 from samplerlab.samplers.pigdm import PiGDM
@@ -45,7 +45,7 @@ class PiGDMRedDiff(PiGDM):
 
     key = "pigdm_reddiff"
 
-    def step(self, task, x: Tensor, t: Tensor, t_next: Tensor, generator) -> tuple[Tensor, Tensor]:
+    def step(self, task, x: Tensor, t: Tensor, t_next: Tensor, generator) -> Step:
         a, s, a_next, s_next = task.alpha(t), task.sigma(t), task.alpha(t_next), task.sigma(t_next)
         # 1-2. x̂0 and g = Jᵀ Aᵀ (r² A Aᵀ + σ_y² I)⁻¹ (y − A x̂0) (shared with the score form).
         x0_hat, g, r2 = self.guidance(task, x, t)
@@ -54,7 +54,8 @@ class PiGDMRedDiff(PiGDM):
         noise = ddim_noise(x, self.eta, s_next, generator)
         x_next = ddim_update(x0_hat, eps_hat, a_next, s_next, s, a, self.eta, noise)
         delta = (self.weight * a_next * a * r2) * g
+        guidance = cov = None
         if self.wants_guidance(task, t):  # the added term as the likelihood score it implies
-            self.reported_guidance = shift_to_score(delta, a, s, a_next, s_next, self.eta)
-            self.reported_cov = self.implied_cov(task, t)
-        return x_next + delta, x0_hat
+            guidance = shift_to_score(delta, a, s, a_next, s_next, self.eta)
+            cov = self.implied_cov(task, t)
+        return Step(x_next + delta, x0_hat, guidance, cov)

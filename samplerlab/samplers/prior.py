@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from samplerlab.samplers._base import ReverseSampler, ddim_update
+from samplerlab.samplers._base import ReverseSampler, Step, ddim_update
 from samplerlab.samplers._guidance import check_unit, ddim_noise, eps_from_x0
 from samplerlab.samplers._registry import register
 
@@ -38,12 +38,12 @@ class Prior(ReverseSampler):
     def __init__(self, eta: float = 1.0):
         self.eta = check_unit("prior", "eta", eta)
 
-    def step(self, task, x: Tensor, t: Tensor, t_next: Tensor, generator) -> tuple[Tensor, Tensor]:
+    def step(self, task, x: Tensor, t: Tensor, t_next: Tensor, generator) -> Step:
         a, s, a_next, s_next = task.alpha(t), task.sigma(t), task.alpha(t_next), task.sigma(t_next)
         # 1. Prior Tweedie mean x̂0 = E[x0 | x_t] and the noise it implies.
         x0_hat = task.denoise(x, t)
         eps_hat = eps_from_x0(x, x0_hat, a, s)
-        self.reported_guidance = torch.zeros_like(x) if self.wants_guidance(task, t) else None  # no likelihood term
+        guidance = torch.zeros_like(x) if self.wants_guidance(task, t) else None  # no likelihood term
         # 2. DDIM step to t_next.
         noise = ddim_noise(x, self.eta, s_next, generator)
-        return ddim_update(x0_hat, eps_hat, a_next, s_next, s, a, self.eta, noise), x0_hat
+        return Step(ddim_update(x0_hat, eps_hat, a_next, s_next, s, a, self.eta, noise), x0_hat, guidance)

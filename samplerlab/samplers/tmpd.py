@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from samplerlab.samplers._base import ReverseSampler, ddim_update, x0_shift_to_score
+from samplerlab.samplers._base import ReverseSampler, Step, ddim_update, x0_shift_to_score
 from samplerlab.samplers._registry import register
 
 __all__ = ["TMPD"]
@@ -89,18 +89,19 @@ class TMPD(ReverseSampler):
                 correction = scale * torch.autograd.grad(y_hat, xg, grad_outputs=w)[0]
         return (x0_hat.detach() + correction).detach()
 
-    def step(self, task, x: Tensor, t: Tensor, t_next: Tensor, generator) -> tuple[Tensor, Tensor]:
+    def step(self, task, x: Tensor, t: Tensor, t_next: Tensor, generator) -> Step:
         a, s = task.alpha(t), task.sigma(t)
         a_next, s_next = task.alpha(t_next), task.sigma(t_next)
         # Conditional Tweedie estimate and the noise it implies: ε̂ = (x_t − a E[x0|x_t,y]) / s.
         x0_y = self.conditional_denoise(task, x, t)
         eps_y = (x - a * x0_y) / s
+        guidance = cov = None
         if self.wants_guidance(task, t):  # the Kalman correction as the likelihood score it implies
-            self.reported_guidance = x0_shift_to_score(x0_y - task.denoise(x, t).detach(), a, s)
+            guidance = x0_shift_to_score(x0_y - task.denoise(x, t).detach(), a, s)
             m = task.y.shape[-1]  # A C_t Aᵀ + σ_y² I, per sample
-            self.reported_cov = self._innovation_cov + task.sigma_y**2 * torch.eye(m, dtype=x.dtype, device=x.device)
+            cov = self._innovation_cov + task.sigma_y**2 * torch.eye(m, dtype=x.dtype, device=x.device)
         # DDPM ancestral (eta = 1) / DDIM (eta < 1) step to t_next.
         noise = None
         if self.eta > 0 and float(s_next) > 0:
             noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        return ddim_update(x0_y, eps_y, a_next, s_next, s, a, self.eta, noise), x0_y
+        return Step(ddim_update(x0_y, eps_y, a_next, s_next, s, a, self.eta, noise), x0_y, guidance, cov)

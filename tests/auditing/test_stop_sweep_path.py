@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from samplerlab import GaussianMixture, InverseProblem, audit, samplers
-from samplerlab.auditing.sampler_ref import declared
 from samplerlab.operators import Dense
+from samplerlab.samplers import declared
 
 T_STOPS = (0.01, 0.05)
 
@@ -37,7 +37,7 @@ class _Hidden:
 def test_declared_stop_outputs_equal_the_truncated_runs_bit_for_bit(name):
     problem = _problem()
     sampler = _build(name, problem)
-    if not declared(sampler, "stop_from_notify", False):
+    if not declared(sampler, "stop_from_notify"):
         pytest.skip(f"{name} does not declare stop_from_notify: its sweep keeps the re-runs")
     task = problem.task(steps=60)
     seen = {}
@@ -56,7 +56,7 @@ def test_audit_reads_the_sweep_off_the_main_run_only_when_declared_and_the_verdi
     kw = dict(n=200, steps=40, checks=["early_stopping"], t_stops=T_STOPS, seed=1)
     fast = audit(_build(name, problem), problem, name=name, **kw)
     slow = audit(_Hidden(_build(name, problem)), problem, name=name, **kw)
-    declares = declared(_build(name, problem), "stop_from_notify", False)
+    declares = declared(_build(name, problem), "stop_from_notify")
     assert fast.meta["stop_sweep"] == ("read off the main run" if declares else "re-runs")
     assert slow.meta["stop_sweep"] == "re-runs"
     assert [c.to_dict() | {"cost_s": 0, "sampler_s": 0} for c in fast.checks] == \

@@ -138,5 +138,5 @@ def _raw_dps_state(dps, task) -> torch.Tensor:
     generator = torch.Generator().manual_seed(0)
     x = dps.init(task, N, generator)
     for t, t_next in zip(task.timesteps[:-1], task.timesteps[1:]):
-        x, _ = dps.step(task, x, t, t_next, generator)
+        x = dps.step(task, x, t, t_next, generator).x_next
     return x

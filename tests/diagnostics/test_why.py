@@ -9,7 +9,7 @@ from samplerlab import GaussianMixture, InverseProblem, audit, samplers
 from samplerlab.diagnostics.likelihood import exact_guidance
 from samplerlab.diagnostics.truth import Truth
 from samplerlab.operators import Dense
-from samplerlab.samplers._base import ddim_update, shift_to_score
+from samplerlab.samplers._base import Step, ddim_update, shift_to_score
 from samplerlab.samplers._guidance import ddim_noise, eps_from_x0
 from samplerlab.samplers.dps import DPS
 from samplerlab.scenarios import load_scenario
@@ -80,7 +80,7 @@ class _ExactGuidanceDPS(DPS):
         exact = (a / s**2) * (self.problem.posterior().denoise(x, a, s) - x0_hat)
         # The term that, read back by shift_to_score, is the exact score: δ = κ (s²/a) g*.
         delta = exact / shift_to_score(torch.ones_like(exact), a, s, a_next, s_next, 1.0)
-        return x_prime + delta, x0_hat
+        return Step(x_prime + delta, x0_hat)
 
 
 def test_exact_guidance_swap_removes_dps_spread_failure_on_bimodal_1d():

@@ -270,7 +270,8 @@ def test_dps_step_matches_autograd_through_the_mixture_density(squared):
     noise = torch.randn(x.shape, generator=g1, dtype=x.dtype)
     x0 = x0.detach()
     expected = ddim_update(x0, (x - a * x0) / s, a_next, s_next, s, a, 1.0, noise) - 0.7 * grad
-    got, x0_hat = samplers.get("dps", zeta=0.7, squared=squared).step(task, x, t, t_next, gen(9))
+    step = samplers.get("dps", zeta=0.7, squared=squared).step(task, x, t, t_next, gen(9))
+    got, x0_hat = step.x_next, step.x0_hat
     torch.testing.assert_close(x0_hat, x0, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-9)
 
@@ -287,12 +288,13 @@ def test_pigdm_step_matches_the_dense_formula():
     jac = (a / s**2) * problem.prior.denoise_cov(x, a, s)
     g = torch.einsum("nij,nj->ni", jac, v)
     expected = ddim_update(x0, (x - a * x0) / s, a_next, s_next, s, a, 0.0, None) + 0.5 * a_next * a * r2 * g
-    got, _ = samplers.get("pigdm_reddiff", eta=0.0, weight=0.5).step(task, x, t, t_next, gen(0))
+    got = samplers.get("pigdm_reddiff", eta=0.0, weight=0.5).step(task, x, t, t_next, gen(0)).x_next
     torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-9)
     # Score form: x̂0_y = x̂0 + (s²/a) w g, then the DDIM step from (x̂0_y, ε̂_y).
     x0_y = x0 + (s**2 / a) * 0.5 * g
     expected = ddim_update(x0_y, (x - a * x0_y) / s, a_next, s_next, s, a, 0.0, None)
-    got, x0_hat = samplers.get("pigdm", eta=0.0, weight=0.5).step(task, x, t, t_next, gen(0))
+    step = samplers.get("pigdm", eta=0.0, weight=0.5).step(task, x, t, t_next, gen(0))
+    got, x0_hat = step.x_next, step.x0_hat
     torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-9)
     torch.testing.assert_close(x0_hat, x0_y, rtol=1e-9, atol=1e-9)
 
